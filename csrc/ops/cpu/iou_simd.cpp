@@ -1,0 +1,76 @@
+// Highway translation unit: re-included once per SIMD target by foreach_target.h.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/cpu/iou_simd.cpp"
+#include <hwy/foreach_target.h> // IWYU pragma: keep
+
+#include <hwy/highway.h>
+
+#include "ops/cpu/iou_simd.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tva {
+namespace simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <typename T>
+HWY_INLINE uint64_t IouAbove(const BoxGroup<T>& g, size_t n, const IouQuery<T>& q) {
+  const hn::ScalableTag<T> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto qx1 = hn::Set(d, q.x1);
+  const auto qy1 = hn::Set(d, q.y1);
+  const auto qx2 = hn::Set(d, q.x2);
+  const auto qy2 = hn::Set(d, q.y2);
+  const auto qarea = hn::Set(d, q.area);
+  const auto thr = hn::Set(d, q.threshold);
+  const auto zero = hn::Zero(d);
+  uint64_t bits = 0;
+  for (size_t k = 0; k < n; k += lanes) {
+    const auto xx1 = hn::Max(qx1, hn::LoadU(d, g.x1 + k));
+    const auto yy1 = hn::Max(qy1, hn::LoadU(d, g.y1 + k));
+    const auto xx2 = hn::Min(qx2, hn::LoadU(d, g.x2 + k));
+    const auto yy2 = hn::Min(qy2, hn::LoadU(d, g.y2 + k));
+    const auto w = hn::Max(zero, hn::Sub(xx2, xx1));
+    const auto h = hn::Max(zero, hn::Sub(yy2, yy1));
+    const auto inter = hn::Mul(w, h);
+    const auto uni = hn::Sub(hn::Add(qarea, hn::LoadU(d, g.area + k)), inter);
+    const auto above = hn::Gt(hn::Div(inter, uni), thr);
+    uint8_t mask_bytes[8] = {0};
+    hn::StoreMaskBits(d, above, mask_bytes);
+    uint64_t m = 0;
+    for (size_t b = 0; b < (lanes + 7) / 8; ++b) m |= uint64_t{mask_bytes[b]} << (8 * b);
+    if (lanes < 64) m &= (uint64_t{1} << lanes) - 1;
+    bits |= m << k;
+  }
+  return bits;
+}
+
+uint64_t IouAboveF32(const BoxGroup<float>& g, size_t n, const IouQuery<float>& q) {
+  return IouAbove(g, n, q);
+}
+uint64_t IouAboveF64(const BoxGroup<double>& g, size_t n, const IouQuery<double>& q) {
+  return IouAbove(g, n, q);
+}
+
+} // namespace HWY_NAMESPACE
+} // namespace simd
+} // namespace tva
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tva {
+namespace simd {
+
+HWY_EXPORT(IouAboveF32);
+HWY_EXPORT(IouAboveF64);
+
+uint64_t iou_above_f32(const BoxGroup<float>& g, size_t n, const IouQuery<float>& q) {
+  return HWY_DYNAMIC_DISPATCH(IouAboveF32)(g, n, q);
+}
+uint64_t iou_above_f64(const BoxGroup<double>& g, size_t n, const IouQuery<double>& q) {
+  return HWY_DYNAMIC_DISPATCH(IouAboveF64)(g, n, q);
+}
+
+} // namespace simd
+} // namespace tva
+#endif // HWY_ONCE

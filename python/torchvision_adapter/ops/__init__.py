@@ -1,0 +1,6 @@
+"""Operators: torchvision's (replaced at the dispatcher) and this project's own, under
+``torch.ops.torchvision_adapter``. Python wrappers here document shapes and patch torchvision's
+pure-Python entry points."""
+from .boxes import batched_nms, nms
+
+__all__ = ["batched_nms", "nms"]
