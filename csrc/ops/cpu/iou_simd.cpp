@@ -5,6 +5,8 @@
 
 #include <hwy/highway.h>
 
+#include <algorithm>
+
 #include "ops/cpu/iou_simd.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -45,6 +47,49 @@ HWY_INLINE uint64_t IouAbove(const BoxGroup<T>& g, size_t n, const IouQuery<T>& 
   return bits;
 }
 
+void BlocksInWindow(
+    const BlockBounds& b, size_t begin, size_t count, const BlockWindow& w, uint64_t* bits) {
+  const hn::ScalableTag<double> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto zero = hn::Zero(d);
+  const auto cx = hn::Set(d, w.cx), cy = hn::Set(d, w.cy);
+  const auto ww = hn::Set(d, w.w), wh = hn::Set(d, w.h), cf = hn::Set(d, w.centre_factor);
+  for (size_t j0 = 0; j0 < count; j0 += 64) {
+    uint64_t word = 0;
+    const size_t k0 = begin + j0;
+    const size_t k_end = k0 + std::min<size_t>(64, count - j0);
+    for (size_t k = k0; k < k_end; k += lanes) {
+      auto out = hn::Le(hn::LoadU(d, b.max_rank + k), hn::Set(d, w.rank));
+      out = hn::Or(out, hn::Le(hn::LoadU(d, b.max_x2 + k), hn::Set(d, w.lo_x2)));
+      out = hn::Or(out, hn::Ge(hn::LoadU(d, b.min_x1 + k), hn::Set(d, w.hi_x1)));
+      out = hn::Or(out, hn::Le(hn::LoadU(d, b.max_y2 + k), hn::Set(d, w.lo_y2)));
+      out = hn::Or(out, hn::Ge(hn::LoadU(d, b.min_y1 + k), hn::Set(d, w.hi_y1)));
+      const auto max_w = hn::LoadU(d, b.max_w + k);
+      const auto max_h = hn::LoadU(d, b.max_h + k);
+      out = hn::Or(out, hn::Le(max_w, hn::Set(d, w.lo_w)));
+      out = hn::Or(out, hn::Ge(hn::LoadU(d, b.min_w + k), hn::Set(d, w.hi_w)));
+      out = hn::Or(out, hn::Le(max_h, hn::Set(d, w.lo_h)));
+      out = hn::Or(out, hn::Ge(hn::LoadU(d, b.min_h + k), hn::Set(d, w.hi_h)));
+      const auto dx = hn::Max(
+          hn::Max(zero, hn::Sub(hn::LoadU(d, b.min_cx + k), cx)),
+          hn::Sub(cx, hn::LoadU(d, b.max_cx + k)));
+      const auto dy = hn::Max(
+          hn::Max(zero, hn::Sub(hn::LoadU(d, b.min_cy + k), cy)),
+          hn::Sub(cy, hn::LoadU(d, b.max_cy + k)));
+      out = hn::Or(out, hn::Ge(dx, hn::Mul(cf, hn::Add(ww, max_w))));
+      out = hn::Or(out, hn::Ge(dy, hn::Mul(cf, hn::Add(wh, max_h))));
+      uint8_t mask_bytes[8] = {0};
+      hn::StoreMaskBits(d, hn::Not(out), mask_bytes);
+      uint64_t m = 0;
+      for (size_t q = 0; q < (lanes + 7) / 8; ++q) m |= uint64_t{mask_bytes[q]} << (8 * q);
+      if (lanes < 64) m &= (uint64_t{1} << lanes) - 1;
+      word |= m << (k - k0);
+    }
+    if (k_end - k0 < 64) word &= (uint64_t{1} << (k_end - k0)) - 1;
+    bits[j0 / 64] = word;
+  }
+}
+
 uint64_t IouAboveF32(const BoxGroup<float>& g, size_t n, const IouQuery<float>& q) {
   return IouAbove(g, n, q);
 }
@@ -63,6 +108,12 @@ namespace simd {
 
 HWY_EXPORT(IouAboveF32);
 HWY_EXPORT(IouAboveF64);
+HWY_EXPORT(BlocksInWindow);
+
+void blocks_in_window(
+    const BlockBounds& b, size_t begin, size_t count, const BlockWindow& w, uint64_t* bits) {
+  HWY_DYNAMIC_DISPATCH(BlocksInWindow)(b, begin, count, w, bits);
+}
 
 uint64_t iou_above_f32(const BoxGroup<float>& g, size_t n, const IouQuery<float>& q) {
   return HWY_DYNAMIC_DISPATCH(IouAboveF32)(g, n, q);

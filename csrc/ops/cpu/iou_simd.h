@@ -34,6 +34,31 @@ struct IouQuery {
 uint64_t iou_above_f32(const BoxGroup<float>& g, size_t n, const IouQuery<float>& q);
 uint64_t iou_above_f64(const BoxGroup<double>& g, size_t n, const IouQuery<double>& q);
 
+// Extent, size range, centre range and highest rank of each block of boxes (struct of arrays).
+struct BlockBounds {
+  const double *min_x1, *min_y1, *max_x2, *max_y2;
+  const double *min_w, *max_w, *min_h, *max_h;
+  const double *min_cx, *max_cx, *min_cy, *max_cy;
+  const double* max_rank;
+};
+
+// Necessary conditions for a block to hold a box that a given box suppresses: a block is excluded
+// when max_rank <= rank, max_x2 <= lo_x2, min_x1 >= hi_x1 (same for y), max_w <= lo_w,
+// min_w >= hi_w (same for h), or when the distance from (cx, cy) to its centre range is at least
+// centre_factor * (w + max_w) in x (centre_factor * (h + max_h) in y).
+struct BlockWindow {
+  double lo_x2, hi_x1, lo_y2, hi_y1;
+  double lo_w, hi_w, lo_h, hi_h;
+  double cx, cy, w, h, centre_factor;
+  double rank;
+};
+
+// Sets bit j % 64 of bits[j / 64] when block begin + j (j < count) is not excluded by the window;
+// the other bits of the (count + 63) / 64 words are cleared. The arrays must stay readable up to
+// block begin + count rounded up to a multiple of 64 plus 64.
+void blocks_in_window(
+    const BlockBounds& b, size_t begin, size_t count, const BlockWindow& w, uint64_t* bits);
+
 inline uint64_t iou_above(const BoxGroup<float>& g, size_t n, const IouQuery<float>& q) {
   return iou_above_f32(g, n, q);
 }

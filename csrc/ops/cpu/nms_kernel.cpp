@@ -10,8 +10,8 @@
 //    are exact for IoU > 0 and carry a generous margin for the threshold-dependent part, so no
 //    suppressing pair is ever skipped.
 //  * Inside a block the 16 IoUs are computed with SIMD, with torchvision's arithmetic in each lane.
-//  * With more than one thread, the suppression lists of the next few candidates are computed in
-//    parallel and then applied in score order, which keeps the greedy result unchanged.
+//  * batched_nms runs its categories in parallel (at::parallel_for); a single nms is one thread, as
+//    each greedy step depends on the previous ones.
 //
 // Inputs the fast path cannot vouch for (NaN/inf coordinates, a negative or NaN threshold) run a
 // literal port of torchvision's loop instead, so even those give torchvision's answer.
@@ -34,7 +34,6 @@ namespace ops {
 namespace {
 
 constexpr int64_t kBlock = 16;   // boxes per block (one or two SIMD vectors)
-constexpr int64_t kSuper = 16;   // blocks per super-block
 constexpr int64_t kGroup = 64;   // boxes per SIMD call in the direct path
 constexpr int64_t kDirectMax = 384; // up to this many boxes, compare directly without an index
 
@@ -169,60 +168,24 @@ std::vector<int64_t> greedy_direct(const SortedBoxes<T>& b, double t) {
   return kept;
 }
 
-// Extent and size range of a set of boxes, for skipping whole blocks.
-struct Bounds {
-  double min_x1, min_y1, max_x2, max_y2;
-  double min_w, max_w, min_h, max_h;
-  double min_cx, max_cx, min_cy, max_cy; // box centres
-  int64_t max_rank;
-
-  static Bounds empty() {
-    const double inf = std::numeric_limits<double>::infinity();
-    return {inf, inf, -inf, -inf, inf, -inf, inf, -inf, inf, -inf, inf, -inf, -1};
-  }
-  void add(const Bounds& o) {
-    min_x1 = std::min(min_x1, o.min_x1);
-    min_y1 = std::min(min_y1, o.min_y1);
-    max_x2 = std::max(max_x2, o.max_x2);
-    max_y2 = std::max(max_y2, o.max_y2);
-    min_w = std::min(min_w, o.min_w);
-    max_w = std::max(max_w, o.max_w);
-    min_h = std::min(min_h, o.min_h);
-    max_h = std::max(max_h, o.max_h);
-    min_cx = std::min(min_cx, o.min_cx);
-    max_cx = std::max(max_cx, o.max_cx);
-    min_cy = std::min(min_cy, o.min_cy);
-    max_cy = std::max(max_cy, o.max_cy);
-    max_rank = std::max(max_rank, o.max_rank);
-  }
-};
-
-// Where a box with IoU > threshold against a given kept box must lie. Every test is a necessary
-// condition of IoU > t for real numbers, loosened by a relative margin far larger than the rounding
-// of the float computation, so a box that torchvision's arithmetic would suppress always passes.
-struct Window {
-  double lo_x2, hi_x1, lo_y2, hi_y1; // need x2 > lo_x2, x1 < hi_x1, ...
-  double lo_w, hi_w, lo_h, hi_h;     // need lo_w < w < hi_w, ...
-  // Centres: IoU > t needs |cx - cx_j| < (w + w_j) / 2 - t * max(w, w_j) <= (1 - t)(w + w_j) / 2.
-  double cx, cy, w, h, centre_factor; // centre_factor = (1 - t) / 2, or infinity when unused
-  int64_t rank;                      // need rank > this
-
-  bool excludes(const Bounds& b) const {
-    if (b.max_rank <= rank || b.max_x2 <= lo_x2 || b.min_x1 >= hi_x1 || b.max_y2 <= lo_y2 ||
-        b.min_y1 >= hi_y1 || b.max_w <= lo_w || b.min_w >= hi_w || b.max_h <= lo_h ||
-        b.min_h >= hi_h)
-      return true;
-    const double dx = std::max({0.0, b.min_cx - cx, cx - b.max_cx});
-    const double dy = std::max({0.0, b.min_cy - cy, cy - b.max_cy});
-    return dx >= centre_factor * (w + b.max_w) || dy >= centre_factor * (h + b.max_h);
-  }
-};
-
-// Blocks of boxes sorted by (width class, height class, Morton order of the centre).
+// Blocks of kBlock boxes sorted by (width class, height class, Morton order of the centre), with the
+// bounds of each block kept as a struct of arrays for the SIMD block filter.
+//
+// The filter's tests are necessary conditions of IoU > t for real numbers. With w, h the kept box's
+// width and height and w_j, h_j a candidate's:
+//   IoU <= overlap_x / w  and  overlap_x <= x2_j - x1,  so  x2_j > x1 + t w  (and x1_j < x2 - t w);
+//   IoU <= w_j / w  and  IoU <= w / w_j,  so  t w < w_j < w / t;
+//   overlap_x <= (w + w_j) / 2 - |cx - cx_j|  and  overlap_x > t max(w, w_j),
+//     so  |cx - cx_j| < (1 - t)(w + w_j) / 2;
+// and likewise in y. The float computation of IoU differs from the real one by a few units in the
+// last place, so t is loosened to t (1 - 1e-4) — far more than that rounding — and the t-dependent
+// tests are used only when the box is wide relative to its coordinates' magnitude. Overlap itself
+// (the t = 0 case) is tested exactly.
 template <typename T>
 class SpatialIndex {
  public:
-  SpatialIndex(const SortedBoxes<T>& b) : boxes_(b) {
+  explicit SpatialIndex(const SortedBoxes<T>& b)
+      : boxes_(b), class_resolution_(b.n >= 8000 ? 2 : b.n >= 2000 ? 1 : 0) {
     std::vector<int64_t> members;
     double cx_min = std::numeric_limits<double>::infinity(), cx_max = -cx_min;
     double cy_min = cx_min, cy_max = cx_max;
@@ -241,11 +204,8 @@ class SpatialIndex {
     std::vector<std::pair<uint64_t, int64_t>> keyed;
     keyed.reserve(members.size());
     for (int64_t k : members) {
-      const double w = double(b.x2[k]) - double(b.x1[k]);
-      const double h = double(b.y2[k]) - double(b.y1[k]);
-      // Half-octave size classes keep the boxes of a block alike in size.
-      const uint64_t cw = uint64_t(std::clamp(int(std::floor(2.0 * std::log2(w))) + 64, 0, 127));
-      const uint64_t ch = uint64_t(std::clamp(int(std::floor(2.0 * std::log2(h))) + 64, 0, 127));
+      const uint64_t cw = size_class(double(b.x2[k]) - double(b.x1[k]));
+      const uint64_t ch = size_class(double(b.y2[k]) - double(b.y1[k]));
       const double cx = 0.5 * (double(b.x1[k]) + double(b.x2[k]));
       const double cy = 0.5 * (double(b.y1[k]) + double(b.y2[k]));
       const uint64_t mx = uint64_t((cx - cx_min) * sx);
@@ -254,14 +214,30 @@ class SpatialIndex {
     }
     std::sort(keyed.begin(), keyed.end());
 
+    // Each size class starts a new block, so a block holds one class only; the classes present are
+    // listed with their block ranges, sorted by (width class, height class).
     const int64_t m = static_cast<int64_t>(keyed.size());
-    num_blocks_ = (m + kBlock - 1) / kBlock;
+    std::vector<int64_t> slot_of(m);
+    int64_t next_slot = 0;
+    for (int64_t s = 0; s < m; ++s) {
+      const uint64_t cls = keyed[s].first >> 40;
+      if (s == 0 || cls != (keyed[s - 1].first >> 40)) {
+        next_slot = (next_slot + kBlock - 1) / kBlock * kBlock;
+        if (!classes_.empty()) classes_.back().end = next_slot / kBlock;
+        classes_.push_back({int(cls >> 7), int(cls & 127), next_slot / kBlock, 0});
+      }
+      slot_of[s] = next_slot++;
+    }
+    num_blocks_ = (next_slot + kBlock - 1) / kBlock;
+    if (!classes_.empty()) classes_.back().end = num_blocks_;
+    padded_blocks_ = (num_blocks_ + 63) / 64 * 64 + 64;
     const int64_t slots = num_blocks_ * kBlock;
     for (auto* v : {&x1_, &y1_, &x2_, &y2_, &area_}) v->assign(slots, T(0));
     slot_rank_.assign(slots, -1);
     rank_slot_.assign(b.n, -1);
-    for (int64_t s = 0; s < m; ++s) {
-      const int64_t k = keyed[s].second;
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t k = keyed[i].second;
+      const int64_t s = slot_of[i];
       x1_[s] = b.x1[k];
       y1_[s] = b.y1[k];
       x2_[s] = b.x2[k];
@@ -270,21 +246,35 @@ class SpatialIndex {
       slot_rank_[s] = k;
       rank_slot_[k] = s;
     }
+    const double inf = std::numeric_limits<double>::infinity();
+    for (auto* v : {&min_x1_, &min_y1_, &min_w_, &min_h_, &min_cx_, &min_cy_}) v->assign(padded_blocks_, inf);
+    for (auto* v : {&max_x2_, &max_y2_, &max_w_, &max_h_, &max_cx_, &max_cy_}) v->assign(padded_blocks_, -inf);
+    max_rank_.assign(padded_blocks_, -1.0); // padding blocks are never visited
     alive_.assign(num_blocks_, 0);
-    blocks_.assign(num_blocks_, Bounds::empty());
-    for (int64_t s = 0; s < m; ++s) {
-      Bounds& bb = blocks_[s / kBlock];
-      const double w = double(x2_[s]) - double(x1_[s]);
-      const double h = double(y2_[s]) - double(y1_[s]);
-      const double cx = 0.5 * (double(x1_[s]) + double(x2_[s]));
-      const double cy = 0.5 * (double(y1_[s]) + double(y2_[s]));
-      bb.add({double(x1_[s]), double(y1_[s]), double(x2_[s]), double(y2_[s]), w, w, h, h, cx, cx,
-              cy, cy, slot_rank_[s]});
-      alive_[s / kBlock] |= uint16_t(1u << (s % kBlock));
+    for (int64_t s = 0; s < slots; ++s) {
+      if (slot_rank_[s] < 0) continue;
+      const int64_t bi = s / kBlock;
+      const double x1 = x1_[s], y1 = y1_[s], x2 = x2_[s], y2 = y2_[s];
+      const double w = x2 - x1, h = y2 - y1, cx = 0.5 * (x1 + x2), cy = 0.5 * (y1 + y2);
+      min_x1_[bi] = std::min(min_x1_[bi], x1);
+      min_y1_[bi] = std::min(min_y1_[bi], y1);
+      max_x2_[bi] = std::max(max_x2_[bi], x2);
+      max_y2_[bi] = std::max(max_y2_[bi], y2);
+      min_w_[bi] = std::min(min_w_[bi], w);
+      max_w_[bi] = std::max(max_w_[bi], w);
+      min_h_[bi] = std::min(min_h_[bi], h);
+      max_h_[bi] = std::max(max_h_[bi], h);
+      min_cx_[bi] = std::min(min_cx_[bi], cx);
+      max_cx_[bi] = std::max(max_cx_[bi], cx);
+      min_cy_[bi] = std::min(min_cy_[bi], cy);
+      max_cy_[bi] = std::max(max_cy_[bi], cy);
+      max_rank_[bi] = std::max(max_rank_[bi], double(slot_rank_[s]));
+      alive_[bi] |= uint16_t(1u << (s % kBlock));
     }
-    const int64_t num_supers = (num_blocks_ + kSuper - 1) / kSuper;
-    supers_.assign(num_supers, Bounds::empty());
-    for (int64_t bi = 0; bi < num_blocks_; ++bi) supers_[bi / kSuper].add(blocks_[bi]);
+    bounds_ = {min_x1_.data(), min_y1_.data(), max_x2_.data(), max_y2_.data(),
+               min_w_.data(),  max_w_.data(),  min_h_.data(),  max_h_.data(),
+               min_cx_.data(), max_cx_.data(), min_cy_.data(), max_cy_.data(),
+               max_rank_.data()};
   }
 
   // Appends to `out` every live box of rank > r whose IoU with box r exceeds t.
@@ -293,26 +283,70 @@ class SpatialIndex {
     if (rank_slot_[r] < 0) return; // no extent: suppresses nothing
     const double x1 = b.x1[r], y1 = b.y1[r], x2 = b.x2[r], y2 = b.y2[r];
     const double w = x2 - x1, h = y2 - y1;
-    // The threshold-dependent bounds are used only where their margin dwarfs rounding error.
     const bool scaled = t >= 1e-3 && w > 1e-6 * (std::abs(x1) + std::abs(x2)) &&
         h > 1e-6 * (std::abs(y1) + std::abs(y2));
     const double tp = scaled ? t * (1.0 - 1e-4) : 0.0;
     const double inf = std::numeric_limits<double>::infinity();
-    const Window win{x1 + tp * w,         x2 - tp * w,
-                     y1 + tp * h,         y2 - tp * h,
-                     tp * w,              tp > 0 ? w / tp : inf,
-                     tp * h,              tp > 0 ? h / tp : inf,
-                     0.5 * (x1 + x2),     0.5 * (y1 + y2),
-                     w,                   h,
-                     scaled ? 0.5 * (1.0 - tp) : inf,
-                     r};
+    const simd::BlockWindow win{
+        x1 + tp * w, x2 - tp * w, y1 + tp * h, y2 - tp * h,
+        tp * w,      tp > 0 ? w / tp : inf,
+        tp * h,      tp > 0 ? h / tp : inf,
+        0.5 * (x1 + x2), 0.5 * (y1 + y2), w, h,
+        scaled ? 0.5 * (1.0 - tp) : inf,
+        double(r)};
+    // Size classes that can hold a candidate (all of them when the t-bounds are off).
+    // (size_class is monotonic, so lo_w < w_j < hi_w bounds the class of w_j.)
+    const int cw_lo = tp > 0 ? int(size_class(win.lo_w)) : 0;
+    const int cw_hi = tp > 0 ? int(size_class(win.hi_w)) : 127;
+    const int ch_lo = tp > 0 ? int(size_class(win.lo_h)) : 0;
+    const int ch_hi = tp > 0 ? int(size_class(win.hi_h)) : 127;
+    thread_local std::vector<uint64_t> candidates;
     const auto q = b.query(r, t);
-    const int64_t num_supers = static_cast<int64_t>(supers_.size());
-    for (int64_t sb = 0; sb < num_supers; ++sb) {
-      if (win.excludes(supers_[sb])) continue;
-      const int64_t end = std::min(num_blocks_, (sb + 1) * kSuper);
-      for (int64_t bi = sb * kSuper; bi < end; ++bi) {
-        if (!alive_[bi] || win.excludes(blocks_[bi])) continue;
+    auto it = std::lower_bound(
+        classes_.begin(), classes_.end(), cw_lo,
+        [](const SizeClass& c, int cw) { return c.cw < cw; });
+    for (; it != classes_.end() && it->cw <= cw_hi; ++it) {
+      if (it->ch < ch_lo || it->ch > ch_hi) continue;
+      const int64_t count = it->end - it->begin;
+      candidates.resize((count + 63) / 64);
+      simd::blocks_in_window(bounds_, it->begin, count, win, candidates.data());
+      scan_blocks(it->begin, candidates, q, r, out);
+    }
+  }
+
+  // Marks box r as decided (kept or suppressed) so later searches skip it.
+  void retire(int64_t r) {
+    const int64_t s = rank_slot_[r];
+    if (s >= 0) alive_[s / kBlock] &= uint16_t(~(1u << (s % kBlock)));
+  }
+
+ private:
+  struct SizeClass {
+    int cw, ch;
+    int64_t begin, end; // block range
+  };
+
+  // Size classes (octaves or half octaves of the side length) keep the boxes of a block alike in
+  // size; with few boxes there is a single class, as more classes would only leave blocks half full.
+  uint64_t size_class(double w) const {
+    if (class_resolution_ == 0 || !(w > 0)) return 0;
+    if (std::isinf(w)) return 127;
+    const double c = std::floor(class_resolution_ * std::log2(w));
+    return uint64_t(std::clamp(int(c) + 64, 0, 127));
+  }
+
+  void scan_blocks(
+      int64_t first_block,
+      const std::vector<uint64_t>& candidates,
+      const simd::IouQuery<T>& q,
+      int64_t r,
+      std::vector<int64_t>& out) const {
+    for (size_t word = 0; word < candidates.size(); ++word) {
+      uint64_t blocks = candidates[word];
+      while (blocks) {
+        const int64_t bi = first_block + int64_t(word * 64) + __builtin_ctzll(blocks);
+        blocks &= blocks - 1;
+        if (!alive_[bi]) continue;
         const int64_t s0 = bi * kBlock;
         const simd::BoxGroup<T> g{&x1_[s0], &y1_[s0], &x2_[s0], &y2_[s0], &area_[s0]};
         uint64_t bits = simd::iou_above(g, kBlock, q) & alive_[bi];
@@ -325,13 +359,6 @@ class SpatialIndex {
     }
   }
 
-  // Marks box r as decided (kept or suppressed) so later searches skip it.
-  void retire(int64_t r) {
-    const int64_t s = rank_slot_[r];
-    if (s >= 0) alive_[s / kBlock] &= uint16_t(~(1u << (s % kBlock)));
-  }
-
- private:
   static uint64_t spread(uint64_t v) {
     v &= 0xFFFFF;
     v = (v | (v << 16)) & 0x0000FFFF0000FFFFull;
@@ -346,47 +373,34 @@ class SpatialIndex {
   }
 
   const SortedBoxes<T>& boxes_;
-  int64_t num_blocks_ = 0;
+  const int class_resolution_; // size classes per octave, 0 for none
+  int64_t num_blocks_ = 0, padded_blocks_ = 0;
   std::vector<T> x1_, y1_, x2_, y2_, area_;
   std::vector<int64_t> slot_rank_, rank_slot_;
+  std::vector<SizeClass> classes_;
   std::vector<uint16_t> alive_;
-  std::vector<Bounds> blocks_, supers_;
+  std::vector<double> min_x1_, min_y1_, max_x2_, max_y2_, min_w_, max_w_, min_h_, max_h_;
+  std::vector<double> min_cx_, max_cx_, min_cy_, max_cy_, max_rank_;
+  simd::BlockBounds bounds_{};
 };
 
+// Greedy NMS is a chain of dependent steps (whether box r is kept depends on every earlier kept
+// box) of a few microseconds each, too short to hand between threads; it runs on one thread, and
+// batched_nms runs its independent categories in parallel instead.
 template <typename T>
 std::vector<int64_t> greedy_indexed(const SortedBoxes<T>& b, double t) {
   SpatialIndex<T> index(b);
   std::vector<uint8_t> suppressed(b.n, 0);
-  std::vector<int64_t> kept;
-  const int threads = at::get_num_threads();
-  // Candidates whose suppression lists are computed together (in parallel when threads > 1).
-  const int64_t chunk = threads > 1 ? 16 * threads : 1;
-  std::vector<std::vector<int64_t>> lists(chunk);
-  for (int64_t c0 = 0; c0 < b.n; c0 += chunk) {
-    const int64_t c1 = std::min(b.n, c0 + chunk);
-    if (c1 - c0 == 1) {
-      lists[0].clear();
-      if (!suppressed[c0]) index.conflicts(c0, t, lists[0]);
-    } else {
-      at::parallel_for(c0, c1, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          lists[r - c0].clear();
-          if (!suppressed[r]) index.conflicts(r, t, lists[r - c0]);
-        }
-      });
-    }
-    // Apply in score order: a candidate suppressed by an earlier one in the chunk is dropped, and
-    // its list with it, exactly as the sequential loop would.
-    for (int64_t r = c0; r < c1; ++r) {
-      if (suppressed[r]) continue;
-      kept.push_back(r);
-      index.retire(r);
-      for (int64_t s : lists[r - c0]) {
-        if (!suppressed[s]) {
-          suppressed[s] = 1;
-          index.retire(s);
-        }
-      }
+  std::vector<int64_t> kept, hits;
+  for (int64_t r = 0; r < b.n; ++r) {
+    if (suppressed[r]) continue;
+    kept.push_back(r);
+    index.retire(r);
+    hits.clear();
+    index.conflicts(r, t, hits);
+    for (int64_t s : hits) {
+      suppressed[s] = 1;
+      index.retire(s);
     }
   }
   return kept;
