@@ -30,7 +30,8 @@ void roi_align_forward_impl(
 
   const at::Tensor r = roi::rois_in<acc_t>(rois);
   const acc_t* rp = r.data_ptr<acc_t>();
-  const auto groups = roi::group_by_image(roi::batch_indices(rp, num_rois, batch), batch);
+  const auto groups =
+      roi::group_by_image_top_down(roi::batch_indices(rp, num_rois, batch), batch, rp);
   const auto plan = roi::plan_align<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
       sampling_ratio, aligned ? acc_t(0.5) : acc_t(0), !aligned);
@@ -137,9 +138,8 @@ at::Tensor roi_align_forward(
     int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
   roi::check_forward(input, rois);
   roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
-  at::Tensor output = at::empty(
-      {rois.size(0), input.size(1), pooled_height, pooled_width},
-      input.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor output = roi::empty_output(
+      {rois.size(0), input.size(1), pooled_height, pooled_width}, input.options());
   if (output.numel() == 0) return output;
   if (input.size(2) == 0 || input.size(3) == 0) {
     // Nothing to sample from: every sample is outside the map.

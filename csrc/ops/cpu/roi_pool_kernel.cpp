@@ -66,7 +66,8 @@ void roi_pool_forward_impl(
 
   const at::Tensor r = roi::rois_in<acc_t>(rois);
   const acc_t* rp = r.data_ptr<acc_t>();
-  const auto groups = roi::group_by_image(roi::batch_indices(rp, num_rois, batch), batch);
+  const auto groups =
+      roi::group_by_image_top_down(roi::batch_indices(rp, num_rois, batch), batch, rp);
   const auto plan =
       plan_pool<acc_t>(rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w);
 
