@@ -67,7 +67,11 @@ void roi_align_forward_impl(
       }
       for (const int64_t n : groups.rois[gi]) {
         const acc_t count = std::max(plan.count(n), acc_t(1));
-        simd::roi_align_forward_block(plan.grid(n, count), img, pixel_stride, tile);
+        if (plan.has_points()) {
+          simd::roi_align_forward_block(plan.samples(n, count), img, pixel_stride, tile);
+        } else {
+          simd::roi_align_forward_block(plan.grid(n, count), img, pixel_stride, tile);
+        }
         scalar_t* o = out + (n * channels + c0) * bins;
         for (int64_t j = 0; j < nch; ++j) {
           for (int64_t k = 0; k < bins; ++k) {
@@ -124,7 +128,11 @@ void roi_align_backward_impl(
             }
           }
         }
-        simd::roi_align_backward_block(plan.grid(n, plan.count(n)), tile, acc);
+        if (plan.has_points()) {
+          simd::roi_align_backward_block(plan.samples(n, plan.count(n)), tile, acc);
+        } else {
+          simd::roi_align_backward_block(plan.grid(n, plan.count(n)), tile, acc);
+        }
       }
       roi::scatter_channel_block(acc, height, width, c0, nch, gin + b * channels * hw);
     }

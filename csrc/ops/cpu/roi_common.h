@@ -220,7 +220,67 @@ struct AlignPlan {
   T count(int64_t n) const {
     return static_cast<T>(rois[n].grid_h * rois[n].grid_w);
   }
+
+  // The sampling points of every RoI with taps and weights resolved, when they fit in memory
+  // comfortably (otherwise the SIMD cores resolve them from the axis taps on the fly).
+  std::vector<simd::SamplePoint<T>> points;
+  std::vector<int64_t> point_off;
+  bool has_points() const {
+    return !point_off.empty() || rois.empty();
+  }
+  simd::AlignSamples<T> samples(int64_t n, T count) const {
+    const AlignRoi<T>& r = rois[n];
+    return simd::AlignSamples<T>{
+        points.data() + point_off[n], pooled_h * pooled_w,
+        std::max<int64_t>(r.grid_h, 0) * std::max<int64_t>(r.grid_w, 0), count};
+  }
 };
+
+// Above this many sampling points in one call the table of resolved points is not built.
+constexpr int64_t kMaxTabulatedPoints = int64_t{1} << 22;
+
+template <typename T>
+void tabulate_points(AlignPlan<T>& plan, int64_t height) {
+  const int64_t width = plan.width;
+  if (height * width >= (int64_t{1} << 31)) return;
+  int64_t total = 0;
+  for (const auto& r : plan.rois) {
+    total += std::max<int64_t>(r.grid_h, 0) * std::max<int64_t>(r.grid_w, 0) * plan.pooled_h *
+        plan.pooled_w;
+  }
+  if (total > kMaxTabulatedPoints) return;
+  plan.points.resize(total);
+  plan.point_off.resize(plan.rois.size());
+  int64_t at = 0;
+  for (size_t n = 0; n < plan.rois.size(); ++n) {
+    plan.point_off[n] = at;
+    const auto g = plan.grid(static_cast<int64_t>(n), T(1));
+    for (int64_t ph = 0; ph < g.pooled_h; ++ph) {
+      for (int64_t pw = 0; pw < g.pooled_w; ++pw) {
+        for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+          const AxisTap<T>& ty = g.ys[ph * g.grid_h + iy];
+          for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+            const AxisTap<T>& tx = g.xs[pw * g.grid_w + ix];
+            simd::SamplePoint<T>& s = plan.points[at++];
+            if (!(ty.valid && tx.valid)) {
+              s = simd::SamplePoint<T>{{0, 0, 0, 0}, {T(0), T(0), T(0), T(0)}};
+              continue;
+            }
+            s.p[0] = static_cast<int32_t>(ty.lo * width + tx.lo);
+            s.p[1] = static_cast<int32_t>(ty.lo * width + tx.hi);
+            s.p[2] = static_cast<int32_t>(ty.hi * width + tx.lo);
+            s.p[3] = static_cast<int32_t>(ty.hi * width + tx.hi);
+            // torchvision: w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx.
+            s.w[0] = ty.h * tx.h;
+            s.w[1] = ty.h * tx.l;
+            s.w[2] = ty.l * tx.h;
+            s.w[3] = ty.l * tx.l;
+          }
+        }
+      }
+    }
+  }
+}
 
 // offset: 0.5 for aligned roi_align and ps_roi_align, else 0; min_one: roi_align's "force malformed
 // RoIs to be 1x1" (aligned=False only).
@@ -274,6 +334,7 @@ AlignPlan<T> plan_align(
     axis_taps(ax[n].start, ax[n].bin, pooled_w, std::max<int64_t>(a.grid_w, 0), width,
               plan.xs.data() + a.x_off);
   }
+  tabulate_points(plan, height);
   return plan;
 }
 

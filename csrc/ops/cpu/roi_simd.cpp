@@ -114,6 +114,58 @@ HWY_INLINE void AlignBackward(const AlignGrid<T>& g, const T* grad_tile, T* acc)
   }
 }
 
+template <typename T>
+HWY_INLINE void AlignForwardPoints(const AlignSamples<T>& s, const T* img, int64_t ps, T* tile) {
+  const hn::CappedTag<T, kRoiChannelBlock> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto count = hn::Set(d, s.count);
+  for (int64_t bin = 0; bin < s.bins; ++bin) {
+    const SamplePoint<T>* pts = s.points + bin * s.per_bin;
+    T* out = tile + bin * kRoiChannelBlock;
+    for (int64_t k = 0; k < kRoiChannelBlock; k += lanes) {
+      const T* base = img + k;
+      auto acc = hn::Zero(d);
+      for (int64_t i = 0; i < s.per_bin; ++i) {
+        const SamplePoint<T>& t = pts[i];
+        const auto v1 = hn::LoadU(d, base + t.p[0] * ps);
+        const auto v2 = hn::LoadU(d, base + t.p[1] * ps);
+        const auto v3 = hn::LoadU(d, base + t.p[2] * ps);
+        const auto v4 = hn::LoadU(d, base + t.p[3] * ps);
+        auto sum = hn::Add(hn::Mul(hn::Set(d, t.w[0]), v1), hn::Mul(hn::Set(d, t.w[1]), v2));
+        sum = hn::Add(sum, hn::Mul(hn::Set(d, t.w[2]), v3));
+        sum = hn::Add(sum, hn::Mul(hn::Set(d, t.w[3]), v4));
+        acc = hn::Add(acc, sum);
+      }
+      hn::StoreU(hn::Div(acc, count), d, out + k);
+    }
+  }
+}
+
+template <typename T>
+HWY_INLINE void AlignBackwardPoints(const AlignSamples<T>& s, const T* grad_tile, T* acc) {
+  const hn::CappedTag<T, kRoiChannelBlock> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t cb = kRoiChannelBlock;
+  const auto count = hn::Set(d, s.count);
+  for (int64_t bin = 0; bin < s.bins; ++bin) {
+    const SamplePoint<T>* pts = s.points + bin * s.per_bin;
+    for (int64_t k = 0; k < cb; k += lanes) {
+      const auto grad = hn::LoadU(d, grad_tile + bin * cb + k);
+      T* a = acc + k;
+      for (int64_t i = 0; i < s.per_bin; ++i) {
+        const SamplePoint<T>& t = pts[i];
+        // Outside the map: torchvision adds nothing (not even zeros).
+        if (t.w[0] == T(0) && t.w[1] == T(0) && t.w[2] == T(0) && t.w[3] == T(0)) continue;
+        for (int q = 0; q < 4; ++q) {
+          const auto g = hn::Div(hn::Mul(grad, hn::Set(d, t.w[q])), count);
+          T* dst = a + int64_t{t.p[q]} * cb;
+          hn::StoreU(hn::Add(hn::LoadU(d, dst), g), d, dst);
+        }
+      }
+    }
+  }
+}
+
 template <typename T, typename I>
 HWY_INLINE void PoolForward(const PoolBins& b, const T* img, int64_t ps, T* tile, I* argmax_tile) {
   const hn::CappedTag<T, kRoiChannelBlock> d;
@@ -158,6 +210,18 @@ void AlignBackwardF32(const AlignGrid<float>& g, const float* grad_tile, float* 
 void AlignBackwardF64(const AlignGrid<double>& g, const double* grad_tile, double* acc) {
   AlignBackward(g, grad_tile, acc);
 }
+void AlignForwardPointsF32(const AlignSamples<float>& s, const float* img, int64_t ps, float* tile) {
+  AlignForwardPoints(s, img, ps, tile);
+}
+void AlignForwardPointsF64(const AlignSamples<double>& s, const double* img, int64_t ps, double* tile) {
+  AlignForwardPoints(s, img, ps, tile);
+}
+void AlignBackwardPointsF32(const AlignSamples<float>& s, const float* grad_tile, float* acc) {
+  AlignBackwardPoints(s, grad_tile, acc);
+}
+void AlignBackwardPointsF64(const AlignSamples<double>& s, const double* grad_tile, double* acc) {
+  AlignBackwardPoints(s, grad_tile, acc);
+}
 void PoolForwardF32(
     const PoolBins& b, const float* img, int64_t ps, float* tile, int32_t* argmax_tile) {
   PoolForward(b, img, ps, tile, argmax_tile);
@@ -180,6 +244,10 @@ HWY_EXPORT(AlignForwardF32);
 HWY_EXPORT(AlignForwardF64);
 HWY_EXPORT(AlignBackwardF32);
 HWY_EXPORT(AlignBackwardF64);
+HWY_EXPORT(AlignForwardPointsF32);
+HWY_EXPORT(AlignForwardPointsF64);
+HWY_EXPORT(AlignBackwardPointsF32);
+HWY_EXPORT(AlignBackwardPointsF64);
 HWY_EXPORT(PoolForwardF32);
 HWY_EXPORT(PoolForwardF64);
 
@@ -196,6 +264,20 @@ void roi_align_backward_block(const AlignGrid<float>& g, const float* grad_tile,
 }
 void roi_align_backward_block(const AlignGrid<double>& g, const double* grad_tile, double* acc) {
   HWY_DYNAMIC_DISPATCH(AlignBackwardF64)(g, grad_tile, acc);
+}
+void roi_align_forward_block(
+    const AlignSamples<float>& s, const float* img, int64_t pixel_stride, float* tile) {
+  HWY_DYNAMIC_DISPATCH(AlignForwardPointsF32)(s, img, pixel_stride, tile);
+}
+void roi_align_forward_block(
+    const AlignSamples<double>& s, const double* img, int64_t pixel_stride, double* tile) {
+  HWY_DYNAMIC_DISPATCH(AlignForwardPointsF64)(s, img, pixel_stride, tile);
+}
+void roi_align_backward_block(const AlignSamples<float>& s, const float* grad_tile, float* acc) {
+  HWY_DYNAMIC_DISPATCH(AlignBackwardPointsF32)(s, grad_tile, acc);
+}
+void roi_align_backward_block(const AlignSamples<double>& s, const double* grad_tile, double* acc) {
+  HWY_DYNAMIC_DISPATCH(AlignBackwardPointsF64)(s, grad_tile, acc);
 }
 void roi_pool_forward_block(
     const PoolBins& b, const float* img, int64_t pixel_stride, float* tile, int32_t* argmax_tile) {

@@ -41,7 +41,32 @@ struct AlignGrid {
   T count; // divisor of the average
 };
 
+// One sampling point with its four taps resolved: pixel indices and bilinear weights. A point outside
+// the map has all weights zero and all indices 0 (what torchvision's precomputed table holds; a valid
+// point always has a weight of at least 1/4).
+template <typename T>
+struct SamplePoint {
+  int32_t p[4];
+  T w[4];
+};
+
+// One RoI's sampling points in torchvision's order (bin row, bin column, iy, ix).
+template <typename T>
+struct AlignSamples {
+  const SamplePoint<T>* points;
+  int64_t bins;
+  int64_t per_bin;
+  T count;
+};
+
 // roi_align forward for one RoI and one channel block. tile: [pooled_h * pooled_w][kRoiChannelBlock].
+void roi_align_forward_block(
+    const AlignSamples<float>& s, const float* img, int64_t pixel_stride, float* tile);
+void roi_align_forward_block(
+    const AlignSamples<double>& s, const double* img, int64_t pixel_stride, double* tile);
+void roi_align_backward_block(const AlignSamples<float>& s, const float* grad_tile, float* acc);
+void roi_align_backward_block(const AlignSamples<double>& s, const double* grad_tile, double* acc);
+
 void roi_align_forward_block(
     const AlignGrid<float>& g, const float* img, int64_t pixel_stride, float* tile);
 void roi_align_forward_block(
