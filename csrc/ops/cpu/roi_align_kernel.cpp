@@ -42,40 +42,66 @@ void roi_align_forward_impl(
   // A channels-last map (uniform pixel stride, unit channel stride) is sampled in place.
   const bool in_place = std::is_same<scalar_t, acc_t>::value && sc == 1 && sh == width * sw;
   const int64_t bins = pooled_h * pooled_w;
+  const int64_t hw = height * width;
   const int64_t nblocks = (channels + kRoiChannelBlock - 1) / kRoiChannelBlock;
-  const int64_t items = static_cast<int64_t>(groups.images.size()) * nblocks;
+  const int64_t images = static_cast<int64_t>(groups.images.size());
+  // Several blocks per work item share the per-sample work; but keep at least two items per
+  // thread when there are enough blocks, so that threads stay busy.
+  const int64_t threads = at::get_num_threads();
+  const int64_t per_item = !plan.has_points()
+      ? 1
+      : std::max<int64_t>(
+            1, std::min<int64_t>(simd::kRoiMaxBlocks, nblocks * images / (2 * threads)));
+  const int64_t groups_per_image = (nblocks + per_item - 1) / per_item;
+  const int64_t items = images * groups_per_image;
+  const int64_t chans_per_item = per_item * kRoiChannelBlock;
   scalar_t* out = output.data_ptr<scalar_t>();
 
   at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> own_block, own_tile;
-    acc_t* tile = roi::thread_scratch<acc_t, 1>(bins * kRoiChannelBlock, own_tile);
+    acc_t* tile = roi::thread_scratch<acc_t, 1>(per_item * bins * kRoiChannelBlock, own_tile);
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t gi = item / nblocks;
+      const int64_t gi = item / groups_per_image;
       const int64_t b = groups.images[gi];
-      const int64_t c0 = (item % nblocks) * kRoiChannelBlock;
-      const int64_t nch = std::min(kRoiChannelBlock, channels - c0);
+      const int64_t c0 = (item % groups_per_image) * chans_per_item;
+      const int64_t nch = std::min(chans_per_item, channels - c0);
+      const int64_t nblk = (nch + kRoiChannelBlock - 1) / kRoiChannelBlock;
       const acc_t* img;
-      int64_t pixel_stride;
-      if (in_place && nch == kRoiChannelBlock) {
+      int64_t pixel_stride, block_stride;
+      if (in_place && nch == nblk * kRoiChannelBlock) {
         img = reinterpret_cast<const acc_t*>(in + b * sn + c0);
         pixel_stride = sw;
+        block_stride = kRoiChannelBlock;
       } else {
-        acc_t* block = roi::thread_scratch<acc_t, 0>(height * width * kRoiChannelBlock, own_block);
-        roi::gather_channel_block(in + b * sn, sc, sh, sw, height, width, c0, nch, block);
+        acc_t* block =
+            roi::thread_scratch<acc_t, 0>(nblk * hw * kRoiChannelBlock, own_block);
+        for (int64_t g = 0; g < nblk; ++g) {
+          const int64_t cg = c0 + g * kRoiChannelBlock;
+          roi::gather_channel_block(
+              in + b * sn, sc, sh, sw, height, width, cg, std::min(kRoiChannelBlock, channels - cg),
+              block + g * hw * kRoiChannelBlock);
+        }
         img = block;
         pixel_stride = kRoiChannelBlock;
+        block_stride = hw * kRoiChannelBlock;
       }
       for (const int64_t n : groups.rois[gi]) {
         const acc_t count = std::max(plan.count(n), acc_t(1));
         if (plan.has_points()) {
-          simd::roi_align_forward_block(plan.samples(n, count), img, pixel_stride, tile);
+          simd::roi_align_forward_blocks(
+              plan.samples(n, count), img, pixel_stride, block_stride, nblk, tile);
         } else {
           simd::roi_align_forward_block(plan.grid(n, count), img, pixel_stride, tile);
         }
-        scalar_t* o = out + (n * channels + c0) * bins;
-        for (int64_t j = 0; j < nch; ++j) {
-          for (int64_t k = 0; k < bins; ++k) {
-            o[j * bins + k] = static_cast<scalar_t>(tile[k * kRoiChannelBlock + j]);
+        for (int64_t g = 0; g < nblk; ++g) {
+          const int64_t cg = c0 + g * kRoiChannelBlock;
+          const int64_t ng = std::min(kRoiChannelBlock, channels - cg);
+          const acc_t* t = tile + g * bins * kRoiChannelBlock;
+          scalar_t* o = out + (n * channels + cg) * bins;
+          for (int64_t j = 0; j < ng; ++j) {
+            for (int64_t k = 0; k < bins; ++k) {
+              o[j * bins + k] = static_cast<scalar_t>(t[k * kRoiChannelBlock + j]);
+            }
           }
         }
       }

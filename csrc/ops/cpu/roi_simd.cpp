@@ -141,6 +141,52 @@ HWY_INLINE void AlignForwardPoints(const AlignSamples<T>& s, const T* img, int64
   }
 }
 
+template <int NB, typename T>
+HWY_INLINE void AlignForwardPointsMulti(
+    const AlignSamples<T>& s, const T* img, int64_t ps, int64_t bs, T* tile) {
+  const hn::CappedTag<T, kRoiChannelBlock> d;
+  using V = decltype(hn::Zero(d));
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto count = hn::Set(d, s.count);
+  for (int64_t bin = 0; bin < s.bins; ++bin) {
+    const SamplePoint<T>* pts = s.points + bin * s.per_bin;
+    for (int64_t k = 0; k < kRoiChannelBlock; k += lanes) {
+      V acc[NB];
+      for (int g = 0; g < NB; ++g) acc[g] = hn::Zero(d);
+      for (int64_t i = 0; i < s.per_bin; ++i) {
+        const SamplePoint<T>& t = pts[i];
+        const int64_t o1 = t.p[0] * ps + k, o2 = t.p[1] * ps + k;
+        const int64_t o3 = t.p[2] * ps + k, o4 = t.p[3] * ps + k;
+        const auto w1 = hn::Set(d, t.w[0]), w2 = hn::Set(d, t.w[1]);
+        const auto w3 = hn::Set(d, t.w[2]), w4 = hn::Set(d, t.w[3]);
+        for (int g = 0; g < NB; ++g) {
+          const T* b = img + g * bs;
+          // torchvision: w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4, evaluated left to right.
+          auto sum = hn::Add(hn::Mul(w1, hn::LoadU(d, b + o1)), hn::Mul(w2, hn::LoadU(d, b + o2)));
+          sum = hn::Add(sum, hn::Mul(w3, hn::LoadU(d, b + o3)));
+          sum = hn::Add(sum, hn::Mul(w4, hn::LoadU(d, b + o4)));
+          acc[g] = hn::Add(acc[g], sum);
+        }
+      }
+      for (int g = 0; g < NB; ++g) {
+        hn::StoreU(hn::Div(acc[g], count), d, tile + (g * s.bins + bin) * kRoiChannelBlock + k);
+      }
+    }
+  }
+}
+
+template <typename T>
+HWY_INLINE void AlignForwardBlocks(
+    const AlignSamples<T>& s, const T* img, int64_t ps, int64_t bs, int64_t nb, T* tile) {
+  static_assert(kRoiMaxBlocks == 4, "one case per block count");
+  switch (nb) {
+    case 1: return AlignForwardPointsMulti<1>(s, img, ps, bs, tile);
+    case 2: return AlignForwardPointsMulti<2>(s, img, ps, bs, tile);
+    case 3: return AlignForwardPointsMulti<3>(s, img, ps, bs, tile);
+    default: return AlignForwardPointsMulti<4>(s, img, ps, bs, tile);
+  }
+}
+
 template <typename T>
 HWY_INLINE void AlignBackwardPoints(const AlignSamples<T>& s, const T* grad_tile, T* acc) {
   const hn::CappedTag<T, kRoiChannelBlock> d;
@@ -216,6 +262,14 @@ void AlignForwardPointsF32(const AlignSamples<float>& s, const float* img, int64
 void AlignForwardPointsF64(const AlignSamples<double>& s, const double* img, int64_t ps, double* tile) {
   AlignForwardPoints(s, img, ps, tile);
 }
+void AlignForwardBlocksF32(
+    const AlignSamples<float>& s, const float* img, int64_t ps, int64_t bs, int64_t nb, float* tile) {
+  AlignForwardBlocks(s, img, ps, bs, nb, tile);
+}
+void AlignForwardBlocksF64(
+    const AlignSamples<double>& s, const double* img, int64_t ps, int64_t bs, int64_t nb, double* tile) {
+  AlignForwardBlocks(s, img, ps, bs, nb, tile);
+}
 void AlignBackwardPointsF32(const AlignSamples<float>& s, const float* grad_tile, float* acc) {
   AlignBackwardPoints(s, grad_tile, acc);
 }
@@ -246,6 +300,8 @@ HWY_EXPORT(AlignBackwardF32);
 HWY_EXPORT(AlignBackwardF64);
 HWY_EXPORT(AlignForwardPointsF32);
 HWY_EXPORT(AlignForwardPointsF64);
+HWY_EXPORT(AlignForwardBlocksF32);
+HWY_EXPORT(AlignForwardBlocksF64);
 HWY_EXPORT(AlignBackwardPointsF32);
 HWY_EXPORT(AlignBackwardPointsF64);
 HWY_EXPORT(PoolForwardF32);
@@ -272,6 +328,16 @@ void roi_align_forward_block(
 void roi_align_forward_block(
     const AlignSamples<double>& s, const double* img, int64_t pixel_stride, double* tile) {
   HWY_DYNAMIC_DISPATCH(AlignForwardPointsF64)(s, img, pixel_stride, tile);
+}
+void roi_align_forward_blocks(
+    const AlignSamples<float>& s, const float* img, int64_t pixel_stride, int64_t block_stride,
+    int64_t num_blocks, float* tile) {
+  HWY_DYNAMIC_DISPATCH(AlignForwardBlocksF32)(s, img, pixel_stride, block_stride, num_blocks, tile);
+}
+void roi_align_forward_blocks(
+    const AlignSamples<double>& s, const double* img, int64_t pixel_stride, int64_t block_stride,
+    int64_t num_blocks, double* tile) {
+  HWY_DYNAMIC_DISPATCH(AlignForwardBlocksF64)(s, img, pixel_stride, block_stride, num_blocks, tile);
 }
 void roi_align_backward_block(const AlignSamples<float>& s, const float* grad_tile, float* acc) {
   HWY_DYNAMIC_DISPATCH(AlignBackwardPointsF32)(s, grad_tile, acc);

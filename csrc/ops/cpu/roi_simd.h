@@ -67,6 +67,16 @@ void roi_align_forward_block(
 void roi_align_backward_block(const AlignSamples<float>& s, const float* grad_tile, float* acc);
 void roi_align_backward_block(const AlignSamples<double>& s, const double* grad_tile, double* acc);
 
+// Up to kRoiMaxBlocks channel blocks at once (block g at img + g * block_stride), sharing the
+// per-sample work (indices, weights) between them. tile: [num_blocks][bins][kRoiChannelBlock].
+constexpr int64_t kRoiMaxBlocks = 4;
+void roi_align_forward_blocks(
+    const AlignSamples<float>& s, const float* img, int64_t pixel_stride, int64_t block_stride,
+    int64_t num_blocks, float* tile);
+void roi_align_forward_blocks(
+    const AlignSamples<double>& s, const double* img, int64_t pixel_stride, int64_t block_stride,
+    int64_t num_blocks, double* tile);
+
 void roi_align_forward_block(
     const AlignGrid<float>& g, const float* img, int64_t pixel_stride, float* tile);
 void roi_align_forward_block(
