@@ -1,0 +1,205 @@
+// ps_roi_align forward and backward. Each output bin reads its own input channel, so there is no
+// channel to vectorise across; the speed comes from computing each RoI's sampling grid once
+// (shared by all its bins' channels), reading the input in place with its strides, and threads:
+// forward splits RoIs, backward splits input channels (no two threads add into the same element).
+#include <atomic>
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include "ops/cpu/roi_common.h"
+#include "ops/cpu/roi_kernels.h"
+
+namespace tva {
+namespace ops {
+
+namespace {
+
+using roi::AxisTap;
+
+template <typename scalar_t>
+void ps_roi_align_forward_impl(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
+    int64_t pooled_w, int64_t sampling_ratio, at::Tensor& output, at::Tensor& mapping) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t num_rois = rois.size(0);
+  const int64_t batch = input.size(0), channels = input.size(1);
+  const int64_t height = input.size(2), width = input.size(3);
+  const int64_t channels_out = output.size(1);
+
+  const at::Tensor r = roi::rois_in<acc_t>(rois);
+  const acc_t* rp = r.data_ptr<acc_t>();
+  const auto bidx = roi::batch_indices(rp, num_rois, batch);
+  const auto plan = roi::plan_align<acc_t>(
+      rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
+      sampling_ratio, acc_t(0.5), /*min_one=*/false);
+
+  const scalar_t* in = input.data_ptr<scalar_t>();
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
+                sw = input.stride(3);
+  scalar_t* out = output.data_ptr<scalar_t>();
+  int32_t* cm = mapping.data_ptr<int32_t>();
+  const int64_t bins = pooled_h * pooled_w;
+
+  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const auto grid = plan.grid(n, plan.count(n));
+      const scalar_t* img = in + bidx[n] * sn;
+      for (int64_t c_out = 0; c_out < channels_out; ++c_out) {
+        for (int64_t ph = 0; ph < pooled_h; ++ph) {
+          const AxisTap<acc_t>* ys = grid.ys + ph * grid.grid_h;
+          for (int64_t pw = 0; pw < pooled_w; ++pw) {
+            const AxisTap<acc_t>* xs = grid.xs + pw * grid.grid_w;
+            const int64_t c_in = (c_out * pooled_h + ph) * pooled_w + pw;
+            const scalar_t* plane = img + c_in * sc;
+            acc_t sum = 0;
+            for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
+              const AxisTap<acc_t>& ty = ys[iy];
+              const scalar_t* row_lo = plane + int64_t{ty.lo} * sh;
+              const scalar_t* row_hi = plane + int64_t{ty.hi} * sh;
+              for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
+                const AxisTap<acc_t>& tx = xs[ix];
+                if (!(ty.valid && tx.valid)) {
+                  sum += acc_t(0); // torchvision's bilinear_interpolate returns 0 outside the map
+                  continue;
+                }
+                const acc_t v1 = static_cast<acc_t>(row_lo[tx.lo * sw]);
+                const acc_t v2 = static_cast<acc_t>(row_lo[tx.hi * sw]);
+                const acc_t v3 = static_cast<acc_t>(row_hi[tx.lo * sw]);
+                const acc_t v4 = static_cast<acc_t>(row_hi[tx.hi * sw]);
+                const acc_t w1 = ty.h * tx.h, w2 = ty.h * tx.l, w3 = ty.l * tx.h, w4 = ty.l * tx.l;
+                sum += w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4;
+              }
+            }
+            const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
+            out[index] = static_cast<scalar_t>(sum / grid.count);
+            cm[index] = static_cast<int32_t>(c_in);
+          }
+        }
+      }
+    }
+  });
+  (void)channels;
+}
+
+template <typename scalar_t>
+void ps_roi_align_backward_impl(
+    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& mapping,
+    double spatial_scale, int64_t pooled_h, int64_t pooled_w, int64_t sampling_ratio,
+    at::Tensor& grad_input) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t num_rois = rois.size(0);
+  const int64_t batch = grad_input.size(0), channels = grad_input.size(1);
+  const int64_t height = grad_input.size(2), width = grad_input.size(3);
+  const int64_t hw = height * width;
+  const int64_t channels_out = grad.size(1);
+
+  const at::Tensor r = roi::rois_in<acc_t>(rois);
+  const acc_t* rp = r.data_ptr<acc_t>();
+  const auto bidx = roi::batch_indices(rp, num_rois, batch);
+  const auto plan = roi::plan_align<acc_t>(
+      rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
+      sampling_ratio, acc_t(0.5), /*min_one=*/false);
+
+  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
+      ? grad_input
+      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+  acc_t* gin = acc_grad.data_ptr<acc_t>();
+  const scalar_t* g = grad.data_ptr<scalar_t>();
+  const int64_t gs0 = grad.stride(0), gs1 = grad.stride(1), gs2 = grad.stride(2),
+                gs3 = grad.stride(3);
+  const at::Tensor cmc = mapping.contiguous();
+  const int32_t* cm = cmc.data_ptr<int32_t>();
+  const int64_t total = grad.numel();
+  std::atomic<bool> bad_channel{false};
+
+  // Each thread owns a range of input channels and walks all outputs in torchvision's order,
+  // taking those that map into its range.
+  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    for (int64_t index = 0; index < total; ++index) {
+      const int64_t c_in = cm[index];
+      if (c_in < c_begin || c_in >= c_end) {
+        if (c_in < 0 || c_in >= channels) bad_channel = true;
+        continue;
+      }
+      const int64_t pw = index % pooled_w;
+      const int64_t ph = (index / pooled_w) % pooled_h;
+      const int64_t c_out = (index / pooled_w / pooled_h) % channels_out;
+      const int64_t n = index / pooled_w / pooled_h / channels_out;
+      const auto grid = plan.grid(n, plan.count(n));
+      acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
+      const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
+      const AxisTap<acc_t>* ys = grid.ys + ph * grid.grid_h;
+      const AxisTap<acc_t>* xs = grid.xs + pw * grid.grid_w;
+      for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
+        const AxisTap<acc_t>& ty = ys[iy];
+        for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
+          const AxisTap<acc_t>& tx = xs[ix];
+          if (!(ty.valid && tx.valid)) continue;
+          const acc_t w1 = ty.h * tx.h, w2 = ty.h * tx.l, w3 = ty.l * tx.h, w4 = ty.l * tx.l;
+          plane[int64_t{ty.lo} * width + tx.lo] += go * w1 / grid.count;
+          plane[int64_t{ty.lo} * width + tx.hi] += go * w2 / grid.count;
+          plane[int64_t{ty.hi} * width + tx.lo] += go * w3 / grid.count;
+          plane[int64_t{ty.hi} * width + tx.hi] += go * w4 / grid.count;
+        }
+      }
+    }
+  });
+  TORCH_CHECK(
+      !bad_channel, "channel_mapping must hold input channels in [0, ", channels,
+      "), as ps_roi_align returns them");
+  if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_grad);
+}
+
+} // namespace
+
+std::tuple<at::Tensor, at::Tensor> ps_roi_align_forward(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+    int64_t pooled_width, int64_t sampling_ratio) {
+  roi::check_forward(input, rois);
+  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/false);
+  const int64_t channels = input.size(1);
+  TORCH_CHECK(
+      channels % (pooled_height * pooled_width) == 0,
+      "input channels must be a multiple of output_size[0] * output_size[1] = ",
+      pooled_height * pooled_width, ", got ", channels);
+  const std::vector<int64_t> shape = {
+      rois.size(0), channels / (pooled_height * pooled_width), pooled_height, pooled_width};
+  at::Tensor output = at::zeros(shape, input.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor mapping = at::zeros(shape, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  if (output.numel() == 0) return std::make_tuple(output, mapping);
+  TORCH_CHECK(
+      input.size(2) > 0 && input.size(3) > 0, "input must have a non-zero height and width, got ",
+      input.sizes());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ps_roi_align", [&] {
+    ps_roi_align_forward_impl<scalar_t>(
+        input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, output, mapping);
+  });
+  return std::make_tuple(output, mapping);
+}
+
+at::Tensor ps_roi_align_backward(
+    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& channel_mapping,
+    double spatial_scale, int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
+    int64_t batch_size, int64_t channels, int64_t height, int64_t width) {
+  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/false);
+  TORCH_CHECK(
+      channels % (pooled_height * pooled_width) == 0,
+      "channels must be a multiple of pooled_height * pooled_width = ",
+      pooled_height * pooled_width, ", got ", channels);
+  roi::check_backward(
+      grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
+      batch_size, height, width);
+  roi::check_index_tensor(channel_mapping, grad, "channel_mapping");
+  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_ps_roi_align_backward", [&] {
+    ps_roi_align_backward_impl<scalar_t>(
+        grad, rois, channel_mapping, spatial_scale, pooled_height, pooled_width, sampling_ratio,
+        grad_input);
+  });
+  return grad_input;
+}
+
+} // namespace ops
+} // namespace tva

@@ -1,0 +1,215 @@
+// ps_roi_pool forward and backward: each RoI's bins computed once, input read in place with its
+// strides; forward splits RoIs between threads, backward splits input channels.
+//
+// torchvision 0.14's two passes disagree at the map border and this kernel keeps both behaviours:
+// the forward pass clips bins to [0, height - 1) x [0, width - 1) (the last row and column are never
+// pooled) and rounds RoI corners in the input's precision, while the backward pass clips to
+// [0, height) x [0, width) and rounds in float.
+#include <atomic>
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include "ops/cpu/roi_common.h"
+#include "ops/cpu/roi_kernels.h"
+
+namespace tva {
+namespace ops {
+
+namespace {
+
+// Bin boundaries of every RoI, [hb[2 ph], hb[2 ph + 1]) x [wb[2 pw], wb[2 pw + 1]).
+struct PsPoolPlan {
+  std::vector<int64_t> hb, wb;
+};
+
+template <typename T>
+PsPoolPlan plan_ps_pool(
+    const T* rois, int64_t num_rois, T scale, int64_t height, int64_t width, int64_t pooled_h,
+    int64_t pooled_w, bool backward) {
+  PsPoolPlan p;
+  p.hb.resize(num_rois * 2 * pooled_h);
+  p.wb.resize(num_rois * 2 * pooled_w);
+  auto rnd = [&](T v) {
+    return backward ? roi::round_to_int(static_cast<float>(v)) : roi::round_to_int(v);
+  };
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const T* r = rois + n * 5;
+    const int64_t start_w = rnd(r[1] * scale);
+    const int64_t start_h = rnd(r[2] * scale);
+    const int64_t end_w = rnd(r[3] * scale);
+    const int64_t end_h = rnd(r[4] * scale);
+    // torchvision: too small RoIs are forced to be 1x1.
+    const int64_t roi_w = std::max<int64_t>(end_w - start_w, 1);
+    const int64_t roi_h = std::max<int64_t>(end_h - start_h, 1);
+    const int64_t lim_h = backward ? height : height - 1;
+    const int64_t lim_w = backward ? width : width - 1;
+    roi::pool_axis_bins<T>(start_h, roi_h, pooled_h, lim_h, p.hb.data() + n * 2 * pooled_h);
+    roi::pool_axis_bins<T>(start_w, roi_w, pooled_w, lim_w, p.wb.data() + n * 2 * pooled_w);
+  }
+  return p;
+}
+
+template <typename scalar_t>
+void ps_roi_pool_forward_impl(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
+    int64_t pooled_w, at::Tensor& output, at::Tensor& mapping) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t num_rois = rois.size(0);
+  const int64_t batch = input.size(0);
+  const int64_t height = input.size(2), width = input.size(3);
+  const int64_t channels_out = output.size(1);
+
+  const at::Tensor r = roi::rois_in<acc_t>(rois);
+  const acc_t* rp = r.data_ptr<acc_t>();
+  const auto bidx = roi::batch_indices(rp, num_rois, batch);
+  const auto plan = plan_ps_pool<acc_t>(
+      rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w, false);
+
+  const scalar_t* in = input.data_ptr<scalar_t>();
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
+                sw = input.stride(3);
+  scalar_t* out = output.data_ptr<scalar_t>();
+  int32_t* cm = mapping.data_ptr<int32_t>();
+  const int64_t bins = pooled_h * pooled_w;
+
+  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+      const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+      const scalar_t* img = in + bidx[n] * sn;
+      for (int64_t c_out = 0; c_out < channels_out; ++c_out) {
+        for (int64_t ph = 0; ph < pooled_h; ++ph) {
+          const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+          for (int64_t pw = 0; pw < pooled_w; ++pw) {
+            const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+            const bool empty = (h1 <= h0) || (w1 <= w0);
+            const int64_t c_in = (c_out * pooled_h + ph) * pooled_w + pw;
+            const scalar_t* plane = img + c_in * sc;
+            acc_t sum = 0;
+            for (int64_t h = h0; h < h1; ++h) {
+              for (int64_t w = w0; w < w1; ++w) sum += static_cast<acc_t>(plane[h * sh + w * sw]);
+            }
+            const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
+            const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
+            out[index] = static_cast<scalar_t>(empty ? acc_t(0) : sum / area);
+            cm[index] = static_cast<int32_t>(c_in);
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void ps_roi_pool_backward_impl(
+    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& mapping,
+    double spatial_scale, int64_t pooled_h, int64_t pooled_w, at::Tensor& grad_input) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t num_rois = rois.size(0);
+  const int64_t batch = grad_input.size(0), channels = grad_input.size(1);
+  const int64_t height = grad_input.size(2), width = grad_input.size(3);
+  const int64_t hw = height * width;
+  const int64_t channels_out = grad.size(1);
+
+  const at::Tensor r = roi::rois_in<acc_t>(rois);
+  const acc_t* rp = r.data_ptr<acc_t>();
+  const auto bidx = roi::batch_indices(rp, num_rois, batch);
+  const auto plan = plan_ps_pool<acc_t>(
+      rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w, true);
+
+  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
+      ? grad_input
+      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+  acc_t* gin = acc_grad.data_ptr<acc_t>();
+  const scalar_t* g = grad.data_ptr<scalar_t>();
+  const int64_t gs0 = grad.stride(0), gs1 = grad.stride(1), gs2 = grad.stride(2),
+                gs3 = grad.stride(3);
+  const at::Tensor cmc = mapping.contiguous();
+  const int32_t* cm = cmc.data_ptr<int32_t>();
+  std::atomic<bool> bad_channel{false};
+
+  // torchvision's order: RoI, bin row, bin column, output channel.
+  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    for (int64_t n = 0; n < num_rois; ++n) {
+      const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+      const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+      for (int64_t ph = 0; ph < pooled_h; ++ph) {
+        const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+        for (int64_t pw = 0; pw < pooled_w; ++pw) {
+          const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+          const bool empty = (h1 <= h0) || (w1 <= w0);
+          const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
+          for (int64_t c_out = 0; c_out < channels_out; ++c_out) {
+            const int64_t index = ((n * channels_out + c_out) * pooled_h + ph) * pooled_w + pw;
+            const int64_t c_in = cm[index];
+            if (c_in < c_begin || c_in >= c_end) {
+              if (c_in < 0 || c_in >= channels) bad_channel = true;
+              continue;
+            }
+            acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
+            const acc_t diff = empty
+                ? acc_t(0)
+                : static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
+            for (int64_t h = h0; h < h1; ++h) {
+              for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
+            }
+          }
+        }
+      }
+    }
+  });
+  TORCH_CHECK(
+      !bad_channel, "channel_mapping must hold input channels in [0, ", channels,
+      "), as ps_roi_pool returns them");
+  if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_grad);
+}
+
+} // namespace
+
+std::tuple<at::Tensor, at::Tensor> ps_roi_pool_forward(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+    int64_t pooled_width) {
+  roi::check_forward(input, rois);
+  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/false);
+  const int64_t channels = input.size(1);
+  TORCH_CHECK(
+      channels % (pooled_height * pooled_width) == 0,
+      "input channels must be a multiple of output_size[0] * output_size[1] = ",
+      pooled_height * pooled_width, ", got ", channels);
+  const std::vector<int64_t> shape = {
+      rois.size(0), channels / (pooled_height * pooled_width), pooled_height, pooled_width};
+  at::Tensor output = at::zeros(shape, input.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor mapping = at::zeros(shape, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  if (output.numel() == 0) return std::make_tuple(output, mapping);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ps_roi_pool", [&] {
+    ps_roi_pool_forward_impl<scalar_t>(
+        input, rois, spatial_scale, pooled_height, pooled_width, output, mapping);
+  });
+  return std::make_tuple(output, mapping);
+}
+
+at::Tensor ps_roi_pool_backward(
+    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& channel_mapping,
+    double spatial_scale, int64_t pooled_height, int64_t pooled_width, int64_t batch_size,
+    int64_t channels, int64_t height, int64_t width) {
+  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/false);
+  TORCH_CHECK(
+      channels % (pooled_height * pooled_width) == 0,
+      "channels must be a multiple of pooled_height * pooled_width = ",
+      pooled_height * pooled_width, ", got ", channels);
+  roi::check_backward(
+      grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
+      batch_size, height, width);
+  roi::check_index_tensor(channel_mapping, grad, "channel_mapping");
+  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_ps_roi_pool_backward", [&] {
+    ps_roi_pool_backward_impl<scalar_t>(
+        grad, rois, channel_mapping, spatial_scale, pooled_height, pooled_width, grad_input);
+  });
+  return grad_input;
+}
+
+} // namespace ops
+} // namespace tva

@@ -1,0 +1,210 @@
+// roi_align forward and backward on channel blocks.
+//
+// Work is split into (image, block of kRoiChannelBlock channels) items, one thread each. An item
+// brings its channels into channels-last order once (or reads a channels-last input in place), then
+// samples every RoI of its image with the precomputed grid: a vector lane per channel, torchvision's
+// arithmetic per lane, so float32 and float64 results equal torchvision's bit for bit. The backward
+// pass accumulates into the item's own channels only, so threads never write the same gradient
+// element and no atomics are needed; each element receives its contributions in torchvision's order.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include "ops/cpu/roi_common.h"
+#include "ops/cpu/roi_kernels.h"
+
+namespace tva {
+namespace ops {
+
+namespace {
+
+using roi::kRoiChannelBlock;
+
+template <typename scalar_t>
+void roi_align_forward_impl(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
+    int64_t pooled_w, int64_t sampling_ratio, bool aligned, at::Tensor& output) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t num_rois = rois.size(0);
+  const int64_t batch = input.size(0), channels = input.size(1);
+  const int64_t height = input.size(2), width = input.size(3);
+
+  const at::Tensor r = roi::rois_in<acc_t>(rois);
+  const acc_t* rp = r.data_ptr<acc_t>();
+  const auto groups =
+      roi::group_by_image_top_down(roi::batch_indices(rp, num_rois, batch), batch, rp);
+  const auto plan = roi::plan_align<acc_t>(
+      rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
+      sampling_ratio, aligned ? acc_t(0.5) : acc_t(0), !aligned);
+
+  const scalar_t* in = input.data_ptr<scalar_t>();
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
+                sw = input.stride(3);
+  // A channels-last map (uniform pixel stride, unit channel stride) is sampled in place.
+  const bool in_place = std::is_same<scalar_t, acc_t>::value && sc == 1 && sh == width * sw;
+  const int64_t bins = pooled_h * pooled_w;
+  const int64_t hw = height * width;
+  const int64_t nblocks = (channels + kRoiChannelBlock - 1) / kRoiChannelBlock;
+  const int64_t images = static_cast<int64_t>(groups.images.size());
+  // Several blocks per work item share the per-sample work; but keep at least two items per
+  // thread when there are enough blocks, so that threads stay busy.
+  const int64_t threads = at::get_num_threads();
+  const int64_t per_item = !plan.has_points()
+      ? 1
+      : std::max<int64_t>(
+            1, std::min<int64_t>(simd::kRoiMaxBlocks, nblocks * images / (2 * threads)));
+  const int64_t groups_per_image = (nblocks + per_item - 1) / per_item;
+  const int64_t items = images * groups_per_image;
+  const int64_t chans_per_item = per_item * kRoiChannelBlock;
+  scalar_t* out = output.data_ptr<scalar_t>();
+
+  at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> own_block, own_tile;
+    acc_t* tile = roi::thread_scratch<acc_t, 1>(per_item * bins * kRoiChannelBlock, own_tile);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t gi = item / groups_per_image;
+      const int64_t b = groups.images[gi];
+      const int64_t c0 = (item % groups_per_image) * chans_per_item;
+      const int64_t nch = std::min(chans_per_item, channels - c0);
+      const int64_t nblk = (nch + kRoiChannelBlock - 1) / kRoiChannelBlock;
+      const acc_t* img;
+      int64_t pixel_stride, block_stride;
+      if (in_place && nch == nblk * kRoiChannelBlock) {
+        img = reinterpret_cast<const acc_t*>(in + b * sn + c0);
+        pixel_stride = sw;
+        block_stride = kRoiChannelBlock;
+      } else {
+        acc_t* block =
+            roi::thread_scratch<acc_t, 0>(nblk * hw * kRoiChannelBlock, own_block);
+        for (int64_t g = 0; g < nblk; ++g) {
+          const int64_t cg = c0 + g * kRoiChannelBlock;
+          roi::gather_channel_block(
+              in + b * sn, sc, sh, sw, height, width, cg, std::min(kRoiChannelBlock, channels - cg),
+              block + g * hw * kRoiChannelBlock);
+        }
+        img = block;
+        pixel_stride = kRoiChannelBlock;
+        block_stride = hw * kRoiChannelBlock;
+      }
+      for (const int64_t n : groups.rois[gi]) {
+        const acc_t count = std::max(plan.count(n), acc_t(1));
+        if (plan.has_points()) {
+          simd::roi_align_forward_blocks(
+              plan.samples(n, count), img, pixel_stride, block_stride, nblk, tile);
+        } else {
+          simd::roi_align_forward_block(plan.grid(n, count), img, pixel_stride, tile);
+        }
+        for (int64_t g = 0; g < nblk; ++g) {
+          const int64_t cg = c0 + g * kRoiChannelBlock;
+          const int64_t ng = std::min(kRoiChannelBlock, channels - cg);
+          const acc_t* t = tile + g * bins * kRoiChannelBlock;
+          scalar_t* o = out + (n * channels + cg) * bins;
+          for (int64_t j = 0; j < ng; ++j) {
+            for (int64_t k = 0; k < bins; ++k) {
+              o[j * bins + k] = static_cast<scalar_t>(t[k * kRoiChannelBlock + j]);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void roi_align_backward_impl(
+    const at::Tensor& grad, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
+    int64_t pooled_w, int64_t sampling_ratio, bool aligned, at::Tensor& grad_input) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t num_rois = rois.size(0);
+  const int64_t batch = grad_input.size(0), channels = grad_input.size(1);
+  const int64_t height = grad_input.size(2), width = grad_input.size(3);
+
+  const at::Tensor r = roi::rois_in<acc_t>(rois);
+  const acc_t* rp = r.data_ptr<acc_t>();
+  const auto groups = roi::group_by_image(roi::batch_indices(rp, num_rois, batch), batch);
+  const auto plan = roi::plan_align<acc_t>(
+      rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
+      sampling_ratio, aligned ? acc_t(0.5) : acc_t(0), !aligned);
+
+  const scalar_t* g = grad.data_ptr<scalar_t>();
+  const int64_t gs0 = grad.stride(0), gs1 = grad.stride(1), gs2 = grad.stride(2),
+                gs3 = grad.stride(3);
+  const int64_t bins = pooled_h * pooled_w;
+  const int64_t hw = height * width;
+  const int64_t nblocks = (channels + kRoiChannelBlock - 1) / kRoiChannelBlock;
+  const int64_t items = static_cast<int64_t>(groups.images.size()) * nblocks;
+  scalar_t* gin = grad_input.data_ptr<scalar_t>();
+
+  at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> own_block, own_tile;
+    acc_t* tile = roi::thread_scratch<acc_t, 1>(bins * kRoiChannelBlock, own_tile);
+    acc_t* acc = roi::thread_scratch<acc_t, 0>(hw * kRoiChannelBlock, own_block);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t gi = item / nblocks;
+      const int64_t b = groups.images[gi];
+      const int64_t c0 = (item % nblocks) * kRoiChannelBlock;
+      const int64_t nch = std::min(kRoiChannelBlock, channels - c0);
+      std::fill(acc, acc + hw * kRoiChannelBlock, acc_t(0));
+      for (const int64_t n : groups.rois[gi]) {
+        for (int64_t j = 0; j < kRoiChannelBlock; ++j) {
+          const scalar_t* src = g + n * gs0 + (c0 + j) * gs1;
+          for (int64_t ph = 0; ph < pooled_h; ++ph) {
+            for (int64_t pw = 0; pw < pooled_w; ++pw) {
+              tile[(ph * pooled_w + pw) * kRoiChannelBlock + j] =
+                  j < nch ? static_cast<acc_t>(src[ph * gs2 + pw * gs3]) : acc_t(0);
+            }
+          }
+        }
+        if (plan.has_points()) {
+          simd::roi_align_backward_block(plan.samples(n, plan.count(n)), tile, acc);
+        } else {
+          simd::roi_align_backward_block(plan.grid(n, plan.count(n)), tile, acc);
+        }
+      }
+      roi::scatter_channel_block(acc, height, width, c0, nch, gin + b * channels * hw);
+    }
+  });
+}
+
+} // namespace
+
+at::Tensor roi_align_forward(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+    int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
+  roi::check_forward(input, rois);
+  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
+  at::Tensor output = roi::empty_output(
+      {rois.size(0), input.size(1), pooled_height, pooled_width}, input.options());
+  if (output.numel() == 0) return output;
+  if (input.size(2) == 0 || input.size(3) == 0) {
+    // Nothing to sample from: every sample is outside the map.
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_align", [&] {
+      roi::batch_indices(roi::rois_in<at::opmath_type<scalar_t>>(rois).template data_ptr<at::opmath_type<scalar_t>>(), rois.size(0), input.size(0));
+    });
+    return output.zero_();
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_align", [&] {
+    roi_align_forward_impl<scalar_t>(
+        input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned, output);
+  });
+  return output;
+}
+
+at::Tensor roi_align_backward(
+    const at::Tensor& grad, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+    int64_t pooled_width, int64_t batch_size, int64_t channels, int64_t height, int64_t width,
+    int64_t sampling_ratio, bool aligned) {
+  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
+  roi::check_backward(
+      grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
+  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_align_backward", [&] {
+    roi_align_backward_impl<scalar_t>(
+        grad, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned,
+        grad_input);
+  });
+  return grad_input;
+}
+
+} // namespace ops
+} // namespace tva

@@ -1,0 +1,460 @@
+// What the RoI kernels share: argument checks, the per-RoI sampling geometry (computed once per RoI
+// and reused by every channel, exactly as torchvision computes it), and the channel-block layout the
+// SIMD cores read (kRoiChannelBlock channels of one image, channels-last).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+#include "common/checks.h"
+#include "ops/cpu/roi_simd.h"
+
+namespace tva {
+namespace ops {
+namespace roi {
+
+using simd::AxisTap;
+using simd::kRoiChannelBlock;
+
+// Samples per RoI above which adaptive sampling (sampling_ratio <= 0) is refused instead of running
+// for hours: such a grid only comes from a RoI of absurd size (or a wrong spatial_scale).
+constexpr int64_t kMaxSamplesPerRoi = int64_t{1} << 31;
+
+inline void check_pooled_size(int64_t pooled_height, int64_t pooled_width, bool allow_zero) {
+  const int64_t lo = allow_zero ? 0 : 1;
+  TORCH_CHECK(
+      pooled_height >= lo && pooled_width >= lo, "output_size must be ",
+      allow_zero ? "non-negative" : "positive", ", got (", pooled_height, ", ", pooled_width, ")");
+}
+
+inline void check_rois_tensor(const at::Tensor& rois) {
+  check_cpu(rois, "rois");
+  check_dim(rois, 2, "rois", "[K, 5]");
+  TORCH_CHECK(
+      rois.size(1) == 5, "rois should have shape [K, 5] (batch index, x1, y1, x2, y2), got ",
+      rois.sizes());
+}
+
+// Checks of a forward op's inputs: input [N, C, H, W] floating point, rois [K, 5] of the same dtype.
+inline void check_forward(const at::Tensor& input, const at::Tensor& rois) {
+  check_cpu(input, "input");
+  check_dim(input, 4, "input", "[N, C, H, W]");
+  check_floating(input, "input");
+  check_rois_tensor(rois);
+  check_same_dtype(input, "input", rois, "rois");
+  TORCH_CHECK(
+      input.size(2) < std::numeric_limits<int32_t>::max() &&
+          input.size(3) < std::numeric_limits<int32_t>::max(),
+      "input height and width must be below 2^31, got ", input.sizes());
+}
+
+// Checks of a backward op's inputs: grad [K, channels, pooled_height, pooled_width].
+inline void check_backward(
+    const at::Tensor& grad, const at::Tensor& rois, int64_t channels, int64_t pooled_height,
+    int64_t pooled_width, int64_t batch_size, int64_t height, int64_t width) {
+  check_cpu(grad, "grad");
+  check_dim(grad, 4, "grad", "[K, C, pooled_height, pooled_width]");
+  check_floating(grad, "grad");
+  check_rois_tensor(rois);
+  check_same_dtype(grad, "grad", rois, "rois");
+  TORCH_CHECK(
+      batch_size >= 0 && channels >= 0 && height >= 0 && width >= 0,
+      "batch_size, channels, height and width must be non-negative, got ", batch_size, ", ",
+      channels, ", ", height, ", ", width);
+  TORCH_CHECK(
+      height < std::numeric_limits<int32_t>::max() && width < std::numeric_limits<int32_t>::max(),
+      "height and width must be below 2^31, got ", height, " and ", width);
+  TORCH_CHECK(
+      grad.size(0) == rois.size(0) && grad.size(1) == channels && grad.size(2) == pooled_height &&
+          grad.size(3) == pooled_width,
+      "grad should have shape [", rois.size(0), ", ", channels, ", ", pooled_height, ", ",
+      pooled_width, "] (rois, channels, pooled_height, pooled_width), got ", grad.sizes());
+}
+
+// Checks an int32 index tensor (argmax, channel_mapping) that comes with a backward call.
+inline void check_index_tensor(const at::Tensor& t, const at::Tensor& grad, const char* name) {
+  check_cpu(t, name);
+  TORCH_CHECK(
+      t.scalar_type() == at::kInt, name, " must be an int32 tensor, got ", t.scalar_type());
+  TORCH_CHECK(
+      t.sizes() == grad.sizes(), name, " should have the shape of grad ", grad.sizes(), ", got ",
+      t.sizes());
+}
+
+// rois in the arithmetic type of the kernels (float for half and bfloat16), contiguous.
+template <typename acc_t>
+at::Tensor rois_in(const at::Tensor& rois) {
+  return rois.to(c10::CppTypeToScalarType<acc_t>::value).contiguous();
+}
+
+// The image index of every RoI, checked: torchvision truncates rois[:, 0] to int and reads that
+// image without a check; here an index outside [0, batch_size) is an error, never an out-of-bounds
+// read.
+template <typename T>
+std::vector<int64_t> batch_indices(const T* rois, int64_t num_rois, int64_t batch_size) {
+  std::vector<int64_t> out(num_rois);
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const T v = rois[n * 5];
+    TORCH_CHECK(
+        v > T(-1) && v < static_cast<T>(batch_size),
+        "rois[:, 0] must hold batch indices in [0, ", batch_size, ") for an input of ",
+        batch_size, " image(s), got ", static_cast<double>(v), " in row ", n);
+    out[n] = static_cast<int64_t>(v);
+  }
+  return out;
+}
+
+// RoIs grouped by image, each group in increasing RoI order (the order torchvision accumulates in).
+struct RoisByImage {
+  std::vector<int64_t> images; // images with at least one RoI, increasing
+  std::vector<std::vector<int64_t>> rois; // rois[i]: the RoIs of images[i]
+};
+
+inline RoisByImage group_by_image(const std::vector<int64_t>& batch, int64_t batch_size) {
+  std::vector<std::vector<int64_t>> per(batch_size);
+  for (int64_t n = 0; n < static_cast<int64_t>(batch.size()); ++n) per[batch[n]].push_back(n);
+  RoisByImage g;
+  for (int64_t b = 0; b < batch_size; ++b) {
+    if (per[b].empty()) continue;
+    g.images.push_back(b);
+    g.rois.push_back(std::move(per[b]));
+  }
+  return g;
+}
+
+// The same groups with each image's RoIs ordered by their top edge (y1), for forward passes: whose
+// outputs do not depend on the order, and which then read the feature map in a sliding band of rows
+// that stays in cache instead of jumping across the whole map from one RoI to the next.
+template <typename T>
+RoisByImage group_by_image_top_down(
+    const std::vector<int64_t>& batch, int64_t batch_size, const T* rois) {
+  RoisByImage g = group_by_image(batch, batch_size);
+  for (auto& list : g.rois) {
+    std::stable_sort(list.begin(), list.end(), [rois](int64_t a, int64_t b) {
+      return rois[a * 5 + 2] < rois[b * 5 + 2];
+    });
+  }
+  return g;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Bilinear geometry (roi_align, ps_roi_align).
+
+// torchvision's roi_bin_grid: sampling_ratio if positive, else ceil(roi_size / pooled) (which is
+// zero or negative for an empty or inverted RoI: then there are no samples).
+template <typename T>
+int64_t bin_grid(T roi_size, int64_t pooled, int64_t sampling_ratio) {
+  if (sampling_ratio > 0) return sampling_ratio;
+  const double g = std::ceil(static_cast<double>(roi_size / static_cast<T>(pooled)));
+  if (!(g > -1e9)) return 0; // NaN or absurdly negative: no samples
+  TORCH_CHECK(
+      g < static_cast<double>(kMaxSamplesPerRoi),
+      "rois: a RoI is too large for adaptive sampling (sampling_ratio <= 0 gives ", g,
+      " samples per bin side); check spatial_scale or pass a positive sampling_ratio");
+  return static_cast<int64_t>(g);
+}
+
+// The sampling coordinates of one axis of one RoI: pooled * grid taps, torchvision's arithmetic.
+template <typename T>
+void axis_taps(T start, T bin, int64_t pooled, int64_t grid, int64_t size, AxisTap<T>* out) {
+  for (int64_t p = 0; p < pooled; ++p) {
+    for (int64_t i = 0; i < grid; ++i) {
+      T v = start + static_cast<T>(p) * bin +
+          static_cast<T>(static_cast<float>(i) + .5f) * bin / static_cast<T>(grid);
+      AxisTap<T>& t = out[p * grid + i];
+      // Written as !(in range) so that a NaN coordinate is an invalid sample, never an index.
+      if (!(v >= -1.0 && v <= static_cast<T>(size))) {
+        t.lo = t.hi = 0;
+        t.l = t.h = T(0);
+        t.valid = false;
+        continue;
+      }
+      if (v <= 0) v = 0;
+      int64_t lo = static_cast<int64_t>(v);
+      int64_t hi;
+      if (lo >= size - 1) {
+        hi = lo = size - 1;
+        v = static_cast<T>(lo);
+      } else {
+        hi = lo + 1;
+      }
+      t.lo = static_cast<int32_t>(lo);
+      t.hi = static_cast<int32_t>(hi);
+      t.l = v - static_cast<T>(lo);
+      t.h = static_cast<T>(1.) - t.l;
+      t.valid = true;
+    }
+  }
+}
+
+template <typename T>
+struct AlignRoi {
+  int64_t grid_h, grid_w; // as torchvision computes them (may be <= 0)
+  int64_t y_off, x_off; // first tap of this RoI in AlignPlan::ys / xs
+};
+
+// The sampling grids of all RoIs, computed once and shared by every channel (and thread).
+template <typename T>
+struct AlignPlan {
+  std::vector<AlignRoi<T>> rois;
+  std::vector<AxisTap<T>> ys, xs;
+  int64_t pooled_h = 0, pooled_w = 0, width = 0;
+
+  // count: torchvision's divisor for this RoI (forward roi_align uses max(grid, 1)).
+  simd::AlignGrid<T> grid(int64_t n, T count) const {
+    const AlignRoi<T>& r = rois[n];
+    return simd::AlignGrid<T>{
+        ys.data() + r.y_off, xs.data() + r.x_off, pooled_h, pooled_w,
+        std::max<int64_t>(r.grid_h, 0), std::max<int64_t>(r.grid_w, 0), width, count};
+  }
+  T count(int64_t n) const {
+    return static_cast<T>(rois[n].grid_h * rois[n].grid_w);
+  }
+
+  // The sampling points of every RoI with taps and weights resolved, when they fit in memory
+  // comfortably (otherwise the SIMD cores resolve them from the axis taps on the fly).
+  std::vector<simd::SamplePoint<T>> points;
+  std::vector<int64_t> point_off;
+  bool has_points() const {
+    return !point_off.empty() || rois.empty();
+  }
+  simd::AlignSamples<T> samples(int64_t n, T count) const {
+    const AlignRoi<T>& r = rois[n];
+    return simd::AlignSamples<T>{
+        points.data() + point_off[n], pooled_h * pooled_w,
+        std::max<int64_t>(r.grid_h, 0) * std::max<int64_t>(r.grid_w, 0), count};
+  }
+};
+
+// Above this many sampling points in one call the table of resolved points is not built.
+constexpr int64_t kMaxTabulatedPoints = int64_t{1} << 22;
+
+template <typename T>
+void tabulate_points(AlignPlan<T>& plan, int64_t height) {
+  const int64_t width = plan.width;
+  if (height * width >= (int64_t{1} << 31)) return;
+  int64_t total = 0;
+  for (const auto& r : plan.rois) {
+    total += std::max<int64_t>(r.grid_h, 0) * std::max<int64_t>(r.grid_w, 0) * plan.pooled_h *
+        plan.pooled_w;
+  }
+  if (total > kMaxTabulatedPoints) return;
+  plan.points.resize(total);
+  plan.point_off.resize(plan.rois.size());
+  int64_t at = 0;
+  for (size_t n = 0; n < plan.rois.size(); ++n) {
+    plan.point_off[n] = at;
+    const auto g = plan.grid(static_cast<int64_t>(n), T(1));
+    for (int64_t ph = 0; ph < g.pooled_h; ++ph) {
+      for (int64_t pw = 0; pw < g.pooled_w; ++pw) {
+        for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+          const AxisTap<T>& ty = g.ys[ph * g.grid_h + iy];
+          for (int64_t ix = 0; ix < g.grid_w; ++ix) {
+            const AxisTap<T>& tx = g.xs[pw * g.grid_w + ix];
+            simd::SamplePoint<T>& s = plan.points[at++];
+            if (!(ty.valid && tx.valid)) {
+              s = simd::SamplePoint<T>{{0, 0, 0, 0}, {T(0), T(0), T(0), T(0)}};
+              continue;
+            }
+            s.p[0] = static_cast<int32_t>(ty.lo * width + tx.lo);
+            s.p[1] = static_cast<int32_t>(ty.lo * width + tx.hi);
+            s.p[2] = static_cast<int32_t>(ty.hi * width + tx.lo);
+            s.p[3] = static_cast<int32_t>(ty.hi * width + tx.hi);
+            // torchvision: w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx.
+            s.w[0] = ty.h * tx.h;
+            s.w[1] = ty.h * tx.l;
+            s.w[2] = ty.l * tx.h;
+            s.w[3] = ty.l * tx.l;
+          }
+        }
+      }
+    }
+  }
+}
+
+// offset: 0.5 for aligned roi_align and ps_roi_align, else 0; min_one: roi_align's "force malformed
+// RoIs to be 1x1" (aligned=False only).
+template <typename T>
+AlignPlan<T> plan_align(
+    const T* rois, int64_t num_rois, T spatial_scale, int64_t height, int64_t width,
+    int64_t pooled_h, int64_t pooled_w, int64_t sampling_ratio, T offset, bool min_one) {
+  AlignPlan<T> plan;
+  plan.pooled_h = pooled_h;
+  plan.pooled_w = pooled_w;
+  plan.width = width;
+  plan.rois.resize(num_rois);
+  struct Axis {
+    T start, bin;
+  };
+  std::vector<Axis> ay(num_rois), ax(num_rois);
+  int64_t ny = 0, nx = 0;
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const T* r = rois + n * 5;
+    const T start_w = r[1] * spatial_scale - offset;
+    const T start_h = r[2] * spatial_scale - offset;
+    const T end_w = r[3] * spatial_scale - offset;
+    const T end_h = r[4] * spatial_scale - offset;
+    T roi_w = end_w - start_w;
+    T roi_h = end_h - start_h;
+    if (min_one) {
+      roi_w = std::max(roi_w, static_cast<T>(1.));
+      roi_h = std::max(roi_h, static_cast<T>(1.));
+    }
+    ay[n] = {start_h, roi_h / static_cast<T>(pooled_h)};
+    ax[n] = {start_w, roi_w / static_cast<T>(pooled_w)};
+    AlignRoi<T>& a = plan.rois[n];
+    a.grid_h = bin_grid(roi_h, pooled_h, sampling_ratio);
+    a.grid_w = bin_grid(roi_w, pooled_w, sampling_ratio);
+    const int64_t gh = std::max<int64_t>(a.grid_h, 0), gw = std::max<int64_t>(a.grid_w, 0);
+    TORCH_CHECK(
+        gh == 0 || gw == 0 || gh * gw <= kMaxSamplesPerRoi / std::max<int64_t>(pooled_h * pooled_w, 1),
+        "rois: RoI ", n, " needs ", gh, " x ", gw,
+        " samples per bin, too many; check spatial_scale or pass a positive sampling_ratio");
+    a.y_off = ny;
+    a.x_off = nx;
+    ny += gh * pooled_h;
+    nx += gw * pooled_w;
+  }
+  plan.ys.resize(ny);
+  plan.xs.resize(nx);
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const AlignRoi<T>& a = plan.rois[n];
+    axis_taps(ay[n].start, ay[n].bin, pooled_h, std::max<int64_t>(a.grid_h, 0), height,
+              plan.ys.data() + a.y_off);
+    axis_taps(ax[n].start, ax[n].bin, pooled_w, std::max<int64_t>(a.grid_w, 0), width,
+              plan.xs.data() + a.x_off);
+  }
+  tabulate_points(plan, height);
+  return plan;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Integer bins (roi_pool, ps_roi_pool).
+
+// torchvision's `int v = round(x)`, without the undefined behaviour of an out-of-range conversion.
+template <typename T>
+int64_t round_to_int(T v) {
+  const double r = static_cast<double>(std::round(v));
+  if (!(r == r)) return 0;
+  return static_cast<int64_t>(std::min(std::max(r, -2147483648.0), 2147483647.0));
+}
+
+template <typename T>
+int64_t floor_to_int(T v) {
+  const double r = static_cast<double>(std::floor(v));
+  if (!(r == r)) return 0;
+  return static_cast<int64_t>(std::min(std::max(r, -2147483648.0), 2147483647.0));
+}
+
+template <typename T>
+int64_t ceil_to_int(T v) {
+  const double r = static_cast<double>(std::ceil(v));
+  if (!(r == r)) return 0;
+  return static_cast<int64_t>(std::min(std::max(r, -2147483648.0), 2147483647.0));
+}
+
+// Bin boundaries along one axis: [start, end) of bin p is
+// [floor(p * bin) + roi_start, ceil((p + 1) * bin) + roi_start) clipped to [0, limit].
+template <typename T>
+void pool_axis_bins(int64_t roi_start, int64_t roi_size, int64_t pooled, int64_t limit, int64_t* out) {
+  const T bin = static_cast<T>(roi_size) / static_cast<T>(pooled);
+  for (int64_t p = 0; p < pooled; ++p) {
+    const int64_t s = floor_to_int(static_cast<T>(p) * bin);
+    const int64_t e = ceil_to_int(static_cast<T>(p + 1) * bin);
+    out[2 * p] = std::min(std::max<int64_t>(s + roi_start, 0), limit);
+    out[2 * p + 1] = std::min(std::max<int64_t>(e + roi_start, 0), limit);
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Channel blocks and per-thread scratch.
+
+// A freshly allocated output of tens of megabytes is first touched by the kernel, page by page; with
+// 4 KiB pages the page faults cost as much as the arithmetic. Where the system allows it on request
+// (transparent huge pages in "madvise" mode) ask for 2 MiB pages for the bulk of the buffer.
+inline at::Tensor empty_output(at::IntArrayRef shape, const at::TensorOptions& options) {
+  at::Tensor t = at::empty(shape, options.memory_format(at::MemoryFormat::Contiguous));
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const size_t bytes = t.numel() * t.element_size();
+  if (bytes >= 4 * kHuge) {
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+    const uintptr_t lo = (begin + kHuge - 1) & ~(kHuge - 1);
+    const uintptr_t hi = (begin + bytes) & ~(kHuge - 1);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE); // advice only
+  }
+#endif
+  return t;
+}
+
+// A buffer owned by the calling thread and reused across calls (its pages stay mapped, so large
+// scratch costs no page faults per call). Very large requests get a buffer of their own.
+template <typename T, int Slot>
+T* thread_scratch(size_t n, std::vector<T>& fallback) {
+  constexpr size_t kKeepBytes = size_t{64} << 20;
+  if (n * sizeof(T) > kKeepBytes) {
+    fallback.resize(n);
+    return fallback.data();
+  }
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// Copies channels [c0, c0 + nch) of one image into block ([height * width][kRoiChannelBlock],
+// channels-last, converted to T); lanes nch..kRoiChannelBlock-1 are zero. Any strides.
+template <typename S, typename T>
+void gather_channel_block(
+    const S* img, int64_t sc, int64_t sh, int64_t sw, int64_t height, int64_t width, int64_t c0,
+    int64_t nch, T* block) {
+  const int64_t cb = kRoiChannelBlock;
+  if (sc == 1) {
+    for (int64_t h = 0; h < height; ++h) {
+      for (int64_t w = 0; w < width; ++w) {
+        const S* src = img + h * sh + w * sw + c0;
+        T* dst = block + (h * width + w) * cb;
+        for (int64_t j = 0; j < nch; ++j) dst[j] = static_cast<T>(src[j]);
+        for (int64_t j = nch; j < cb; ++j) dst[j] = T(0);
+      }
+    }
+    return;
+  }
+  for (int64_t h = 0; h < height; ++h) {
+    T* row = block + h * width * cb;
+    for (int64_t j = 0; j < nch; ++j) {
+      const S* src = img + (c0 + j) * sc + h * sh;
+      T* dst = row + j;
+      for (int64_t w = 0; w < width; ++w) dst[w * cb] = static_cast<T>(src[w * sw]);
+    }
+    for (int64_t j = nch; j < cb; ++j) {
+      for (int64_t w = 0; w < width; ++w) row[w * cb + j] = T(0);
+    }
+  }
+}
+
+// The inverse for a contiguous [C, height, width] image: out[c0 + j] = block lane j.
+template <typename S, typename T>
+void scatter_channel_block(
+    const T* block, int64_t height, int64_t width, int64_t c0, int64_t nch, S* img) {
+  const int64_t cb = kRoiChannelBlock;
+  const int64_t hw = height * width;
+  for (int64_t j = 0; j < nch; ++j) {
+    S* dst = img + (c0 + j) * hw;
+    const T* src = block + j;
+    for (int64_t p = 0; p < hw; ++p) dst[p] = static_cast<S>(src[p * cb]);
+  }
+}
+
+} // namespace roi
+} // namespace ops
+} // namespace tva

@@ -1,0 +1,207 @@
+// roi_pool forward (channel blocks, SIMD max with torchvision's first-maximum rule) and backward
+// (channels split between threads, so no two threads add into the same gradient element).
+#include <atomic>
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include "ops/cpu/roi_common.h"
+#include "ops/cpu/roi_kernels.h"
+
+namespace tva {
+namespace ops {
+
+namespace {
+
+using roi::kRoiChannelBlock;
+
+// Bin boundaries of every RoI: rows [hb[2 ph], hb[2 ph + 1]) and columns likewise.
+template <typename T>
+struct PoolPlan {
+  std::vector<int64_t> hb, wb;
+  int64_t pooled_h, pooled_w;
+  simd::PoolBins bins(int64_t n, int64_t width) const {
+    return simd::PoolBins{hb.data() + n * 2 * pooled_h, wb.data() + n * 2 * pooled_w, pooled_h,
+                          pooled_w, width};
+  }
+};
+
+template <typename T>
+PoolPlan<T> plan_pool(
+    const T* rois, int64_t num_rois, T scale, int64_t height, int64_t width, int64_t pooled_h,
+    int64_t pooled_w) {
+  PoolPlan<T> p;
+  p.pooled_h = pooled_h;
+  p.pooled_w = pooled_w;
+  p.hb.resize(num_rois * 2 * pooled_h);
+  p.wb.resize(num_rois * 2 * pooled_w);
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const T* r = rois + n * 5;
+    const int64_t start_w = roi::round_to_int(r[1] * scale);
+    const int64_t start_h = roi::round_to_int(r[2] * scale);
+    const int64_t end_w = roi::round_to_int(r[3] * scale);
+    const int64_t end_h = roi::round_to_int(r[4] * scale);
+    // torchvision: malformed RoIs are forced to be 1x1.
+    const int64_t roi_w = std::max<int64_t>(end_w - start_w + 1, 1);
+    const int64_t roi_h = std::max<int64_t>(end_h - start_h + 1, 1);
+    roi::pool_axis_bins<T>(start_h, roi_h, pooled_h, height, p.hb.data() + n * 2 * pooled_h);
+    roi::pool_axis_bins<T>(start_w, roi_w, pooled_w, width, p.wb.data() + n * 2 * pooled_w);
+  }
+  return p;
+}
+
+// Index lanes as wide as the value lanes.
+template <typename T>
+using IndexOf = typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type;
+
+template <typename scalar_t>
+void roi_pool_forward_impl(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
+    int64_t pooled_w, at::Tensor& output, at::Tensor& argmax) {
+  using acc_t = at::opmath_type<scalar_t>;
+  using idx_t = IndexOf<acc_t>;
+  const int64_t num_rois = rois.size(0);
+  const int64_t batch = input.size(0), channels = input.size(1);
+  const int64_t height = input.size(2), width = input.size(3);
+
+  const at::Tensor r = roi::rois_in<acc_t>(rois);
+  const acc_t* rp = r.data_ptr<acc_t>();
+  const auto groups =
+      roi::group_by_image_top_down(roi::batch_indices(rp, num_rois, batch), batch, rp);
+  const auto plan =
+      plan_pool<acc_t>(rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w);
+
+  const scalar_t* in = input.data_ptr<scalar_t>();
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
+                sw = input.stride(3);
+  const bool in_place = std::is_same<scalar_t, acc_t>::value && sc == 1 && sh == width * sw;
+  const int64_t bins = pooled_h * pooled_w;
+  const int64_t nblocks = (channels + kRoiChannelBlock - 1) / kRoiChannelBlock;
+  const int64_t items = static_cast<int64_t>(groups.images.size()) * nblocks;
+  scalar_t* out = output.data_ptr<scalar_t>();
+  int32_t* am = argmax.data_ptr<int32_t>();
+
+  at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> own_block, own_tile;
+    std::vector<idx_t> own_itile;
+    acc_t* tile = roi::thread_scratch<acc_t, 1>(bins * kRoiChannelBlock, own_tile);
+    idx_t* itile = roi::thread_scratch<idx_t, 2>(bins * kRoiChannelBlock, own_itile);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t gi = item / nblocks;
+      const int64_t b = groups.images[gi];
+      const int64_t c0 = (item % nblocks) * kRoiChannelBlock;
+      const int64_t nch = std::min(kRoiChannelBlock, channels - c0);
+      const acc_t* img;
+      int64_t pixel_stride;
+      if (in_place && nch == kRoiChannelBlock) {
+        img = reinterpret_cast<const acc_t*>(in + b * sn + c0);
+        pixel_stride = sw;
+      } else {
+        acc_t* block = roi::thread_scratch<acc_t, 0>(height * width * kRoiChannelBlock, own_block);
+        roi::gather_channel_block(in + b * sn, sc, sh, sw, height, width, c0, nch, block);
+        img = block;
+        pixel_stride = kRoiChannelBlock;
+      }
+      for (const int64_t n : groups.rois[gi]) {
+        simd::roi_pool_forward_block(plan.bins(n, width), img, pixel_stride, tile, itile);
+        scalar_t* o = out + (n * channels + c0) * bins;
+        int32_t* a = am + (n * channels + c0) * bins;
+        for (int64_t j = 0; j < nch; ++j) {
+          for (int64_t k = 0; k < bins; ++k) {
+            o[j * bins + k] = static_cast<scalar_t>(tile[k * kRoiChannelBlock + j]);
+            a[j * bins + k] = static_cast<int32_t>(itile[k * kRoiChannelBlock + j]);
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void roi_pool_backward_impl(
+    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& argmax, int64_t pooled_h,
+    int64_t pooled_w, at::Tensor& grad_input) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t num_rois = rois.size(0);
+  const int64_t batch = grad_input.size(0), channels = grad_input.size(1);
+  const int64_t hw = grad_input.size(2) * grad_input.size(3);
+  const at::Tensor r = roi::rois_in<acc_t>(rois);
+  const auto bidx = roi::batch_indices(r.data_ptr<acc_t>(), num_rois, batch);
+
+  // Half and bfloat16 gradients are summed in float and rounded once at the end.
+  at::Tensor acc_t_grad = std::is_same<scalar_t, acc_t>::value
+      ? grad_input
+      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+  acc_t* gin = acc_t_grad.data_ptr<acc_t>();
+  const scalar_t* g = grad.data_ptr<scalar_t>();
+  const int64_t gs0 = grad.stride(0), gs1 = grad.stride(1), gs2 = grad.stride(2),
+                gs3 = grad.stride(3);
+  const at::Tensor amc = argmax.contiguous();
+  const int32_t* am = amc.data_ptr<int32_t>();
+  const int64_t bins = pooled_h * pooled_w;
+  std::atomic<bool> bad_index{false};
+
+  // Each thread owns a range of channels; within a channel the contributions arrive in torchvision's
+  // order (RoI, then bin).
+  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    for (int64_t c = c_begin; c < c_end; ++c) {
+      for (int64_t n = 0; n < num_rois; ++n) {
+        acc_t* plane = gin + (bidx[n] * channels + c) * hw;
+        const int32_t* a = am + (n * channels + c) * bins;
+        const scalar_t* src = g + n * gs0 + c * gs1;
+        for (int64_t ph = 0; ph < pooled_h; ++ph) {
+          for (int64_t pw = 0; pw < pooled_w; ++pw) {
+            const int64_t i = a[ph * pooled_w + pw];
+            if (i == -1) continue;
+            if (i < 0 || i >= hw) {
+              bad_index = true;
+              continue;
+            }
+            plane[i] += static_cast<acc_t>(src[ph * gs2 + pw * gs3]);
+          }
+        }
+      }
+    }
+  });
+  TORCH_CHECK(
+      !bad_index, "argmax must hold pixel indices in [-1, height * width) = [-1, ", hw,
+      "), as roi_pool returns them");
+  if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_t_grad);
+}
+
+} // namespace
+
+std::tuple<at::Tensor, at::Tensor> roi_pool_forward(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
+    int64_t pooled_width) {
+  roi::check_forward(input, rois);
+  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
+  const std::vector<int64_t> shape = {rois.size(0), input.size(1), pooled_height, pooled_width};
+  at::Tensor output = at::empty(shape, input.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor argmax = at::empty(shape, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  if (output.numel() == 0) return std::make_tuple(output, argmax);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_pool", [&] {
+    roi_pool_forward_impl<scalar_t>(
+        input, rois, spatial_scale, pooled_height, pooled_width, output, argmax);
+  });
+  return std::make_tuple(output, argmax);
+}
+
+at::Tensor roi_pool_backward(
+    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& argmax, double spatial_scale,
+    int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels,
+    int64_t height, int64_t width) {
+  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
+  roi::check_backward(
+      grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
+  roi::check_index_tensor(argmax, grad, "argmax");
+  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_pool_backward", [&] {
+    roi_pool_backward_impl<scalar_t>(grad, rois, argmax, pooled_height, pooled_width, grad_input);
+  });
+  return grad_input;
+}
+
+} // namespace ops
+} // namespace tva
