@@ -286,23 +286,65 @@ simd::Corners<T> corner_rows(const Tap<T>& t, const T* in, int64_t channels, con
   return c;
 }
 
-// Offset of column (group g, pixel p, tap k, channel c) in the [group][pixel][tap][channel] layout.
-inline int64_t column_index(const Shape& s, int64_t g, int64_t p, int64_t k, int64_t c) {
-  return ((g * s.pixels + p) * s.taps + k) * s.group_channels + (c - g * s.group_channels);
+// A band of whole output rows, pixels [begin, begin + size), whose columns are materialised
+// together, and where each column value goes. Bands keep the columns small enough to stay in cache
+// between sampling and GEMM, and let one buffer serve a whole call (a fresh large buffer per image
+// costs more in page faults than the sampling itself).
+struct Block {
+  int64_t begin, size;
+  // Offset of (pixel p, tap (i, j), channel c of weight group g):
+  //   (p's row in the band) * row + (p's column) * col + i * tap_row + j * tap_col + g * group
+  //   + (c - g * group_channels).
+  int64_t row, col, tap_row, tap_col, group;
+};
+
+// About kBlockElements column values per band, and at least 256 pixels (a GEMM-friendly width).
+constexpr int64_t kBlockElements = int64_t{1} << 19;
+
+int64_t band_rows(const Shape& s) {
+  const int64_t per_row = std::max<int64_t>(1, s.out_w * s.taps * s.channels);
+  const int64_t rows =
+      std::max<int64_t>((256 + s.out_w - 1) / s.out_w, kBlockElements / per_row);
+  return std::min(s.out_h, std::max<int64_t>(1, rows));
+}
+
+// GEMM layout: [group][pixel][tap][channel of group], each group a [pixels, taps * channels]
+// matrix.
+Block gemm_block(const Shape& s, int64_t begin, int64_t size) {
+  const int64_t cg = s.group_channels;
+  return {begin, size, s.out_w * s.taps * cg, s.taps * cg, s.kernel_w * cg, cg,
+          size * s.taps * cg};
+}
+
+// Expanded-image layout: a channels-last image of (rows * kernel_h) x (out_w * kernel_w) pixels in
+// which output pixel (y, x) owns the kernel_h x kernel_w patch at (y * kernel_h, x * kernel_w).
+// A plain convolution with stride = kernel size over it is the deformable convolution.
+Block expanded_block(const Shape& s, int64_t begin, int64_t size) {
+  const int64_t wide = s.out_w * s.kernel_w * s.channels;
+  return {begin, size, s.kernel_h * wide, s.kernel_w * s.channels, wide, s.channels,
+          s.group_channels};
+}
+
+inline int64_t column_index(
+    const Shape& s, const Block& blk, int64_t g, int64_t p, int64_t k, int64_t c) {
+  const int64_t q = p - blk.begin;
+  return (q / s.out_w) * blk.row + (q % s.out_w) * blk.col + (k / s.kernel_w) * blk.tap_row +
+      (k % s.kernel_w) * blk.tap_col + g * blk.group + (c - g * s.group_channels);
 }
 
 // Deformable columns of one image. `in` is the image channels-last [height * width][channels].
 template <typename T>
 void sample_columns(
-    const Shape& s, const std::vector<Tap<T>>& taps, const T* in, const T* zeros, T* columns) {
-  at::parallel_for(0, s.pixels, 16, [&](int64_t begin, int64_t end) {
+    const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* in,
+    const T* zeros, T* columns) {
+  at::parallel_for(blk.begin, blk.begin + blk.size, 16, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       for (int64_t og = 0; og < s.offset_groups; ++og) {
         const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
         for (int64_t k = 0; k < s.taps; ++k) {
           const Tap<T>& t = taps[(og * s.taps + k) * s.pixels + p];
           for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-            T* dst = columns + column_index(s, g, p, k, c);
+            T* dst = columns + column_index(s, blk, g, p, k, c);
             if (!t.inside) {
               std::fill(dst, dst + n, t.mask * T(0));
             } else {
@@ -319,9 +361,9 @@ void sample_columns(
 // Offset and mask gradients of one image from the column gradient.
 template <typename T>
 void offset_mask_gradients(
-    const Shape& s, const std::vector<Tap<T>>& taps, const T* in, const T* zeros,
-    const T* grad_columns, T* grad_offset, T* grad_mask) {
-  at::parallel_for(0, s.pixels, 16, [&](int64_t begin, int64_t end) {
+    const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* in,
+    const T* zeros, const T* grad_columns, T* grad_offset, T* grad_mask) {
+  at::parallel_for(blk.begin, blk.begin + blk.size, 16, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       for (int64_t og = 0; og < s.offset_groups; ++og) {
         const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
@@ -332,7 +374,7 @@ void offset_mask_gradients(
             for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
               simd::deform_coord_row(
                   corner_rows(t, in + c, s.channels, zeros),
-                  grad_columns + column_index(s, g, p, k, c), t.w, t.dy, t.dx,
+                  grad_columns + column_index(s, blk, g, p, k, c), t.w, t.dy, t.dx,
                   static_cast<size_t>(n), sums);
             });
           }
@@ -350,14 +392,15 @@ void offset_mask_gradients(
 // gradient. Threads own disjoint channel ranges, so their writes never meet.
 template <typename T>
 void input_gradient(
-    const Shape& s, const std::vector<Tap<T>>& taps, const T* grad_columns, T* grad_in) {
+    const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* grad_columns,
+    T* grad_in) {
   constexpr int64_t kChannelBlock = 16;
   const int64_t blocks = (s.channels + kChannelBlock - 1) / kChannelBlock;
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
     const int64_t lo = b0 * kChannelBlock, hi = std::min(s.channels, b1 * kChannelBlock);
     const int64_t og0 = lo / s.offset_group_channels;
     const int64_t og1 = (hi - 1) / s.offset_group_channels;
-    for (int64_t p = 0; p < s.pixels; ++p) {
+    for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p) {
       for (int64_t og = og0; og <= og1; ++og) {
         const int64_t c0 = std::max(lo, og * s.offset_group_channels);
         const int64_t c1 = std::min(hi, (og + 1) * s.offset_group_channels);
@@ -365,7 +408,7 @@ void input_gradient(
           const Tap<T>& t = taps[(og * s.taps + k) * s.pixels + p];
           if (!t.inside) continue;
           for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-            const T* gc = grad_columns + column_index(s, g, p, k, c);
+            const T* gc = grad_columns + column_index(s, blk, g, p, k, c);
             for (int q = 0; q < 4; ++q) {
               if (t.corner[q] < 0) continue;
               simd::deform_axpy_row(
@@ -388,13 +431,21 @@ at::Tensor weight_by_tap(const at::Tensor& weight, const Shape& s) {
 }
 
 at::Tensor columns_buffer(const Shape& s, const at::TensorOptions& options) {
-  return at::empty({s.groups, s.pixels, s.taps * s.group_channels}, options);
+  return at::empty({band_rows(s) * s.out_w * s.taps * s.channels}, options);
 }
 
+// The block's columns of group g as a [pixels of block, taps * group channels] matrix.
+at::Tensor block_columns(const at::Tensor& buffer, const Shape& s, const Block& blk, int64_t g) {
+  const int64_t n = s.taps * s.group_channels;
+  return buffer.narrow(0, g * blk.size * n, blk.size * n).view({blk.size, n});
+}
+
+// Forward over one image at a time, band by band. With `conv`, each band is an expanded image
+// multiplied by at::conv2d; otherwise by at::mm per weight group.
 template <typename T>
 void forward_impl(
     const Shape& s, const at::Tensor& input_cl, const at::Tensor& weight,
-    const at::Tensor& offset, const at::Tensor& mask, at::Tensor& out) {
+    const at::Tensor& offset, const at::Tensor& mask, bool conv, at::Tensor& out) {
   const at::Tensor w = weight_by_tap(weight, s);
   at::Tensor columns = columns_buffer(s, input_cl.options());
   const std::vector<T> zeros(std::max<int64_t>(s.channels, 1), T(0));
@@ -402,16 +453,36 @@ void forward_impl(
   const T* in = input_cl.data_ptr<T>();
   const T* off = offset.data_ptr<T>();
   const T* msk = s.use_mask ? mask.data_ptr<T>() : nullptr;
+  const int64_t rows = band_rows(s);
   for (int64_t b = 0; b < s.batch; ++b) {
     compute_taps<T>(
         s, off + b * s.offset_groups * 2 * s.taps * s.pixels,
         msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
-    sample_columns<T>(
-        s, taps, in + b * s.height * s.width * s.channels, zeros.data(), columns.data_ptr<T>());
     at::Tensor out_b = out[b].view({s.out_channels, s.pixels});
-    for (int64_t g = 0; g < s.groups; ++g) {
-      at::Tensor dst = out_b.narrow(0, g * s.group_out_channels, s.group_out_channels);
-      at::mm_out(dst, w[g], columns[g].t());
+    for (int64_t y0 = 0; y0 < s.out_h; y0 += rows) {
+      const int64_t band = std::min(rows, s.out_h - y0);
+      const Block blk = conv ? expanded_block(s, y0 * s.out_w, band * s.out_w)
+                             : gemm_block(s, y0 * s.out_w, band * s.out_w);
+      sample_columns<T>(
+          s, blk, taps, in + b * s.height * s.width * s.channels, zeros.data(),
+          columns.data_ptr<T>());
+      if (conv) {
+        // oneDNN's convolution multiplies faster than the BLAS GEMM of the same size.
+        const at::Tensor image =
+            columns.narrow(0, 0, band * s.out_w * s.taps * s.channels)
+                .view({1, band * s.kernel_h, s.out_w * s.kernel_w, s.channels})
+                .permute({0, 3, 1, 2});
+        const at::Tensor r = at::conv2d(
+            image, weight, c10::optional<at::Tensor>(), at::IntArrayRef{s.kernel_h, s.kernel_w},
+            at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, s.groups);
+        out[b].narrow(1, y0, band).copy_(r[0]);
+        continue;
+      }
+      for (int64_t g = 0; g < s.groups; ++g) {
+        at::Tensor dst = out_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                             .narrow(1, blk.begin, blk.size);
+        at::mm_out(dst, w[g], block_columns(columns, s, blk, g).t());
+      }
     }
   }
 }
@@ -433,26 +504,32 @@ void backward_impl(
   T* g_off = grad_offset.data_ptr<T>();
   T* g_msk = s.use_mask ? grad_mask.data_ptr<T>() : nullptr;
   const int64_t plane = s.height * s.width * s.channels;
+  const int64_t rows = band_rows(s);
   for (int64_t b = 0; b < s.batch; ++b) {
     compute_taps<T>(
         s, off + b * s.offset_groups * 2 * s.taps * s.pixels,
         msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
     const at::Tensor grad_b = grad[b].view({s.out_channels, s.pixels});
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels);
-      at::Tensor gc = grad_columns[g];
-      at::mm_out(gc, grad_g.t(), w[g]);
-    }
-    offset_mask_gradients<T>(
-        s, taps, in + b * plane, zeros.data(), grad_columns.data_ptr<T>(),
-        g_off + b * s.offset_groups * 2 * s.taps * s.pixels,
-        g_msk ? g_msk + b * s.offset_groups * s.taps * s.pixels : nullptr);
-    input_gradient<T>(s, taps, grad_columns.data_ptr<T>(), g_in + b * plane);
+    for (int64_t y0 = 0; y0 < s.out_h; y0 += rows) {
+      const Block blk = gemm_block(s, y0 * s.out_w, std::min(rows, s.out_h - y0) * s.out_w);
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                                      .narrow(1, blk.begin, blk.size);
+        at::Tensor gc = block_columns(grad_columns, s, blk, g);
+        at::mm_out(gc, grad_g.t(), w[g]);
+      }
+      offset_mask_gradients<T>(
+          s, blk, taps, in + b * plane, zeros.data(), grad_columns.data_ptr<T>(),
+          g_off + b * s.offset_groups * 2 * s.taps * s.pixels,
+          g_msk ? g_msk + b * s.offset_groups * s.taps * s.pixels : nullptr);
+      input_gradient<T>(s, blk, taps, grad_columns.data_ptr<T>(), g_in + b * plane);
 
-    sample_columns<T>(s, taps, in + b * plane, zeros.data(), columns.data_ptr<T>());
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels);
-      grad_weight_by_tap[g].addmm_(grad_g, columns[g]);
+      sample_columns<T>(s, blk, taps, in + b * plane, zeros.data(), columns.data_ptr<T>());
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                                      .narrow(1, blk.begin, blk.size);
+        grad_weight_by_tap[g].addmm_(grad_g, block_columns(columns, s, blk, g));
+      }
     }
   }
 }
@@ -500,8 +577,12 @@ at::Tensor deform_conv2d(
   const at::Tensor input_cl = input.permute({0, 2, 3, 1}).contiguous();
   const at::Tensor offset_c = offset.contiguous();
   const at::Tensor mask_c = use_mask ? mask.contiguous() : at::Tensor();
+  // float32 multiplies through oneDNN's convolution when PyTorch has it enabled; float64 (which
+  // oneDNN does not do) through BLAS.
+  const bool use_conv = input.scalar_type() == at::kFloat && at::hasMKLDNN() &&
+      at::globalContext().userEnabledMkldnn();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "deform_conv2d", [&] {
-    forward_impl<scalar_t>(s, input_cl, weight, offset_c, mask_c, out);
+    forward_impl<scalar_t>(s, input_cl, weight, offset_c, mask_c, use_conv, out);
   });
   out.add_(bias.reshape({1, s.out_channels, 1, 1}));
   return out;

@@ -2,5 +2,6 @@
 ``torch.ops.torchvision_adapter``. Python wrappers here document shapes and patch torchvision's
 pure-Python entry points."""
 from .boxes import batched_nms, nms
+from .deform_conv import deform_conv2d
 
-__all__ = ["batched_nms", "nms"]
+__all__ = ["batched_nms", "deform_conv2d", "nms"]
