@@ -237,55 +237,6 @@ Tap<T> make_tap(T y, T x, int64_t height, int64_t width, T mask) {
   return t;
 }
 
-// Taps of one image, indexed [(offset_group * taps + tap) * pixels + pixel].
-template <typename T>
-void compute_taps(const Shape& s, const T* offset, const T* mask, std::vector<Tap<T>>& taps) {
-  const int64_t n = s.offset_groups * s.taps;
-  taps.resize(n * s.pixels);
-  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t og = r / s.taps, k = r % s.taps;
-      const int64_t i = k / s.kernel_w, j = k % s.kernel_w;
-      const T* off_y = offset + (og * 2 * s.taps + 2 * k) * s.pixels;
-      const T* off_x = off_y + s.pixels;
-      const T* m = s.use_mask ? mask + (og * s.taps + k) * s.pixels : nullptr;
-      Tap<T>* out = taps.data() + r * s.pixels;
-      for (int64_t oy = 0; oy < s.out_h; ++oy) {
-        const int64_t base_y = oy * s.stride_h - s.pad_h + i * s.dilation_h;
-        for (int64_t ox = 0; ox < s.out_w; ++ox) {
-          const int64_t p = oy * s.out_w + ox;
-          const int64_t base_x = ox * s.stride_w - s.pad_w + j * s.dilation_w;
-          const T y = static_cast<T>(base_y) + off_y[p];
-          const T x = static_cast<T>(base_x) + off_x[p];
-          out[p] = make_tap<T>(y, x, s.height, s.width, m ? m[p] : T(1));
-        }
-      }
-    }
-  });
-}
-
-// Calls f(group, first channel, channel count) for the runs of channels [c0, c1) that share one
-// weight group.
-template <typename F>
-inline void for_each_group_run(const Shape& s, int64_t c0, int64_t c1, const F& f) {
-  for (int64_t c = c0; c < c1;) {
-    const int64_t g = c / s.group_channels;
-    const int64_t e = std::min(c1, (g + 1) * s.group_channels);
-    f(g, c, e - c);
-    c = e;
-  }
-}
-
-template <typename T>
-simd::Corners<T> corner_rows(const Tap<T>& t, const T* in, int64_t channels, const T* zeros) {
-  simd::Corners<T> c;
-  c.v1 = t.corner[0] >= 0 ? in + t.corner[0] * channels : zeros;
-  c.v2 = t.corner[1] >= 0 ? in + t.corner[1] * channels : zeros;
-  c.v3 = t.corner[2] >= 0 ? in + t.corner[2] * channels : zeros;
-  c.v4 = t.corner[3] >= 0 ? in + t.corner[3] * channels : zeros;
-  return c;
-}
-
 // A band of whole output rows, pixels [begin, begin + size), whose columns are materialised
 // together, and where each column value goes. Bands keep the columns small enough to stay in cache
 // between sampling and GEMM, and let one buffer serve a whole call (a fresh large buffer per image
@@ -332,94 +283,132 @@ inline int64_t column_index(
       (k % s.kernel_w) * blk.tap_col + g * blk.group + (c - g * s.group_channels);
 }
 
-// Deformable columns of one image. `in` is the image channels-last [height * width][channels].
+// Taps of one band of one image, indexed by tap_index().
+template <typename T>
+void compute_taps(
+    const Shape& s, const Block& blk, const T* offset, const T* mask, std::vector<Tap<T>>& taps) {
+  taps.resize(s.offset_groups * s.taps * blk.size);
+  Tap<T>* out = taps.data();
+  for (int64_t og = 0; og < s.offset_groups; ++og) {
+    for (int64_t k = 0; k < s.taps; ++k) {
+      const int64_t i = k / s.kernel_w, j = k % s.kernel_w;
+      const T* off_y = offset + (og * 2 * s.taps + 2 * k) * s.pixels;
+      const T* off_x = off_y + s.pixels;
+      const T* m = s.use_mask ? mask + (og * s.taps + k) * s.pixels : nullptr;
+      for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p, ++out) {
+        const int64_t oy = p / s.out_w, ox = p % s.out_w;
+        const int64_t base_y = oy * s.stride_h - s.pad_h + i * s.dilation_h;
+        const int64_t base_x = ox * s.stride_w - s.pad_w + j * s.dilation_w;
+        const T y = static_cast<T>(base_y) + off_y[p];
+        const T x = static_cast<T>(base_x) + off_x[p];
+        *out = make_tap<T>(y, x, s.height, s.width, m ? m[p] : T(1));
+      }
+    }
+  }
+}
+
+inline int64_t tap_index(const Shape& s, const Block& blk, int64_t og, int64_t k, int64_t p) {
+  return (og * s.taps + k) * blk.size + (p - blk.begin);
+}
+
+// Calls f(group, first channel, channel count) for the runs of channels [c0, c1) that share one
+// weight group.
+template <typename F>
+inline void for_each_group_run(const Shape& s, int64_t c0, int64_t c1, const F& f) {
+  for (int64_t c = c0; c < c1;) {
+    const int64_t g = c / s.group_channels;
+    const int64_t e = std::min(c1, (g + 1) * s.group_channels);
+    f(g, c, e - c);
+    c = e;
+  }
+}
+
+template <typename T>
+simd::Corners<T> corner_rows(const Tap<T>& t, const T* in, int64_t channels, const T* zeros) {
+  simd::Corners<T> c;
+  c.v1 = t.corner[0] >= 0 ? in + t.corner[0] * channels : zeros;
+  c.v2 = t.corner[1] >= 0 ? in + t.corner[1] * channels : zeros;
+  c.v3 = t.corner[2] >= 0 ? in + t.corner[2] * channels : zeros;
+  c.v4 = t.corner[3] >= 0 ? in + t.corner[3] * channels : zeros;
+  return c;
+}
+
+// Deformable columns of one band. `in` is the image channels-last [height * width][channels].
 template <typename T>
 void sample_columns(
     const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* in,
     const T* zeros, T* columns) {
-  at::parallel_for(blk.begin, blk.begin + blk.size, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      for (int64_t og = 0; og < s.offset_groups; ++og) {
-        const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
-        for (int64_t k = 0; k < s.taps; ++k) {
-          const Tap<T>& t = taps[(og * s.taps + k) * s.pixels + p];
-          for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-            T* dst = columns + column_index(s, blk, g, p, k, c);
-            if (!t.inside) {
-              std::fill(dst, dst + n, t.mask * T(0));
-            } else {
-              simd::deform_sample_row(dst, corner_rows(t, in + c, s.channels, zeros), t.w,
-                                      t.mask, static_cast<size_t>(n));
-            }
-          });
-        }
+  for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p) {
+    for (int64_t og = 0; og < s.offset_groups; ++og) {
+      const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
+      for (int64_t k = 0; k < s.taps; ++k) {
+        const Tap<T>& t = taps[tap_index(s, blk, og, k, p)];
+        for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
+          T* dst = columns + column_index(s, blk, g, p, k, c);
+          if (!t.inside) {
+            std::fill(dst, dst + n, t.mask * T(0));
+          } else {
+            simd::deform_sample_row(
+                dst, corner_rows(t, in + c, s.channels, zeros), t.w, t.mask,
+                static_cast<size_t>(n));
+          }
+        });
       }
     }
-  });
+  }
 }
 
-// Offset and mask gradients of one image from the column gradient.
+// Offset and mask gradients of one band's pixels from its column gradient.
 template <typename T>
 void offset_mask_gradients(
     const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* in,
     const T* zeros, const T* grad_columns, T* grad_offset, T* grad_mask) {
-  at::parallel_for(blk.begin, blk.begin + blk.size, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      for (int64_t og = 0; og < s.offset_groups; ++og) {
-        const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
-        for (int64_t k = 0; k < s.taps; ++k) {
-          const Tap<T>& t = taps[(og * s.taps + k) * s.pixels + p];
-          T sums[3] = {T(0), T(0), T(0)};
-          if (t.active) {
-            for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-              simd::deform_coord_row(
-                  corner_rows(t, in + c, s.channels, zeros),
-                  grad_columns + column_index(s, blk, g, p, k, c), t.w, t.dy, t.dx,
-                  static_cast<size_t>(n), sums);
-            });
-          }
-          const int64_t o = (og * 2 * s.taps + 2 * k) * s.pixels + p;
-          grad_offset[o] = t.mask * sums[0];
-          grad_offset[o + s.pixels] = t.mask * sums[1];
-          if (s.use_mask) grad_mask[(og * s.taps + k) * s.pixels + p] = t.inside ? sums[2] : T(0);
+  for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p) {
+    for (int64_t og = 0; og < s.offset_groups; ++og) {
+      const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
+      for (int64_t k = 0; k < s.taps; ++k) {
+        const Tap<T>& t = taps[tap_index(s, blk, og, k, p)];
+        T sums[3] = {T(0), T(0), T(0)};
+        if (t.active) {
+          for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
+            simd::deform_coord_row(
+                corner_rows(t, in + c, s.channels, zeros),
+                grad_columns + column_index(s, blk, g, p, k, c), t.w, t.dy, t.dx,
+                static_cast<size_t>(n), sums);
+          });
         }
+        const int64_t o = (og * 2 * s.taps + 2 * k) * s.pixels + p;
+        grad_offset[o] = t.mask * sums[0];
+        grad_offset[o + s.pixels] = t.mask * sums[1];
+        if (s.use_mask) grad_mask[(og * s.taps + k) * s.pixels + p] = t.inside ? sums[2] : T(0);
       }
     }
-  });
+  }
 }
 
-// Input gradient of one image, channels-last [height * width][channels], from the column
-// gradient. Threads own disjoint channel ranges, so their writes never meet.
+// Input gradient of one band, accumulated into a channels-last [height * width][channels] image.
 template <typename T>
 void input_gradient(
     const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* grad_columns,
     T* grad_in) {
-  constexpr int64_t kChannelBlock = 16;
-  const int64_t blocks = (s.channels + kChannelBlock - 1) / kChannelBlock;
-  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    const int64_t lo = b0 * kChannelBlock, hi = std::min(s.channels, b1 * kChannelBlock);
-    const int64_t og0 = lo / s.offset_group_channels;
-    const int64_t og1 = (hi - 1) / s.offset_group_channels;
-    for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p) {
-      for (int64_t og = og0; og <= og1; ++og) {
-        const int64_t c0 = std::max(lo, og * s.offset_group_channels);
-        const int64_t c1 = std::min(hi, (og + 1) * s.offset_group_channels);
-        for (int64_t k = 0; k < s.taps; ++k) {
-          const Tap<T>& t = taps[(og * s.taps + k) * s.pixels + p];
-          if (!t.inside) continue;
-          for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-            const T* gc = grad_columns + column_index(s, blk, g, p, k, c);
-            for (int q = 0; q < 4; ++q) {
-              if (t.corner[q] < 0) continue;
-              simd::deform_axpy_row(
-                  grad_in + t.corner[q] * s.channels + c, t.mask * t.w[q], gc,
-                  static_cast<size_t>(n));
-            }
-          });
-        }
+  for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p) {
+    for (int64_t og = 0; og < s.offset_groups; ++og) {
+      const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
+      for (int64_t k = 0; k < s.taps; ++k) {
+        const Tap<T>& t = taps[tap_index(s, blk, og, k, p)];
+        if (!t.inside) continue;
+        for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
+          const T* gc = grad_columns + column_index(s, blk, g, p, k, c);
+          for (int q = 0; q < 4; ++q) {
+            if (t.corner[q] < 0) continue;
+            simd::deform_axpy_row(
+                grad_in + t.corner[q] * s.channels + c, t.mask * t.w[q], gc,
+                static_cast<size_t>(n));
+          }
+        });
       }
     }
-  });
+  }
 }
 
 // Weight as [group][out channel of group][tap * group channels], the columns' inner order.
@@ -440,98 +429,135 @@ at::Tensor block_columns(const at::Tensor& buffer, const Shape& s, const Block& 
   return buffer.narrow(0, g * blk.size * n, blk.size * n).view({blk.size, n});
 }
 
-// Forward over one image at a time, band by band. With `conv`, each band is an expanded image
-// multiplied by at::conv2d; otherwise by at::mm per weight group.
+// Where one band's output goes: image `image`, output rows [y0, y0 + rows).
+struct BandJob {
+  int64_t image, y0, rows;
+};
+
+std::vector<BandJob> band_jobs(const Shape& s, int64_t first_image, int64_t images) {
+  std::vector<BandJob> jobs;
+  const int64_t rows = band_rows(s);
+  for (int64_t b = first_image; b < first_image + images; ++b) {
+    for (int64_t y0 = 0; y0 < s.out_h; y0 += rows) jobs.push_back({b, y0, std::min(rows, s.out_h - y0)});
+  }
+  return jobs;
+}
+
+// Forward: every band of every image is an independent job (sample its columns, multiply them into
+// its rows of the output), all in one parallel region. With `conv` a band's columns form an
+// expanded image multiplied by at::conv2d, otherwise a GEMM operand of at::mm per weight group;
+// either runs single-threaded inside the region.
 template <typename T>
 void forward_impl(
     const Shape& s, const at::Tensor& input_cl, const at::Tensor& weight,
     const at::Tensor& offset, const at::Tensor& mask, bool conv, at::Tensor& out) {
   const at::Tensor w = weight_by_tap(weight, s);
-  at::Tensor columns = columns_buffer(s, input_cl.options());
   const std::vector<T> zeros(std::max<int64_t>(s.channels, 1), T(0));
-  std::vector<Tap<T>> taps;
   const T* in = input_cl.data_ptr<T>();
   const T* off = offset.data_ptr<T>();
   const T* msk = s.use_mask ? mask.data_ptr<T>() : nullptr;
-  const int64_t rows = band_rows(s);
-  for (int64_t b = 0; b < s.batch; ++b) {
-    compute_taps<T>(
-        s, off + b * s.offset_groups * 2 * s.taps * s.pixels,
-        msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
-    at::Tensor out_b = out[b].view({s.out_channels, s.pixels});
-    for (int64_t y0 = 0; y0 < s.out_h; y0 += rows) {
-      const int64_t band = std::min(rows, s.out_h - y0);
-      const Block blk = conv ? expanded_block(s, y0 * s.out_w, band * s.out_w)
-                             : gemm_block(s, y0 * s.out_w, band * s.out_w);
+  const std::vector<BandJob> jobs = band_jobs(s, 0, s.batch);
+  at::parallel_for(0, static_cast<int64_t>(jobs.size()), 1, [&](int64_t j0, int64_t j1) {
+    at::Tensor columns = columns_buffer(s, input_cl.options());
+    std::vector<Tap<T>> taps;
+    for (int64_t j = j0; j < j1; ++j) {
+      const BandJob& job = jobs[j];
+      const int64_t b = job.image;
+      const Block blk = conv ? expanded_block(s, job.y0 * s.out_w, job.rows * s.out_w)
+                             : gemm_block(s, job.y0 * s.out_w, job.rows * s.out_w);
+      compute_taps<T>(
+          s, blk, off + b * s.offset_groups * 2 * s.taps * s.pixels,
+          msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
       sample_columns<T>(
           s, blk, taps, in + b * s.height * s.width * s.channels, zeros.data(),
           columns.data_ptr<T>());
       if (conv) {
         // oneDNN's convolution multiplies faster than the BLAS GEMM of the same size.
         const at::Tensor image =
-            columns.narrow(0, 0, band * s.out_w * s.taps * s.channels)
-                .view({1, band * s.kernel_h, s.out_w * s.kernel_w, s.channels})
+            columns.narrow(0, 0, blk.size * s.taps * s.channels)
+                .view({1, job.rows * s.kernel_h, s.out_w * s.kernel_w, s.channels})
                 .permute({0, 3, 1, 2});
         const at::Tensor r = at::conv2d(
             image, weight, c10::optional<at::Tensor>(), at::IntArrayRef{s.kernel_h, s.kernel_w},
             at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, s.groups);
-        out[b].narrow(1, y0, band).copy_(r[0]);
+        out[b].narrow(1, job.y0, job.rows).copy_(r[0]);
         continue;
       }
+      at::Tensor out_b = out[b].view({s.out_channels, s.pixels});
       for (int64_t g = 0; g < s.groups; ++g) {
         at::Tensor dst = out_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
                              .narrow(1, blk.begin, blk.size);
         at::mm_out(dst, w[g], block_columns(columns, s, blk, g).t());
       }
     }
-  }
+  });
 }
 
+// Backward, one image at a time, its bands in one parallel region. A band's offset and mask
+// gradients belong to its own pixels; its input gradient (a scatter anywhere in the image) and
+// weight gradient go to buffers private to the thread, summed after the region. So threads never
+// write the same element.
 template <typename T>
 void backward_impl(
     const Shape& s, const at::Tensor& grad, const at::Tensor& input_cl, const at::Tensor& weight,
     const at::Tensor& offset, const at::Tensor& mask, at::Tensor& grad_input_cl,
     at::Tensor& grad_weight_by_tap, at::Tensor& grad_offset, at::Tensor& grad_mask) {
   const at::Tensor w = weight_by_tap(weight, s);
-  at::Tensor columns = columns_buffer(s, input_cl.options());
-  at::Tensor grad_columns = columns_buffer(s, input_cl.options());
   const std::vector<T> zeros(std::max<int64_t>(s.channels, 1), T(0));
-  std::vector<Tap<T>> taps;
   const T* in = input_cl.data_ptr<T>();
   const T* off = offset.data_ptr<T>();
   const T* msk = s.use_mask ? mask.data_ptr<T>() : nullptr;
-  T* g_in = grad_input_cl.data_ptr<T>();
   T* g_off = grad_offset.data_ptr<T>();
   T* g_msk = s.use_mask ? grad_mask.data_ptr<T>() : nullptr;
   const int64_t plane = s.height * s.width * s.channels;
-  const int64_t rows = band_rows(s);
+  const int64_t threads = at::get_num_threads();
+  // Per-thread partial sums: weight gradients for the whole call, input gradients per image.
+  at::Tensor weight_parts = at::zeros({threads, grad_weight_by_tap.numel()}, weight.options());
+  at::Tensor input_parts =
+      threads > 1 ? at::empty({threads, plane}, input_cl.options()) : at::Tensor();
   for (int64_t b = 0; b < s.batch; ++b) {
-    compute_taps<T>(
-        s, off + b * s.offset_groups * 2 * s.taps * s.pixels,
-        msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
+    if (threads > 1) input_parts.zero_();
+    const std::vector<BandJob> jobs = band_jobs(s, b, 1);
     const at::Tensor grad_b = grad[b].view({s.out_channels, s.pixels});
-    for (int64_t y0 = 0; y0 < s.out_h; y0 += rows) {
-      const Block blk = gemm_block(s, y0 * s.out_w, std::min(rows, s.out_h - y0) * s.out_w);
-      for (int64_t g = 0; g < s.groups; ++g) {
-        const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
-                                      .narrow(1, blk.begin, blk.size);
-        at::Tensor gc = block_columns(grad_columns, s, blk, g);
-        at::mm_out(gc, grad_g.t(), w[g]);
-      }
-      offset_mask_gradients<T>(
-          s, blk, taps, in + b * plane, zeros.data(), grad_columns.data_ptr<T>(),
-          g_off + b * s.offset_groups * 2 * s.taps * s.pixels,
-          g_msk ? g_msk + b * s.offset_groups * s.taps * s.pixels : nullptr);
-      input_gradient<T>(s, blk, taps, grad_columns.data_ptr<T>(), g_in + b * plane);
+    at::parallel_for(0, static_cast<int64_t>(jobs.size()), 1, [&](int64_t j0, int64_t j1) {
+      const int64_t tid = at::get_thread_num();
+      T* g_in = threads > 1 ? input_parts[tid].data_ptr<T>()
+                            : grad_input_cl.data_ptr<T>() + b * plane;
+      at::Tensor g_w = weight_parts[tid].view(grad_weight_by_tap.sizes());
+      at::Tensor columns = columns_buffer(s, input_cl.options());
+      at::Tensor grad_columns = columns_buffer(s, input_cl.options());
+      std::vector<Tap<T>> taps;
+      for (int64_t j = j0; j < j1; ++j) {
+        const BandJob& job = jobs[j];
+        const Block blk = gemm_block(s, job.y0 * s.out_w, job.rows * s.out_w);
+        compute_taps<T>(
+            s, blk, off + b * s.offset_groups * 2 * s.taps * s.pixels,
+            msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const at::Tensor grad_g =
+              grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                  .narrow(1, blk.begin, blk.size);
+          at::Tensor gc = block_columns(grad_columns, s, blk, g);
+          at::mm_out(gc, grad_g.t(), w[g]);
+        }
+        offset_mask_gradients<T>(
+            s, blk, taps, in + b * plane, zeros.data(), grad_columns.data_ptr<T>(),
+            g_off + b * s.offset_groups * 2 * s.taps * s.pixels,
+            g_msk ? g_msk + b * s.offset_groups * s.taps * s.pixels : nullptr);
+        input_gradient<T>(s, blk, taps, grad_columns.data_ptr<T>(), g_in);
 
-      sample_columns<T>(s, blk, taps, in + b * plane, zeros.data(), columns.data_ptr<T>());
-      for (int64_t g = 0; g < s.groups; ++g) {
-        const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
-                                      .narrow(1, blk.begin, blk.size);
-        grad_weight_by_tap[g].addmm_(grad_g, block_columns(columns, s, blk, g));
+        sample_columns<T>(s, blk, taps, in + b * plane, zeros.data(), columns.data_ptr<T>());
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const at::Tensor grad_g =
+              grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                  .narrow(1, blk.begin, blk.size);
+          g_w[g].addmm_(grad_g, block_columns(columns, s, blk, g));
+        }
       }
-    }
+    });
+    if (threads > 1) grad_input_cl[b].view({plane}).copy_(input_parts.sum(0));
   }
+  grad_weight_by_tap.view({-1}).copy_(weight_parts.sum(0));
 }
 
 bool is_reduced_float(const at::Tensor& t) {
