@@ -250,7 +250,7 @@ struct Block {
 };
 
 // About kBlockElements column values per band, and at least 256 pixels (a GEMM-friendly width).
-constexpr int64_t kBlockElements = int64_t{1} << 19;
+constexpr int64_t kBlockElements = int64_t{1} << 21;
 
 int64_t band_rows(const Shape& s) {
   const int64_t per_row = std::max<int64_t>(1, s.out_w * s.taps * s.channels);
@@ -451,7 +451,9 @@ template <typename T>
 void forward_impl(
     const Shape& s, const at::Tensor& input_cl, const at::Tensor& weight,
     const at::Tensor& offset, const at::Tensor& mask, bool conv, at::Tensor& out) {
-  const at::Tensor w = weight_by_tap(weight, s);
+  // The convolution wants its weight channels-last like its input; convert it once, not per band.
+  const at::Tensor w = conv ? weight.contiguous(at::MemoryFormat::ChannelsLast)
+                            : weight_by_tap(weight, s);
   const std::vector<T> zeros(std::max<int64_t>(s.channels, 1), T(0));
   const T* in = input_cl.data_ptr<T>();
   const T* off = offset.data_ptr<T>();
@@ -478,7 +480,7 @@ void forward_impl(
                 .view({1, job.rows * s.kernel_h, s.out_w * s.kernel_w, s.channels})
                 .permute({0, 3, 1, 2});
         const at::Tensor r = at::conv2d(
-            image, weight, c10::optional<at::Tensor>(), at::IntArrayRef{s.kernel_h, s.kernel_w},
+            image, w, c10::optional<at::Tensor>(), at::IntArrayRef{s.kernel_h, s.kernel_w},
             at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, s.groups);
         out[b].narrow(1, job.y0, job.rows).copy_(r[0]);
         continue;
