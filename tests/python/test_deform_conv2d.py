@@ -107,7 +107,10 @@ CONFIGS = {
     "batch_5": Cfg(batch=5, height=5, width=6),
     "batch_34": Cfg(batch=34, in_channels=3, out_channels=2, height=4, width=5, offset_groups=3),
     "wide_channels": Cfg(batch=1, in_channels=40, out_channels=8, height=6, width=7, offset_groups=2),
-    "many_bands": Cfg(batch=2, in_channels=64, out_channels=4, height=40, width=30, offset_scale=3.0),
+    # Large enough for the kernel to split each image into several bands of output rows.
+    "many_bands": Cfg(batch=2, in_channels=96, out_channels=4, height=40, width=30, kernel=(5, 5), padding=(2, 2),
+                      groups=2, offset_groups=3, offset_scale=3.0),
+    "many_bands_wide_rows": Cfg(batch=1, in_channels=256, out_channels=2, height=45, width=30, offset_scale=3.0),
 }
 
 
