@@ -3,7 +3,9 @@
 // Deformable convolution is an ordinary convolution over "deformable columns": for every output
 // pixel p, kernel tap k and input channel c, the column holds the input bilinearly sampled at the
 // tap's position shifted by the learned offset, times the mask. The convolution is then a matrix
-// product of the weight with these columns, which we leave to BLAS (at::mm).
+// product of the weight with these columns, which we leave to PyTorch: at::mm (BLAS) in general,
+// and for the float32 forward at::conv2d (oneDNN) over the columns laid out as an "expanded image"
+// in which each output pixel owns a kernel-sized patch, convolved with stride = kernel size.
 //
 // What is ours is the sampling and its transpose:
 //
@@ -12,12 +14,16 @@
 //    a table of `Tap`s and applied to every channel of the offset group.
 //  * The input is read channels-last, so the four corners of a position are four contiguous rows
 //    of channels and a whole run of channels is sampled with SIMD loads (deform_sample_simd).
-//  * The columns are laid out [group][pixel][tap][channel of group] (pixel-major), so sampling
-//    writes contiguous rows, and the GEMM reads them as a transposed operand.
-//  * Backward: the column gradient is one GEMM; the offset and mask gradients are channel
-//    reductions at each (pixel, tap), computed in parallel over pixels; the input gradient is a
-//    scatter into channels-last rows, computed in parallel over channel ranges, so no two threads
-//    ever write the same element and no atomics are needed.
+//  * The columns are laid out pixel-major with the channels innermost ([group][pixel][tap][channel]
+//    for at::mm, [row][tap row][column][tap column][channel] for the expanded image), so sampling
+//    writes contiguous rows of channels.
+//  * Work is split into bands of output rows, one parallel region per call: a thread samples a
+//    band and multiplies it (single-threaded inside the region) while its columns are fresh.
+//  * Backward, per band: the column gradient is one GEMM; the offset and mask gradients are
+//    channel reductions at each (pixel, tap) of the band, which no other band touches; the input
+//    gradient is a scatter into channels-last rows and the weight gradient a GEMM, both summed
+//    into buffers private to the thread and added up after the region. No two threads ever write
+//    the same element and no atomics are needed.
 //
 // The arithmetic of a sample is torchvision's (bilinear_interpolate in
 // torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp), including its boundary rules: the sample is
@@ -238,9 +244,9 @@ Tap<T> make_tap(T y, T x, int64_t height, int64_t width, T mask) {
 }
 
 // A band of whole output rows, pixels [begin, begin + size), whose columns are materialised
-// together, and where each column value goes. Bands keep the columns small enough to stay in cache
-// between sampling and GEMM, and let one buffer serve a whole call (a fresh large buffer per image
-// costs more in page faults than the sampling itself).
+// together, and where each column value goes. Bands are the unit of parallel work; they bound the
+// column memory of a thread and let one buffer per thread serve a whole call (a fresh buffer of
+// all the columns of an image costs more in page faults than the sampling itself).
 struct Block {
   int64_t begin, size;
   // Offset of (pixel p, tap (i, j), channel c of weight group g):
