@@ -334,3 +334,16 @@ def test_torchvision_op_is_overridden():
     assert "deform_conv2d" in torchvision_adapter.overridden_ops()
     assert "_deform_conv2d_backward" in torchvision_adapter.overridden_ops()
     assert torchvision.ops.deform_conv2d is deform_conv2d
+
+
+def test_adapter_wrapper_scripts_and_accepts_int_arguments():
+    cfg = Cfg(stride=(2, 2), padding=(1, 1), dilation=(1, 1))
+    args = {k: (v.detach() if v is not None else None) for k, v in make_inputs(cfg, torch.float64).items()}
+    ref = run_torchvision(deform_conv2d, args["input"], args["offset"], args["weight"], args["bias"], 2, 1, 1,
+                          args["mask"])
+    ours = torchvision_adapter.ops.deform_conv2d(args["input"], args["offset"], args["weight"], args["bias"], 2, 1,
+                                                 1, args["mask"])
+    assert_close_rel(ours, ref, 1e-12)
+    scripted = torch.jit.script(torchvision_adapter.ops.deform_conv2d)
+    out = scripted(args["input"], args["offset"], args["weight"], args["bias"], (2, 2), (1, 1), (1, 1), args["mask"])
+    assert_close_rel(out, ref, 1e-12)

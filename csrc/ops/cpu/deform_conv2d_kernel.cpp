@@ -10,7 +10,7 @@
 // What is ours is the sampling and its transpose:
 //
 //  * A sampling position (its four corners, their bilinear weights, the mask) depends on the offset
-//    group, the tap and the output pixel, but not on the channel. It is computed once per image in
+//    group, the tap and the output pixel, but not on the channel. It is computed once per band in
 //    a table of `Tap`s and applied to every channel of the offset group.
 //  * The input is read channels-last, so the four corners of a position are four contiguous rows
 //    of channels and a whole run of channels is sampled with SIMD loads (deform_sample_simd).

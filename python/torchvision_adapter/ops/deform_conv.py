@@ -5,13 +5,11 @@ adapter is enabled (the kernels of ``torchvision::deform_conv2d`` and
 ``torchvision::_deform_conv2d_backward`` are replaced at the dispatcher); the function here calls
 ``torch.ops.torchvision_adapter.deform_conv2d`` directly, whatever the switch says.
 """
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 from torch.nn.modules.utils import _pair
-
-IntPair = Union[int, Tuple[int, int]]
 
 
 def deform_conv2d(
@@ -19,9 +17,9 @@ def deform_conv2d(
     offset: Tensor,
     weight: Tensor,
     bias: Optional[Tensor] = None,
-    stride: IntPair = (1, 1),
-    padding: IntPair = (0, 0),
-    dilation: IntPair = (1, 1),
+    stride: Tuple[int, int] = (1, 1),
+    padding: Tuple[int, int] = (0, 0),
+    dilation: Tuple[int, int] = (1, 1),
     mask: Optional[Tensor] = None,
 ) -> Tensor:
     """Deformable convolution, same arguments and results as ``torchvision.ops.deform_conv2d``.
