@@ -501,10 +501,12 @@ void forward_impl(
   });
 }
 
-// Backward, one image at a time, its bands in one parallel region. A band's offset and mask
-// gradients belong to its own pixels; its input gradient (a scatter anywhere in the image) and
-// weight gradient go to buffers private to the thread, summed after the region. So threads never
-// write the same element.
+// Backward. A band's offset and mask gradients belong to its own pixels; its input gradient (a
+// scatter anywhere in the image) and weight gradient go to buffers that only the thread running
+// the band writes. With at least as many images as threads, each thread takes whole images and
+// scatters straight into their input gradients; otherwise the images are visited one by one, their
+// bands in parallel, each thread scattering into a private image summed after the region. Weight
+// gradients always go to per-thread partial sums. So threads never write the same element.
 template <typename T>
 void backward_impl(
     const Shape& s, const at::Tensor& grad, const at::Tensor& input_cl, const at::Tensor& weight,
@@ -519,51 +521,64 @@ void backward_impl(
   T* g_msk = s.use_mask ? grad_mask.data_ptr<T>() : nullptr;
   const int64_t plane = s.height * s.width * s.channels;
   const int64_t threads = at::get_num_threads();
-  // Per-thread partial sums: weight gradients for the whole call, input gradients per image.
   at::Tensor weight_parts = at::zeros({threads, grad_weight_by_tap.numel()}, weight.options());
-  at::Tensor input_parts =
-      threads > 1 ? at::empty({threads, plane}, input_cl.options()) : at::Tensor();
-  for (int64_t b = 0; b < s.batch; ++b) {
-    if (threads > 1) input_parts.zero_();
-    const std::vector<BandJob> jobs = band_jobs(s, b, 1);
-    const at::Tensor grad_b = grad[b].view({s.out_channels, s.pixels});
-    at::parallel_for(0, static_cast<int64_t>(jobs.size()), 1, [&](int64_t j0, int64_t j1) {
-      const int64_t tid = at::get_thread_num();
-      T* g_in = threads > 1 ? input_parts[tid].data_ptr<T>()
-                            : grad_input_cl.data_ptr<T>() + b * plane;
-      at::Tensor g_w = weight_parts[tid].view(grad_weight_by_tap.sizes());
-      at::Tensor columns = columns_buffer(s, input_cl.options());
-      at::Tensor grad_columns = columns_buffer(s, input_cl.options());
-      std::vector<Tap<T>> taps;
-      for (int64_t j = j0; j < j1; ++j) {
-        const BandJob& job = jobs[j];
-        const Block blk = gemm_block(s, job.y0 * s.out_w, job.rows * s.out_w);
-        compute_taps<T>(
-            s, blk, off + b * s.offset_groups * 2 * s.taps * s.pixels,
-            msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
-        for (int64_t g = 0; g < s.groups; ++g) {
-          const at::Tensor grad_g =
-              grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
-                  .narrow(1, blk.begin, blk.size);
-          at::Tensor gc = block_columns(grad_columns, s, blk, g);
-          at::mm_out(gc, grad_g.t(), w[g]);
-        }
-        offset_mask_gradients<T>(
-            s, blk, taps, in + b * plane, zeros.data(), grad_columns.data_ptr<T>(),
-            g_off + b * s.offset_groups * 2 * s.taps * s.pixels,
-            g_msk ? g_msk + b * s.offset_groups * s.taps * s.pixels : nullptr);
-        input_gradient<T>(s, blk, taps, grad_columns.data_ptr<T>(), g_in);
 
-        sample_columns<T>(s, blk, taps, in + b * plane, zeros.data(), columns.data_ptr<T>());
-        for (int64_t g = 0; g < s.groups; ++g) {
-          const at::Tensor grad_g =
-              grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
-                  .narrow(1, blk.begin, blk.size);
-          g_w[g].addmm_(grad_g, block_columns(columns, s, blk, g));
-        }
+  // Scratch of one thread, reused for all its bands.
+  struct Scratch {
+    at::Tensor columns, grad_columns;
+    std::vector<Tap<T>> taps;
+  };
+  const auto new_scratch = [&] {
+    return Scratch{columns_buffer(s, input_cl.options()), columns_buffer(s, input_cl.options()), {}};
+  };
+  const auto run_band = [&](const BandJob& job, T* g_in, at::Tensor& g_w, Scratch& sc) {
+    const int64_t b = job.image;
+    const at::Tensor grad_b = grad[b].view({s.out_channels, s.pixels});
+    const Block blk = gemm_block(s, job.y0 * s.out_w, job.rows * s.out_w);
+    compute_taps<T>(
+        s, blk, off + b * s.offset_groups * 2 * s.taps * s.pixels,
+        msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, sc.taps);
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                                    .narrow(1, blk.begin, blk.size);
+      at::Tensor gc = block_columns(sc.grad_columns, s, blk, g);
+      at::mm_out(gc, grad_g.t(), w[g]);
+    }
+    offset_mask_gradients<T>(
+        s, blk, sc.taps, in + b * plane, zeros.data(), sc.grad_columns.template data_ptr<T>(),
+        g_off + b * s.offset_groups * 2 * s.taps * s.pixels,
+        g_msk ? g_msk + b * s.offset_groups * s.taps * s.pixels : nullptr);
+    input_gradient<T>(s, blk, sc.taps, sc.grad_columns.template data_ptr<T>(), g_in);
+
+    sample_columns<T>(s, blk, sc.taps, in + b * plane, zeros.data(), sc.columns.template data_ptr<T>());
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                                    .narrow(1, blk.begin, blk.size);
+      g_w[g].addmm_(grad_g, block_columns(sc.columns, s, blk, g));
+    }
+  };
+
+  if (threads == 1 || s.batch >= threads) {
+    at::parallel_for(0, s.batch, 1, [&](int64_t b0, int64_t b1) {
+      at::Tensor g_w = weight_parts[at::get_thread_num()].view(grad_weight_by_tap.sizes());
+      Scratch sc = new_scratch();
+      for (const BandJob& job : band_jobs(s, b0, b1 - b0)) {
+        run_band(job, grad_input_cl.data_ptr<T>() + job.image * plane, g_w, sc);
       }
     });
-    if (threads > 1) grad_input_cl[b].view({plane}).copy_(input_parts.sum(0));
+  } else {
+    at::Tensor input_parts = at::empty({threads, plane}, input_cl.options());
+    for (int64_t b = 0; b < s.batch; ++b) {
+      input_parts.zero_();
+      const std::vector<BandJob> jobs = band_jobs(s, b, 1);
+      at::parallel_for(0, static_cast<int64_t>(jobs.size()), 1, [&](int64_t j0, int64_t j1) {
+        const int64_t tid = at::get_thread_num();
+        at::Tensor g_w = weight_parts[tid].view(grad_weight_by_tap.sizes());
+        Scratch sc = new_scratch();
+        for (int64_t j = j0; j < j1; ++j) run_band(jobs[j], input_parts[tid].data_ptr<T>(), g_w, sc);
+      });
+      grad_input_cl[b].view({plane}).copy_(input_parts.sum(0));
+    }
   }
   grad_weight_by_tap.view({-1}).copy_(weight_parts.sum(0));
 }
