@@ -456,7 +456,8 @@ std::vector<BandJob> band_jobs(const Shape& s, int64_t first_image, int64_t imag
 template <typename T>
 void forward_impl(
     const Shape& s, const at::Tensor& input_cl, const at::Tensor& weight,
-    const at::Tensor& offset, const at::Tensor& mask, bool conv, at::Tensor& out) {
+    const at::Tensor& offset, const at::Tensor& mask, const at::Tensor& bias, bool conv,
+    at::Tensor& out) {
   // The convolution wants its weight channels-last like its input; convert it once, not per band.
   const at::Tensor w = conv ? weight.contiguous(at::MemoryFormat::ChannelsLast)
                             : weight_by_tap(weight, s);
@@ -486,7 +487,7 @@ void forward_impl(
                 .view({1, job.rows * s.kernel_h, s.out_w * s.kernel_w, s.channels})
                 .permute({0, 3, 1, 2});
         const at::Tensor r = at::conv2d(
-            image, w, c10::optional<at::Tensor>(), at::IntArrayRef{s.kernel_h, s.kernel_w},
+            image, w, bias, at::IntArrayRef{s.kernel_h, s.kernel_w},
             at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, s.groups);
         out[b].narrow(1, job.y0, job.rows).copy_(r[0]);
         continue;
@@ -497,6 +498,7 @@ void forward_impl(
                              .narrow(1, blk.begin, blk.size);
         at::mm_out(dst, w[g], block_columns(columns, s, blk, g).t());
       }
+      out[b].narrow(1, job.y0, job.rows).add_(bias.reshape({s.out_channels, 1, 1}));
     }
   });
 }
@@ -626,14 +628,14 @@ at::Tensor deform_conv2d(
   const at::Tensor input_cl = input.permute({0, 2, 3, 1}).contiguous();
   const at::Tensor offset_c = offset.contiguous();
   const at::Tensor mask_c = use_mask ? mask.contiguous() : at::Tensor();
+  const at::Tensor bias_c = bias.reshape({s.out_channels}).contiguous();
   // float32 multiplies through oneDNN's convolution when PyTorch has it enabled; float64 (which
   // oneDNN does not do) through BLAS.
   const bool use_conv = input.scalar_type() == at::kFloat && at::hasMKLDNN() &&
       at::globalContext().userEnabledMkldnn();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "deform_conv2d", [&] {
-    forward_impl<scalar_t>(s, input_cl, weight, offset_c, mask_c, use_conv, out);
+    forward_impl<scalar_t>(s, input_cl, weight, offset_c, mask_c, bias_c, use_conv, out);
   });
-  out.add_(bias.reshape({1, s.out_channels, 1, 1}));
   return out;
 }
 
