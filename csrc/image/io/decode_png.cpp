@@ -5,7 +5,8 @@
 //   gray 1 bit            mode "1"  -> 0 / 255
 //   gray 2, 4, 8 bit      mode "L"  -> value scaled to 0..255 (x 85, x 17, x 1)
 //   gray 16 bit           mode "I"  -> convert("RGB") clips the 16-bit value to 0..255
-//   RGB, RGBA, gray+alpha 16 bit    -> the high byte of each sample (PIL's ";16B" raw modes)
+//   RGB, RGBA, gray+alpha 16 bit    -> the high byte of each sample (PIL's ";16B" raw modes; 16-bit
+//                                      gray+alpha opens as "RGBA")
 //   palette               mode "P"  -> the palette's colour (tRNS ignored, as convert("RGB") does)
 //   alpha                           -> dropped (RGB), kept (unchanged)
 #include <cstring>
@@ -164,7 +165,9 @@ at::Tensor decode_png(const uint8_t* data, size_t size, const DecodeOptions& opt
         g = e.green;
         b = e.blue;
       } else if (gray_source) {
-        r = g = b = in.gray(s);
+        // PIL opens 16-bit gray as "I" (clipped on conversion) but 16-bit gray+alpha as "RGBA" from
+        // raw mode "LA;16B" (high bytes).
+        r = g = b = src_channels == 2 ? in.colour(s) : in.gray(s);
         if (src_channels == 2) {
           a = in.colour(s + 1);
         }
