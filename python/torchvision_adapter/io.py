@@ -82,6 +82,11 @@ def _as_byte_tensor(data) -> Tensor:
     raise TypeError(f"data should be bytes, bytearray, memoryview, a uint8 numpy array or tensor, got {type(data)}")
 
 
+def _message(e: Exception) -> str:
+    """The error's message without the C++ backtrace c10 may append."""
+    return str(e).split("\nException raised from")[0]
+
+
 def _crop_list(crop: Optional[Sequence[int]]):
     if crop is None:
         return []
@@ -176,13 +181,13 @@ def decode_image(
     limit = _max_pixels_value(max_pixels)
     if bytes_.numel() == 0:
         raise ImageDecodeError("decode_image: the data is empty (0 bytes)")
-    fmt = _ops.image_info(bytes_)[0]
-    if fmt == 0:
+    head = bytes(bytes_[:8].numpy()) if bytes_.numel() >= 8 else bytes(bytes_.numpy())
+    if not (head.startswith(b"\xff\xd8\xff") or head == b"\x89PNG\r\n\x1a\n"):
         return _decode_with_pil(bytes_, mode_value, crop_list, limit, "decode_image")
     try:
         return _ops.decode_image(bytes_, mode_value, min_w, min_h, crop_list, limit, fast)
     except RuntimeError as e:
-        raise ImageDecodeError(str(e).split("\nException raised from")[0]) from None
+        raise ImageDecodeError(_message(e)) from None
 
 
 def read_file(path: str) -> Tensor:
@@ -190,7 +195,7 @@ def read_file(path: str) -> Tensor:
     try:
         return _ops.read_file(str(path))
     except RuntimeError as e:
-        raise ImageDecodeError(str(e).split("\nException raised from")[0]) from None
+        raise ImageDecodeError(_message(e)) from None
 
 
 def read_image(
@@ -217,7 +222,7 @@ def image_info(data) -> Tuple[Optional[str], int, int, int]:
     try:
         fmt, w, h, c = _ops.image_info(bytes_)
     except RuntimeError as e:
-        raise ImageDecodeError(str(e).split("\nException raised from")[0]) from None
+        raise ImageDecodeError(_message(e)) from None
     return _FORMATS[fmt], w, h, c
 
 
