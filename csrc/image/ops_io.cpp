@@ -19,15 +19,15 @@ std::atomic<int64_t> g_max_pixels{kDefaultMaxPixels};
 DecodeOptions make_options(int64_t mode, int64_t min_width, int64_t min_height,
                            c10::IntArrayRef crop, int64_t max_pixels, bool fast) {
   DecodeOptions opts;
-  TORCH_CHECK(mode == 0 || mode == 1 || mode == 3,
+  TVA_DECODE_CHECK(mode == 0 || mode == 1 || mode == 3,
               "decode_image: mode should be 0 (unchanged), 1 (gray) or 3 (RGB), got ", mode);
   opts.mode = static_cast<ImageMode>(mode);
   opts.min_width = min_width;
   opts.min_height = min_height;
-  TORCH_CHECK(crop.empty() || crop.size() == 4,
+  TVA_DECODE_CHECK(crop.empty() || crop.size() == 4,
               "decode_image: crop should be [] or [x, y, width, height], got ", crop.size(), " values");
   if (crop.size() == 4) {
-    TORCH_CHECK(crop[2] > 0 && crop[3] > 0,
+    TVA_DECODE_CHECK(crop[2] > 0 && crop[3] > 0,
                 "decode_image: crop width and height should be > 0, got ", crop[2], " and ", crop[3]);
     opts.crop = CropRect{crop[0], crop[1], crop[2], crop[3]};
   }
@@ -41,10 +41,10 @@ DecodeOptions make_options(int64_t mode, int64_t min_width, int64_t min_height,
 }
 
 at::Tensor check_data(const at::Tensor& data) {
-  TORCH_CHECK(data.device().is_cpu(), "decode_image: data should be a CPU tensor, got ", data.device());
-  TORCH_CHECK(data.scalar_type() == at::kByte, "decode_image: data should be a uint8 tensor, got ",
+  TVA_DECODE_CHECK(data.device().is_cpu(), "decode_image: data should be a CPU tensor, got ", data.device());
+  TVA_DECODE_CHECK(data.scalar_type() == at::kByte, "decode_image: data should be a uint8 tensor, got ",
               data.scalar_type());
-  TORCH_CHECK(data.dim() == 1, "decode_image: data should be a 1-D tensor of bytes, got ", data.dim(),
+  TVA_DECODE_CHECK(data.dim() == 1, "decode_image: data should be a 1-D tensor of bytes, got ", data.dim(),
               "D");
   return data.contiguous();
 }
@@ -65,7 +65,7 @@ at::Tensor decode_file(const std::string& path, const at::Tensor& bytes, const D
   try {
     return decode_image(bytes.data_ptr<uint8_t>(), static_cast<size_t>(bytes.numel()), opts);
   } catch (const c10::Error& e) {
-    TORCH_CHECK(false, "cannot decode image file '", path, "': ", e.what_without_backtrace());
+    TVA_DECODE_CHECK(false, "cannot decode image file '", path, "': ", e.what_without_backtrace());
   }
 }
 

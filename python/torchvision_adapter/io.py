@@ -6,6 +6,10 @@ succeeds. Results are uint8 tensors ``[C, H, W]`` equal to ``PIL.Image.open(f).c
 mode) and, for JPEG, to ``torchvision.io.decode_jpeg``. Like torchvision's, the tensor's memory is
 channels-last (a permuted ``[H, W, C]`` buffer); call ``.contiguous()`` for planar memory.
 
+When the native decoder rejects a JPEG or PNG that PIL nevertheless reads (PIL's
+``ImageFile.LOAD_TRUNCATED_IMAGES``, a progressive JPEG of more than 500 scans, ...), PIL's result is
+returned (at full size); when both reject it, the native error is raised.
+
 The operators behind these functions are usable from TorchScript and C++:
 ``torch.ops.torchvision_adapter.decode_image(data, mode=3, min_width=0, min_height=0, crop=[],
 max_pixels=-1, fast=False)``, ``read_image(path, ...)``, ``read_file(path)`` and ``image_info(data)``
@@ -187,7 +191,20 @@ def decode_image(
     try:
         return _ops.decode_image(bytes_, mode_value, min_w, min_h, crop_list, limit, fast)
     except RuntimeError as e:
-        raise ImageDecodeError(_message(e)) from None
+        return _pil_rescue(bytes_, mode_value, crop_list, limit, _message(e))
+
+
+def _pil_rescue(data: Tensor, mode: int, crop, max_pixels: int, native_error: str) -> Tensor:
+    """After the native decoder rejected the data: PIL's decoding if PIL reads it (e.g. with
+    ``ImageFile.LOAD_TRUNCATED_IMAGES`` set, or a progressive JPEG of more than 500 scans), so that
+    decoding never fails where PIL succeeds; else the native error, which says what is wrong."""
+    try:
+        return _decode_with_pil(data, mode, crop, max_pixels, native_error)
+    except ImageDecodeError:
+        pass
+    except ValueError:
+        pass
+    raise ImageDecodeError(native_error) from None
 
 
 def read_file(path: str) -> Tensor:

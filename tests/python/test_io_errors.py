@@ -143,14 +143,17 @@ def test_no_leak_on_error_and_success_paths():
     truncated = PROGRESSIVE[: len(PROGRESSIVE) // 2]
     bomb = with_jpeg_size(JPEG, 60000, 60000)
 
+    op = torch.ops.torchvision_adapter.decode_image
+    tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in (truncated, bomb, JPEG)]
+
     def round_():
         for _ in range(300):
-            for bad in (truncated, bomb):
+            for bad in tensors[:2]:
                 try:
-                    decode_image(bad)
-                except ImageDecodeError:
+                    op(bad)
+                except RuntimeError:
                     pass
-            decode_image(JPEG, crop=(3, 3, 20, 20))
+            op(tensors[2], crop=[3, 3, 20, 20])
 
     round_()  # warm-up: allocator pools, lazily loaded code
     before = current_rss_bytes()
@@ -158,3 +161,27 @@ def test_no_leak_on_error_and_success_paths():
         round_()
     # A leaked decompressor per failure would be ~1800 * tens of KB.
     assert current_rss_bytes() - before < 8 * 2**20
+
+
+def test_pil_reads_what_native_rejects_when_pil_is_told_to(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    import torchvision
+    import torchvision.datasets.folder as tv_folder
+
+    truncated = JPEG[: int(len(JPEG) * 0.7)]
+    with pytest.raises(ImageDecodeError, match="Premature end of JPEG file"):
+        decode_image(truncated)
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    from io_samples import pil_rgb
+
+    expected = torch.from_numpy(pil_rgb(truncated)).permute(2, 0, 1)
+    assert torch.equal(decode_image(truncated), expected)
+    path = tmp_path / "truncated.jpg"
+    path.write_bytes(truncated)
+    before = torchvision.get_image_backend()
+    torchvision.set_image_backend("native")
+    try:
+        assert torch.equal(tv_folder.default_loader(str(path)), expected)
+    finally:
+        torchvision.set_image_backend(before)

@@ -28,8 +28,8 @@ ImageFormat sniff_format(const uint8_t* data, size_t size) {
 
 namespace {
 void check_data(const uint8_t* data, size_t size) {
-  TORCH_CHECK(size > 0, "decode_image: the data is empty (0 bytes)");
-  TORCH_CHECK(data != nullptr, "decode_image: data is a null pointer");
+  TVA_DECODE_CHECK(size > 0, "decode_image: the data is empty (0 bytes)");
+  TVA_DECODE_CHECK(data != nullptr, "decode_image: data is a null pointer");
 }
 
 [[noreturn]] void unknown_format(const uint8_t* data, size_t size) {
@@ -38,7 +38,7 @@ void check_data(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < n; ++i) {
     std::snprintf(magic + 3 * i, 4, "%02x ", data[i]);
   }
-  TORCH_CHECK(false, "decode_image: unsupported image format (natively decoded: JPEG, PNG); the data "
+  TVA_DECODE_CHECK(false, "decode_image: unsupported image format (natively decoded: JPEG, PNG); the data "
               "starts with bytes ", std::string(magic, n ? 3 * n - 1 : 0));
 }
 }  // namespace
@@ -57,11 +57,11 @@ DecodeInfo read_image_info(const uint8_t* data, size_t size) {
 
 at::Tensor decode_image(const uint8_t* data, size_t size, const DecodeOptions& opts, DecodeInfo* info) {
   check_data(data, size);
-  TORCH_CHECK(opts.mode == ImageMode::kUnchanged || opts.mode == ImageMode::kGray ||
+  TVA_DECODE_CHECK(opts.mode == ImageMode::kUnchanged || opts.mode == ImageMode::kGray ||
                   opts.mode == ImageMode::kRGB,
               "decode_image: mode should be 0 (unchanged), 1 (gray) or 3 (RGB), got ",
               static_cast<int64_t>(opts.mode));
-  TORCH_CHECK(opts.min_width >= 0 && opts.min_height >= 0,
+  TVA_DECODE_CHECK(opts.min_width >= 0 && opts.min_height >= 0,
               "decode_image: min_width and min_height should be >= 0, got ", opts.min_width, " and ",
               opts.min_height);
   DecodeInfo local;
@@ -93,10 +93,10 @@ int64_t choose_scale_denom(int64_t width, int64_t height, int64_t min_width, int
 }
 
 void check_pixel_limit(int64_t width, int64_t height, const DecodeOptions& opts, const char* format) {
-  TORCH_CHECK(width > 0 && height > 0, "decode_image: invalid ", format, " dimensions ", width, "x",
+  TVA_DECODE_CHECK(width > 0 && height > 0, "decode_image: invalid ", format, " dimensions ", width, "x",
               height);
   if (opts.max_pixels > 0) {
-    TORCH_CHECK(width * height <= opts.max_pixels, "decode_image: ", format, " image of ", width, "x",
+    TVA_DECODE_CHECK(width * height <= opts.max_pixels, "decode_image: ", format, " image of ", width, "x",
                 height, " = ", width * height, " pixels exceeds the limit of ", opts.max_pixels,
                 " pixels (a possible decompression bomb; raise max_pixels to allow it)");
   }
@@ -104,12 +104,12 @@ void check_pixel_limit(int64_t width, int64_t height, const DecodeOptions& opts,
 
 CropRect resolve_crop(const CropRect& crop, int64_t width, int64_t height) {
   if (crop.empty()) {
-    TORCH_CHECK(crop.width == 0 && crop.height == 0 && crop.x == 0 && crop.y == 0,
+    TVA_DECODE_CHECK(crop.width == 0 && crop.height == 0 && crop.x == 0 && crop.y == 0,
                 "decode_image: crop should be (x, y, width, height) with width and height > 0, got (",
                 crop.x, ", ", crop.y, ", ", crop.width, ", ", crop.height, ")");
     return CropRect{0, 0, width, height};
   }
-  TORCH_CHECK(crop.x >= 0 && crop.y >= 0 && crop.x + crop.width <= width &&
+  TVA_DECODE_CHECK(crop.x >= 0 && crop.y >= 0 && crop.x + crop.width <= width &&
                   crop.y + crop.height <= height,
               "decode_image: crop (x=", crop.x, ", y=", crop.y, ", width=", crop.width,
               ", height=", crop.height, ") is outside the ", width, "x", height, " image");
@@ -118,14 +118,14 @@ CropRect resolve_crop(const CropRect& crop, int64_t width, int64_t height) {
 
 at::Tensor read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  TORCH_CHECK(fd >= 0, "read_file: cannot open '", path, "': ", std::strerror(errno));
+  TVA_DECODE_CHECK(fd >= 0, "read_file: cannot open '", path, "': ", std::strerror(errno));
   struct FdCloser {
     int fd;
     ~FdCloser() { ::close(fd); }
   } closer{fd};
   struct stat st;
-  TORCH_CHECK(::fstat(fd, &st) == 0, "read_file: cannot stat '", path, "': ", std::strerror(errno));
-  TORCH_CHECK(S_ISREG(st.st_mode), "read_file: '", path, "' is not a regular file");
+  TVA_DECODE_CHECK(::fstat(fd, &st) == 0, "read_file: cannot stat '", path, "': ", std::strerror(errno));
+  TVA_DECODE_CHECK(S_ISREG(st.st_mode), "read_file: '", path, "' is not a regular file");
   const int64_t size = static_cast<int64_t>(st.st_size);
   at::Tensor out = at::empty({size}, at::kByte);
   uint8_t* dst = out.data_ptr<uint8_t>();
@@ -135,7 +135,7 @@ at::Tensor read_file(const std::string& path) {
     if (n < 0 && errno == EINTR) {
       continue;
     }
-    TORCH_CHECK(n >= 0, "read_file: cannot read '", path, "': ", std::strerror(errno));
+    TVA_DECODE_CHECK(n >= 0, "read_file: cannot read '", path, "': ", std::strerror(errno));
     if (n == 0) {
       break;  // the file shrank while reading
     }

@@ -163,7 +163,7 @@ bool read_rows(Decompressor* d, RowPlan* plan) {
 }
 
 [[noreturn]] void fail(const Decompressor& d) {
-  TORCH_CHECK(false, "decode_image: invalid JPEG data: ", d.err.message);
+  TVA_DECODE_CHECK(false, "decode_image: invalid JPEG data: ", d.err.message);
 }
 
 // Channels of the output for a file of the given colour space.
@@ -336,7 +336,7 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
 
   const J_COLOR_SPACE space = cinfo->jpeg_color_space;
   const bool cmyk = space == JCS_CMYK || space == JCS_YCCK;
-  TORCH_CHECK(space == JCS_GRAYSCALE || space == JCS_YCbCr || space == JCS_RGB || cmyk,
+  TVA_DECODE_CHECK(space == JCS_GRAYSCALE || space == JCS_YCbCr || space == JCS_RGB || cmyk,
               "decode_image: unsupported JPEG colour space with ", cinfo->num_components,
               " components");
   const int64_t channels = output_channels(space, opts.mode);

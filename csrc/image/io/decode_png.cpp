@@ -34,12 +34,12 @@ using SpngPtr = std::unique_ptr<spng_ctx, SpngDeleter>;
 constexpr size_t kMaxChunkBytes = 64u << 20;
 
 void check_spng(int rc, const char* what) {
-  TORCH_CHECK(rc == 0, "decode_image: invalid PNG data (", what, "): ", spng_strerror(rc));
+  TVA_DECODE_CHECK(rc == 0, "decode_image: invalid PNG data (", what, "): ", spng_strerror(rc));
 }
 
 SpngPtr open_png(const uint8_t* data, size_t size, spng_ihdr* ihdr) {
   SpngPtr ctx(spng_ctx_new(0));
-  TORCH_CHECK(ctx != nullptr, "decode_image: cannot create a PNG decoder (out of memory)");
+  TVA_DECODE_CHECK(ctx != nullptr, "decode_image: cannot create a PNG decoder (out of memory)");
   check_spng(spng_set_png_buffer(ctx.get(), data, size), "buffer");
   check_spng(spng_set_chunk_limits(ctx.get(), kMaxChunkBytes, kMaxChunkBytes), "limits");
   check_spng(spng_get_ihdr(ctx.get(), ihdr), "header");

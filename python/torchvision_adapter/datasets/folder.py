@@ -19,7 +19,7 @@ import torchvision.datasets.folder as _tv_folder
 
 from .. import _patch
 from ..backends import get_image_backend
-from ..io import ImageDecodeError, _decode_with_pil, _message
+from ..io import ImageDecodeError, _decode_with_pil, _message, _pil_rescue
 
 __all__ = ["cv2_loader", "default_loader", "native_loader"]
 
@@ -34,7 +34,12 @@ def native_loader(path: str) -> torch.Tensor:
     try:
         image, data = _ops._load_image(path, 3)
     except RuntimeError as e:
-        raise ImageDecodeError(_message(e)) from None
+        error = _message(e)
+        try:
+            data = _ops.read_file(path)
+        except RuntimeError:
+            raise ImageDecodeError(error) from None
+        return _pil_rescue(data, 3, [], -1, error)
     if data.numel() == 0:
         return image
     return _decode_with_pil(data, 3, [], -1, f"cannot decode image file '{path}'")
