@@ -7,9 +7,16 @@
 #include <cstdint>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include "image/io/decode.h"
+
+// Two threads, so that large baseline JPEGs also go through the band-parallel decoder.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  at::set_num_threads(2);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tva::image;

@@ -21,6 +21,8 @@ def seeds():
     yield "ycck.jpg", cmyk_jpeg(9, 11, ycck=True)
     yield "restart.jpg", restart_jpeg(17, 19, 1)
     yield "1x1.jpg", jpeg_bytes(rgb[:1, :1], quality=90)
+    # Large enough (>= 0.2 MP) for the band-parallel decoder, small enough as a file (flat colour).
+    yield "banded.jpg", jpeg_bytes(np.full((480, 640, 3), 90, np.uint8), quality=50)
     for name, data in png_variants():
         yield f"{name}.png", data
 

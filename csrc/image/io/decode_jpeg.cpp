@@ -384,7 +384,7 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
   const bool direct_candidate = !cmyk && decoded_components == channels;
   const bool direct = direct_candidate && !plan.crop_columns && width == out_w && first_row == y0;
   const int64_t threads = at::get_num_threads();
-  if (direct && y0 == 0 && !cinfo->progressive_mode && threads > 1 && !at::in_parallel_region() &&
+  if (direct && y0 == 0 && !cinfo->progressive_mode && !cinfo->arith_code && threads > 1 && !at::in_parallel_region() &&
       width * height >= kMinParallelPixels && height >= 4 * imcu_h) {
     const std::vector<int64_t> bounds = band_bounds(y1, imcu_h, threads);
     const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
