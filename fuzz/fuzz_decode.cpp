@@ -3,12 +3,12 @@
 //
 // The last byte of the input picks the options, so one corpus exercises every path: output mode,
 // reduced-size decoding and region decoding.
-#include <cstddef>
-#include <cstdint>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+
+#include <cstddef>
+#include <cstdint>
 
 #include "image/io/decode.h"
 

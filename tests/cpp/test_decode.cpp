@@ -1,14 +1,13 @@
-// C++ checks of the native decoders: known pixels, region and reduced-size decoding, and that bad data
-// raises c10::Error instead of ending the process.
+// C++ checks of the native decoders: known pixels, region and reduced-size decoding, and that bad
+// data raises c10::Error instead of ending the process.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <c10/util/Exception.h>
 
 #include "image/io/decode.h"
 
@@ -64,10 +63,10 @@ const uint8_t kTwoColourJpeg[] = {
     0xff, 0x00, 0xee, 0x6f, 0xff, 0x00, 0x75, 0x8b, 0x15, 0xfd, 0x78, 0x7f, 0x03, 0x99, 0xf5, 0xfe,
     0x43, 0x9f, 0xef, 0x81, 0x62, 0xc3, 0xf8, 0xff, 0x00, 0x0f, 0xeb, 0x5f, 0xd7, 0x9f, 0x45, 0x5f,
     0xf9, 0x9c, 0x7f, 0xdc, 0xbf, 0xfe, 0xe7, 0x3f, 0x81, 0xfe, 0x9c, 0x3f, 0xf3, 0x4f, 0xff, 0x00,
-    0xdc, 0xdf, 0xfe, 0xeb, 0x16, 0x2b, 0xfa, 0xf0, 0xfe, 0x07, 0x3f, 0xff, 0xd9
-};
+    0xdc, 0xdf, 0xfe, 0xeb, 0x16, 0x2b, 0xfa, 0xf0, 0xfe, 0x07, 0x3f, 0xff, 0xd9};
 
-// --- a minimal PNG writer (stored deflate blocks), so expected pixels are known exactly ------------
+// --- a minimal PNG writer (stored deflate blocks), so expected pixels are known exactly
+// ------------
 uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc = 0) {
   crc = ~crc;
   for (size_t i = 0; i < n; ++i) {

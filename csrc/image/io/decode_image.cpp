@@ -1,6 +1,6 @@
 // Format dispatch, file reading and the checks every decoder shares.
-#include "image/io/decode.h"
-
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,8 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include <ATen/ATen.h>
-#include <c10/util/Exception.h>
+#include "image/io/decode.h"
 
 namespace tva {
 namespace image {
@@ -38,8 +37,10 @@ void check_data(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < n; ++i) {
     std::snprintf(magic + 3 * i, 4, "%02x ", data[i]);
   }
-  TVA_DECODE_CHECK(false, "decode_image: unsupported image format (natively decoded: JPEG, PNG); the data "
-              "starts with bytes ", std::string(magic, n ? 3 * n - 1 : 0));
+  TVA_DECODE_CHECK(false,
+                   "decode_image: unsupported image format (natively decoded: JPEG, PNG); the data "
+                   "starts with bytes ",
+                   std::string(magic, n ? 3 * n - 1 : 0));
 }
 }  // namespace
 
@@ -55,15 +56,16 @@ DecodeInfo read_image_info(const uint8_t* data, size_t size) {
   }
 }
 
-at::Tensor decode_image(const uint8_t* data, size_t size, const DecodeOptions& opts, DecodeInfo* info) {
+at::Tensor decode_image(const uint8_t* data, size_t size, const DecodeOptions& opts,
+                        DecodeInfo* info) {
   check_data(data, size);
   TVA_DECODE_CHECK(opts.mode == ImageMode::kUnchanged || opts.mode == ImageMode::kGray ||
-                  opts.mode == ImageMode::kRGB,
-              "decode_image: mode should be 0 (unchanged), 1 (gray) or 3 (RGB), got ",
-              static_cast<int64_t>(opts.mode));
+                       opts.mode == ImageMode::kRGB,
+                   "decode_image: mode should be 0 (unchanged), 1 (gray) or 3 (RGB), got ",
+                   static_cast<int64_t>(opts.mode));
   TVA_DECODE_CHECK(opts.min_width >= 0 && opts.min_height >= 0,
-              "decode_image: min_width and min_height should be >= 0, got ", opts.min_width, " and ",
-              opts.min_height);
+                   "decode_image: min_width and min_height should be >= 0, got ", opts.min_width,
+                   " and ", opts.min_height);
   DecodeInfo local;
   DecodeInfo* out = info != nullptr ? info : &local;
   switch (sniff_format(data, size)) {
@@ -92,27 +94,30 @@ int64_t choose_scale_denom(int64_t width, int64_t height, int64_t min_width, int
   return denom;
 }
 
-void check_pixel_limit(int64_t width, int64_t height, const DecodeOptions& opts, const char* format) {
-  TVA_DECODE_CHECK(width > 0 && height > 0, "decode_image: invalid ", format, " dimensions ", width, "x",
-              height);
+void check_pixel_limit(int64_t width, int64_t height, const DecodeOptions& opts,
+                       const char* format) {
+  TVA_DECODE_CHECK(width > 0 && height > 0, "decode_image: invalid ", format, " dimensions ", width,
+                   "x", height);
   if (opts.max_pixels > 0) {
-    TVA_DECODE_CHECK(width * height <= opts.max_pixels, "decode_image: ", format, " image of ", width, "x",
-                height, " = ", width * height, " pixels exceeds the limit of ", opts.max_pixels,
-                " pixels (a possible decompression bomb; raise max_pixels to allow it)");
+    TVA_DECODE_CHECK(width * height <= opts.max_pixels, "decode_image: ", format, " image of ",
+                     width, "x", height, " = ", width * height, " pixels exceeds the limit of ",
+                     opts.max_pixels,
+                     " pixels (a possible decompression bomb; raise max_pixels to allow it)");
   }
 }
 
 CropRect resolve_crop(const CropRect& crop, int64_t width, int64_t height) {
   if (crop.empty()) {
-    TVA_DECODE_CHECK(crop.width == 0 && crop.height == 0 && crop.x == 0 && crop.y == 0,
-                "decode_image: crop should be (x, y, width, height) with width and height > 0, got (",
-                crop.x, ", ", crop.y, ", ", crop.width, ", ", crop.height, ")");
+    TVA_DECODE_CHECK(
+        crop.width == 0 && crop.height == 0 && crop.x == 0 && crop.y == 0,
+        "decode_image: crop should be (x, y, width, height) with width and height > 0, got (",
+        crop.x, ", ", crop.y, ", ", crop.width, ", ", crop.height, ")");
     return CropRect{0, 0, width, height};
   }
-  TVA_DECODE_CHECK(crop.x >= 0 && crop.y >= 0 && crop.x + crop.width <= width &&
-                  crop.y + crop.height <= height,
-              "decode_image: crop (x=", crop.x, ", y=", crop.y, ", width=", crop.width,
-              ", height=", crop.height, ") is outside the ", width, "x", height, " image");
+  TVA_DECODE_CHECK(
+      crop.x >= 0 && crop.y >= 0 && crop.x + crop.width <= width && crop.y + crop.height <= height,
+      "decode_image: crop (x=", crop.x, ", y=", crop.y, ", width=", crop.width,
+      ", height=", crop.height, ") is outside the ", width, "x", height, " image");
   return crop;
 }
 
@@ -124,7 +129,8 @@ at::Tensor read_file(const std::string& path) {
     ~FdCloser() { ::close(fd); }
   } closer{fd};
   struct stat st;
-  TVA_DECODE_CHECK(::fstat(fd, &st) == 0, "read_file: cannot stat '", path, "': ", std::strerror(errno));
+  TVA_DECODE_CHECK(::fstat(fd, &st) == 0, "read_file: cannot stat '", path,
+                   "': ", std::strerror(errno));
   TVA_DECODE_CHECK(S_ISREG(st.st_mode), "read_file: '", path, "' is not a regular file");
   const int64_t size = static_cast<int64_t>(st.st_size);
   at::Tensor out = at::empty({size}, at::kByte);

@@ -1,20 +1,19 @@
 // JPEG decoding through libjpeg-turbo's libjpeg API, with the settings PIL and torchvision use
 // (JDCT_ISLOW, fancy upsampling, libjpeg's colour conversion), so full-size pixels are identical.
 //
-// libjpeg reports fatal errors by calling error_exit, whose default ends the process. Ours long-jumps
-// back into the C-style function that called libjpeg; those functions hold no C++ objects with
-// destructors, and the caller turns the failure into a c10::Error.
+// libjpeg reports fatal errors by calling error_exit, whose default ends the process. Ours
+// long-jumps back into the C-style function that called libjpeg; those functions hold no C++
+// objects with destructors, and the caller turns the failure into a c10::Error.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <jerror.h>
+#include <jpeglib.h>
+
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
 #include <vector>
-
-#include <jpeglib.h>
-#include <jerror.h>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <c10/util/Exception.h>
 
 #include "image/io/decode.h"
 
@@ -39,8 +38,8 @@ extern "C" void on_error_exit(j_common_ptr cinfo) {
 }
 
 // Warnings: a premature end of data (a truncated file) is an error, as in PIL ("image file is
-// truncated"); other warnings (e.g. extraneous bytes before a marker) are tolerated silently, as PIL
-// and torchvision decode such files.
+// truncated"); other warnings (e.g. extraneous bytes before a marker) are tolerated silently, as
+// PIL and torchvision decode such files.
 extern "C" void on_emit_message(j_common_ptr cinfo, int msg_level) {
   if (msg_level < 0) {
     cinfo->err->num_warnings++;
@@ -88,8 +87,9 @@ struct Decompressor {
   Decompressor& operator=(const Decompressor&) = delete;
 };
 
-// The steps that call libjpeg. Each returns false after a libjpeg error (message in d->err.message).
-// Nothing in these frames needs a destructor, so long-jumping out of libjpeg into them is safe.
+// The steps that call libjpeg. Each returns false after a libjpeg error (message in
+// d->err.message). Nothing in these frames needs a destructor, so long-jumping out of libjpeg into
+// them is safe.
 bool start_header(Decompressor* d, const uint8_t* data, size_t size) {
   if (setjmp(d->err.jump)) {
     return false;
@@ -192,7 +192,8 @@ inline uint8_t muldiv255(int a, int b) {
   return static_cast<uint8_t>(((t >> 8) + t) >> 8);
 }
 
-void cmyk_row_to_output(const uint8_t* in, uint8_t* out, int64_t width, bool inverted, ImageMode mode) {
+void cmyk_row_to_output(const uint8_t* in, uint8_t* out, int64_t width, bool inverted,
+                        ImageMode mode) {
   for (int64_t x = 0; x < width; ++x) {
     int c = in[4 * x], m = in[4 * x + 1], y = in[4 * x + 2], k = in[4 * x + 3];
     if (inverted) {
@@ -323,7 +324,8 @@ DecodeInfo read_jpeg_info(const uint8_t* data, size_t size) {
   return info;
 }
 
-at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& opts, DecodeInfo* info) {
+at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& opts,
+                       DecodeInfo* info) {
   Decompressor d;
   if (!start_header(&d, data, size)) {
     fail(d);
@@ -337,10 +339,11 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
   const J_COLOR_SPACE space = cinfo->jpeg_color_space;
   const bool cmyk = space == JCS_CMYK || space == JCS_YCCK;
   TVA_DECODE_CHECK(space == JCS_GRAYSCALE || space == JCS_YCbCr || space == JCS_RGB || cmyk,
-              "decode_image: unsupported JPEG colour space with ", cinfo->num_components,
-              " components");
+                   "decode_image: unsupported JPEG colour space with ", cinfo->num_components,
+                   " components");
   const int64_t channels = output_channels(space, opts.mode);
-  const int64_t denom = choose_scale_denom(crop.width, crop.height, opts.min_width, opts.min_height);
+  const int64_t denom =
+      choose_scale_denom(crop.width, crop.height, opts.min_width, opts.min_height);
   configure(&d, opts, denom);
   const int64_t out_w = cinfo->output_width;
   const int64_t out_h = cinfo->output_height;
@@ -355,11 +358,14 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
   const int64_t height = y1 - y0;
 
   RowPlan plan;
-  // Fancy upsampling blends each chroma sample with its neighbours, so the columns next to a cropped
-  // edge depend on data outside it: decode one iMCU more on each side to keep the wanted columns
-  // identical to a full decode, then drop the margin. The same holds for rows above the region.
-  const int64_t imcu_w = static_cast<int64_t>(cinfo->max_h_samp_factor) * cinfo->min_DCT_scaled_size;
-  const int64_t imcu_h = static_cast<int64_t>(cinfo->max_v_samp_factor) * cinfo->min_DCT_scaled_size;
+  // Fancy upsampling blends each chroma sample with its neighbours, so the columns next to a
+  // cropped edge depend on data outside it: decode one iMCU more on each side to keep the wanted
+  // columns identical to a full decode, then drop the margin. The same holds for rows above the
+  // region.
+  const int64_t imcu_w =
+      static_cast<int64_t>(cinfo->max_h_samp_factor) * cinfo->min_DCT_scaled_size;
+  const int64_t imcu_h =
+      static_cast<int64_t>(cinfo->max_v_samp_factor) * cinfo->min_DCT_scaled_size;
   int64_t dec_x0 = 0;
   if (width < out_w) {
     dec_x0 = std::max<int64_t>(0, x0 - imcu_w);
@@ -383,9 +389,18 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
   // the decoded rows (read after jpeg_start_decompress has fixed the cropped width).
   const bool direct_candidate = !cmyk && decoded_components == channels;
   const bool direct = direct_candidate && !plan.crop_columns && width == out_w && first_row == y0;
+  const DecodeInfo result{
+      ImageFormat::kJPEG, full_w, full_h, denom, x0, y0, width, height, channels};
+  if (info != nullptr) {
+    *info = result;
+  }
+  // Band-parallel decoding needs a sequential Huffman-coded file (a progressive file is entropy-
+  // decoded whole before any row comes out) decoded in full rows from the top.
   const int64_t threads = at::get_num_threads();
-  if (direct && y0 == 0 && !cinfo->progressive_mode && !cinfo->arith_code && threads > 1 && !at::in_parallel_region() &&
-      width * height >= kMinParallelPixels && height >= 4 * imcu_h) {
+  const bool banded = direct && y0 == 0 && !cinfo->progressive_mode && !cinfo->arith_code &&
+                      threads > 1 && !at::in_parallel_region() &&
+                      width * height >= kMinParallelPixels && height >= 4 * imcu_h;
+  if (banded) {
     const std::vector<int64_t> bounds = band_bounds(y1, imcu_h, threads);
     const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
     at::parallel_for(0, bands, 1, [&](int64_t begin, int64_t end) {
@@ -394,9 +409,6 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
                     bounds[b + 1] == out_h, out_ptr + bounds[b] * out_stride, out_stride);
       }
     });
-    if (info != nullptr) {
-      *info = DecodeInfo{ImageFormat::kJPEG, full_w, full_h, denom, x0, y0, width, height, channels};
-    }
     return out.permute({2, 0, 1});
   }
   std::vector<JSAMPROW> rows(plan.read_rows);
@@ -433,17 +445,6 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
     }
   }
 
-  if (info != nullptr) {
-    info->format = ImageFormat::kJPEG;
-    info->full_width = full_w;
-    info->full_height = full_h;
-    info->scale_denom = denom;
-    info->x = x0;
-    info->y = y0;
-    info->width = width;
-    info->height = height;
-    info->channels = channels;
-  }
   return out.permute({2, 0, 1});
 }
 

@@ -9,14 +9,13 @@
 //                                      gray+alpha opens as "RGBA")
 //   palette               mode "P"  -> the palette's colour (tRNS ignored, as convert("RGB") does)
 //   alpha                           -> dropped (RGB), kept (unchanged)
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <spng.h>
+
 #include <cstring>
 #include <memory>
 #include <vector>
-
-#include <spng.h>
-
-#include <ATen/ATen.h>
-#include <c10/util/Exception.h>
 
 #include "image/io/decode.h"
 
@@ -29,8 +28,8 @@ struct SpngDeleter {
 };
 using SpngPtr = std::unique_ptr<spng_ctx, SpngDeleter>;
 
-// Ancillary chunks larger than this are refused (text and ICC chunks of real files are far smaller);
-// guards memory against crafted files.
+// Ancillary chunks larger than this are refused (text and ICC chunks of real files are far
+// smaller); guards memory against crafted files.
 constexpr size_t kMaxChunkBytes = 64u << 20;
 
 void check_spng(int rc, const char* what) {
@@ -119,7 +118,8 @@ DecodeInfo read_png_info(const uint8_t* data, size_t size) {
   return info;
 }
 
-at::Tensor decode_png(const uint8_t* data, size_t size, const DecodeOptions& opts, DecodeInfo* info) {
+at::Tensor decode_png(const uint8_t* data, size_t size, const DecodeOptions& opts,
+                      DecodeInfo* info) {
   spng_ihdr ihdr;
   SpngPtr ctx = open_png(data, size, &ihdr);
   const int64_t full_w = ihdr.width;
@@ -148,12 +148,14 @@ at::Tensor decode_png(const uint8_t* data, size_t size, const DecodeOptions& opt
   } else if (opts.mode == ImageMode::kUnchanged) {
     channels = stored_channels(type);
   }
-  const bool gray_source = type == SPNG_COLOR_TYPE_GRAYSCALE || type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
+  const bool gray_source =
+      type == SPNG_COLOR_TYPE_GRAYSCALE || type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
 
   at::Tensor out = at::empty({crop.height, crop.width, channels}, at::kByte);
   uint8_t* out_ptr = out.data_ptr<uint8_t>();
   for (int64_t y = 0; y < crop.height; ++y) {
-    SampleReader in{stored.data() + row_bytes * static_cast<size_t>(crop.y + y), ihdr.bit_depth, palette};
+    SampleReader in{stored.data() + row_bytes * static_cast<size_t>(crop.y + y), ihdr.bit_depth,
+                    palette};
     uint8_t* dst = out_ptr + y * crop.width * channels;
     for (int64_t xo = 0; xo < crop.width; ++xo) {
       const int64_t s = (crop.x + xo) * src_channels;  // first sample of the pixel
