@@ -36,10 +36,13 @@ namespace image {
 
 // Channel layout of the output. The values are torchvision.io.ImageReadMode's.
 enum class ImageMode : int64_t {
-  kUnchanged =
-      0,      // the file's own channels: gray 1, gray+alpha 2, RGB 3, RGBA 4, CMYK 4 (PIL's bytes)
-  kGray = 1,  // one channel: JPEG's stored luma (as torchvision/libjpeg), else PIL's convert("L")
-  kRGB = 3,   // three channels, as PIL's convert("RGB") (alpha dropped, palette expanded)
+  // The file's own channels: gray 1, gray+alpha 2, RGB 3, RGBA 4, CMYK 4 (PIL's bytes); palettes
+  // are expanded to RGB.
+  kUnchanged = 0,
+  // One channel: JPEG's stored luma (as torchvision.io / libjpeg give it), else PIL's convert("L").
+  kGray = 1,
+  // Three channels, as PIL's convert("RGB") (alpha dropped, palette expanded, CMYK converted).
+  kRGB = 3,
 };
 
 enum class ImageFormat : int64_t { kUnknown = 0, kJPEG = 1, kPNG = 2 };
