@@ -75,7 +75,10 @@ def _as_byte_tensor(data) -> Tensor:
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8:
             raise TypeError(f"data should be a uint8 array of encoded bytes, got dtype {data.dtype}")
-        return torch.from_numpy(np.ascontiguousarray(data).reshape(-1))
+        with warnings.catch_warnings():
+            # Read-only arrays (np.frombuffer of bytes) are fine: the decoders never write their input.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(np.ascontiguousarray(data).reshape(-1))
     if isinstance(data, (bytes, bytearray, memoryview)):
         if len(data) == 0:
             return torch.empty(0, dtype=torch.uint8)

@@ -10,6 +10,9 @@ from torchvision_adapter.io import decode_image, image_info, read_image
 
 from io_samples import pil_rgb, png_variants, smooth_rgb
 
+# PIL warns about palette transparency given as bytes; convert("RGB") ignores it either way.
+pytestmark = pytest.mark.filterwarnings("ignore:Palette images with Transparency:UserWarning")
+
 PNGS = dict(png_variants())
 
 
