@@ -103,6 +103,28 @@ struct SampleReader {
   }
 };
 
+// 8-bit samples to the output: a copy when the layouts agree, else alpha dropped or gray
+// replicated.
+void copy_row_8bit(const uint8_t* src, int64_t src_channels, uint8_t* dst, int64_t channels,
+                   int64_t width, bool same_layout) {
+  if (same_layout) {
+    std::memcpy(dst, src, static_cast<size_t>(width * channels));
+    return;
+  }
+  for (int64_t x = 0; x < width; ++x) {
+    const uint8_t* p = src + x * src_channels;
+    if (channels == 1) {  // gray+alpha to gray
+      dst[x] = p[0];
+    } else if (src_channels >= 3) {  // RGBA to RGB
+      dst[3 * x] = p[0];
+      dst[3 * x + 1] = p[1];
+      dst[3 * x + 2] = p[2];
+    } else {  // gray (+alpha) to RGB
+      dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = p[0];
+    }
+  }
+}
+
 }  // namespace
 
 DecodeInfo read_png_info(const uint8_t* data, size_t size) {
@@ -135,12 +157,6 @@ at::Tensor decode_png(const uint8_t* data, size_t size, const DecodeOptions& opt
     check_spng(spng_get_plte(ctx.get(), &plte), "palette");
   }
 
-  size_t decoded_size = 0;
-  check_spng(spng_decoded_image_size(ctx.get(), SPNG_FMT_PNG, &decoded_size), "size");
-  std::vector<uint8_t> stored(decoded_size);
-  check_spng(spng_decode_image(ctx.get(), stored.data(), stored.size(), SPNG_FMT_PNG, 0), "data");
-  const size_t row_bytes = decoded_size / static_cast<size_t>(full_h);
-
   const int64_t src_channels = palette ? 1 : stored_channels(type);
   int64_t channels = 3;
   if (opts.mode == ImageMode::kGray) {
@@ -150,6 +166,41 @@ at::Tensor decode_png(const uint8_t* data, size_t size, const DecodeOptions& opt
   }
   const bool gray_source =
       type == SPNG_COLOR_TYPE_GRAYSCALE || type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
+  const bool eight_bit = ihdr.bit_depth == 8 && !palette;
+  const bool full = crop.x == 0 && crop.y == 0 && crop.width == full_w && crop.height == full_h;
+  // The stored samples are the output (8-bit RGB to RGB, gray to gray, RGBA unchanged, ...).
+  const bool same_layout = eight_bit && src_channels == channels && (gray_source || channels != 1);
+  if (same_layout && full) {
+    at::Tensor out = at::empty({full_h, full_w, channels}, at::kByte);
+    check_spng(spng_decode_image(ctx.get(), out.data_ptr<uint8_t>(),
+                                 static_cast<size_t>(out.numel()), SPNG_FMT_PNG, 0),
+               "data");
+    if (info != nullptr) {
+      *info = DecodeInfo{ImageFormat::kPNG, full_w, full_h, 1, 0, 0, full_w, full_h, channels};
+    }
+    return out.permute({2, 0, 1});
+  }
+
+  size_t decoded_size = 0;
+  check_spng(spng_decoded_image_size(ctx.get(), SPNG_FMT_PNG, &decoded_size), "size");
+  std::vector<uint8_t> stored(decoded_size);
+  check_spng(spng_decode_image(ctx.get(), stored.data(), stored.size(), SPNG_FMT_PNG, 0), "data");
+  const size_t row_bytes = decoded_size / static_cast<size_t>(full_h);
+
+  if (info != nullptr) {
+    *info = DecodeInfo{ImageFormat::kPNG, full_w,      full_h,  1, crop.x, crop.y,
+                       crop.width,        crop.height, channels};
+  }
+  if (eight_bit && (same_layout || channels == 3 || (channels == 1 && gray_source))) {
+    at::Tensor out = at::empty({crop.height, crop.width, channels}, at::kByte);
+    for (int64_t y = 0; y < crop.height; ++y) {
+      const uint8_t* src =
+          stored.data() + row_bytes * static_cast<size_t>(crop.y + y) + crop.x * src_channels;
+      copy_row_8bit(src, src_channels, out.data_ptr<uint8_t>() + y * crop.width * channels,
+                    channels, crop.width, same_layout);
+    }
+    return out.permute({2, 0, 1});
+  }
 
   at::Tensor out = at::empty({crop.height, crop.width, channels}, at::kByte);
   uint8_t* out_ptr = out.data_ptr<uint8_t>();
@@ -201,17 +252,6 @@ at::Tensor decode_png(const uint8_t* data, size_t size, const DecodeOptions& opt
     }
   }
 
-  if (info != nullptr) {
-    info->format = ImageFormat::kPNG;
-    info->full_width = full_w;
-    info->full_height = full_h;
-    info->scale_denom = 1;
-    info->x = crop.x;
-    info->y = crop.y;
-    info->width = crop.width;
-    info->height = crop.height;
-    info->channels = channels;
-  }
   return out.permute({2, 0, 1});
 }
 
