@@ -10,9 +10,11 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include <atomic>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "image/io/decode.h"
@@ -117,6 +119,7 @@ struct RowPlan {
   JDIMENSION skip_rows = 0;  // rows to skip before the first decoded one
   JDIMENSION read_rows = 0;  // rows to decode after the skip
   bool finish = false;       // all rows decoded: read up to the end of the file
+  bool keep_open = false;    // more rows will be read later: neither finish nor abort yet
   JSAMPROW* rows = nullptr;  // read_rows row pointers (into the output or a scratch buffer)
 };
 
@@ -153,6 +156,9 @@ bool read_rows(Decompressor* d, RowPlan* plan) {
       return false;
     }
     done += n;
+  }
+  if (plan->keep_open) {
+    return true;
   }
   if (plan->finish) {
     jpeg_finish_decompress(cinfo);
@@ -245,11 +251,14 @@ void configure(Decompressor* d, const DecodeOptions& opts, int64_t denom) {
   }
 }
 
-// Parallel decoding of a sequential (baseline) JPEG in horizontal bands. Each band has its own
-// decompressor: it skips the rows above the band (jpeg_skip_scanlines only entropy-decodes them, no
-// IDCT, upsampling or colour conversion), decodes one iMCU row of margin so that fancy upsampling
-// sees the same neighbours as a full decode, then writes its rows straight into the output. Bands
-// lower in the image pay for skipping more rows, so they are made shorter.
+// Parallel decoding of a sequential (baseline) JPEG in horizontal bands. One thread decodes from
+// the top, band after band, with one decompressor. The other threads take bands from the bottom up,
+// each with its own decompressor: it skips the rows above the band (jpeg_skip_scanlines only
+// entropy- decodes them: no IDCT, upsampling or colour conversion), decodes one iMCU row of margin
+// so that fancy upsampling sees the same neighbours as a full decode, then writes its rows straight
+// into the output. Bands are claimed atomically, so when the other threads cannot run (a busy
+// machine) the top thread simply goes on to the end and the decode costs what a serial one does.
+// Bands lower in the image cost their thread more skipping, so they are made shorter.
 //
 // Share of the decoding time spent in entropy decoding (the part skipped rows still cost), measured
 // on photos with libjpeg-turbo 2.1 (0.45-0.6: skipping rows costs half of decoding them); only the
@@ -303,6 +312,43 @@ void decode_band(const uint8_t* data, size_t size, const DecodeOptions& opts, in
   }
   plan.rows = rows.data();
   if (!decode_rows(&d, &plan) || !read_rows(&d, &plan)) {
+    fail(d);
+  }
+}
+
+// The top thread: decodes bands 0, 1, ... in order with one decompressor until it meets a band
+// another thread has claimed. Returns after closing the decompressor.
+void decode_from_top(const uint8_t* data, size_t size, const DecodeOptions& opts, int64_t denom,
+                     const std::vector<int64_t>& bounds, std::atomic<bool>* claimed, uint8_t* out,
+                     int64_t row_bytes) {
+  Decompressor d;
+  if (!start_header(&d, data, size)) {
+    fail(d);
+  }
+  configure(&d, opts, denom);
+  RowPlan plan;
+  if (!decode_rows(&d, &plan)) {
+    fail(d);
+  }
+  const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
+  std::vector<JSAMPROW> rows(static_cast<size_t>(bounds.back()));
+  for (int64_t r = 0; r < bounds.back(); ++r) {
+    rows[r] = out + r * row_bytes;
+  }
+  int64_t done = 0;
+  plan.keep_open = true;
+  for (int64_t b = 0; b < bands && !claimed[b].exchange(true); ++b) {
+    plan.rows = rows.data() + bounds[b];
+    plan.read_rows = static_cast<JDIMENSION>(bounds[b + 1] - bounds[b]);
+    if (!read_rows(&d, &plan)) {
+      fail(d);
+    }
+    done = bounds[b + 1];
+  }
+  plan.keep_open = false;
+  plan.read_rows = 0;
+  plan.finish = done == static_cast<int64_t>(d.cinfo.output_height);
+  if (!read_rows(&d, &plan)) {
     fail(d);
   }
 }
@@ -403,10 +449,22 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
   if (banded) {
     const std::vector<int64_t> bounds = band_bounds(y1, imcu_h, threads);
     const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
-    at::parallel_for(0, bands, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        decode_band(data, size, opts, denom, bounds[b], bounds[b + 1], imcu_h,
-                    bounds[b + 1] == out_h, out_ptr + bounds[b] * out_stride, out_stride);
+    std::unique_ptr<std::atomic<bool>[]> claimed(new std::atomic<bool>[bands]);
+    for (int64_t b = 0; b < bands; ++b) {
+      claimed[b].store(false);
+    }
+    at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        if (t == 0) {
+          decode_from_top(data, size, opts, denom, bounds, claimed.get(), out_ptr, out_stride);
+          continue;
+        }
+        for (int64_t b = bands - 1; b > 0; --b) {
+          if (!claimed[b].exchange(true)) {
+            decode_band(data, size, opts, denom, bounds[b], bounds[b + 1], imcu_h,
+                        bounds[b + 1] == out_h, out_ptr + bounds[b] * out_stride, out_stride);
+          }
+        }
       }
     });
     return out.permute({2, 0, 1});
