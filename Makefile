@@ -7,6 +7,7 @@ VENV        ?= .venv
 PY          := $(VENV)/bin/python
 JOBS        ?= $(shell nproc)
 QUICK       ?= 0
+FUZZ_SECONDS ?= 60
 
 # Everything the project uses, from Debian's archive only.
 APT_PACKAGES := \
@@ -16,7 +17,8 @@ APT_PACKAGES := \
   python3-skimage mate-backgrounds \
   libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev \
   libturbojpeg0-dev libjpeg62-turbo-dev libspng-dev libpng-dev \
-  libsimdjson-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libsimdjson-dev nlohmann-json3-dev libcli11-dev libfmt-dev \
+  clang libclang-rt-14-dev
 
 .PHONY: all deps venv build test test-cpp test-python bench demo fuzz clean distclean
 
@@ -62,6 +64,18 @@ bench: build
 
 demo: build
 	$(PY) -m torchvision_adapter.demo $(if $(filter 1,$(QUICK)),--quick,)
+
+# The image decoders under libFuzzer + AddressSanitizer/UBSan (clang), seeded with generated images;
+# runs for FUZZ_SECONDS. Crashes are saved as $(BUILD_DIR)/fuzz/crash-*.
+fuzz: deps venv
+	cmake -S fuzz -B $(BUILD_DIR)/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DPython3_EXECUTABLE=/usr/bin/python3
+	cmake --build $(BUILD_DIR)/fuzz -j $(JOBS)
+	$(PY) fuzz/make_corpus.py $(BUILD_DIR)/fuzz/seeds
+	mkdir -p $(BUILD_DIR)/fuzz/corpus
+	cd $(BUILD_DIR)/fuzz && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 ./fuzz_decode \
+	  -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	  -print_final_stats=1 corpus seeds
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -14,19 +14,26 @@ load_library()
 
 from ._switch import disable, disabled, enable, enabled, is_enabled, overridden_ops  # noqa: E402
 from . import ops  # noqa: E402,F401
+from . import io  # noqa: E402,F401
+from .backends import get_image_backend, set_image_backend  # noqa: E402
+from . import datasets  # noqa: E402,F401
 
 __version__ = torch.ops.torchvision_adapter._version()
 
 __all__ = [
     "__version__",
+    "datasets",
     "disable",
     "disabled",
     "enable",
     "enabled",
+    "get_image_backend",
+    "io",
     "is_enabled",
     "library_path",
     "ops",
     "overridden_ops",
+    "set_image_backend",
 ]
 
 enable()

@@ -1,0 +1,510 @@
+// JPEG decoding through libjpeg-turbo's libjpeg API, with the settings PIL and torchvision use
+// (JDCT_ISLOW, fancy upsampling, libjpeg's colour conversion), so full-size pixels are identical.
+//
+// libjpeg reports fatal errors by calling error_exit, whose default ends the process. Ours
+// long-jumps back into the C-style function that called libjpeg; those functions hold no C++
+// objects with destructors, and the caller turns the failure into a c10::Error.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include <atomic>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "image/io/decode.h"
+
+namespace tva {
+namespace image {
+namespace {
+
+// Progressive files may hold any number of scans, each a pass over every coefficient; bounded like
+// libjpeg-turbo's TJFLAG_LIMITSCANS so that a malicious file cannot keep a worker busy for minutes.
+constexpr int kMaxScans = 500;
+
+struct ErrorManager {
+  jpeg_error_mgr pub;  // first member: libjpeg passes &pub, we cast back
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+extern "C" void on_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+  cinfo->err->format_message(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+// Warnings: a premature end of data (a truncated file) is an error, as in PIL ("image file is
+// truncated"); other warnings (e.g. extraneous bytes before a marker) are tolerated silently, as
+// PIL and torchvision decode such files.
+extern "C" void on_emit_message(j_common_ptr cinfo, int msg_level) {
+  if (msg_level < 0) {
+    cinfo->err->num_warnings++;
+    if (cinfo->err->msg_code == JWRN_JPEG_EOF) {
+      on_error_exit(cinfo);
+    }
+  }
+}
+
+extern "C" void on_output_message(j_common_ptr) {}
+
+extern "C" void on_progress(j_common_ptr cinfo) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number > kMaxScans) {
+    auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+    std::snprintf(err->message, sizeof(err->message),
+                  "progressive JPEG with more than %d scans (refused as a likely malicious file)",
+                  kMaxScans);
+    std::longjmp(err->jump, 1);
+  }
+}
+
+// Owns a decompressor; destroys it however the decode ends.
+struct Decompressor {
+  jpeg_decompress_struct cinfo;
+  ErrorManager err;
+  jpeg_progress_mgr progress;
+  bool created = false;
+
+  Decompressor() {
+    std::memset(&cinfo, 0, sizeof(cinfo));
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_error_exit;
+    err.pub.emit_message = on_emit_message;
+    err.pub.output_message = on_output_message;
+    err.message[0] = '\0';
+    progress.progress_monitor = on_progress;
+  }
+  ~Decompressor() {
+    if (created) {
+      jpeg_destroy_decompress(&cinfo);
+    }
+  }
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+};
+
+// The steps that call libjpeg. Each returns false after a libjpeg error (message in
+// d->err.message). Nothing in these frames needs a destructor, so long-jumping out of libjpeg into
+// them is safe.
+bool start_header(Decompressor* d, const uint8_t* data, size_t size) {
+  if (setjmp(d->err.jump)) {
+    return false;
+  }
+  jpeg_create_decompress(&d->cinfo);
+  d->created = true;
+  d->cinfo.progress = &d->progress;
+  jpeg_mem_src(&d->cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
+  jpeg_read_header(&d->cinfo, TRUE);
+  return true;
+}
+
+bool compute_dimensions(Decompressor* d) {
+  if (setjmp(d->err.jump)) {
+    return false;
+  }
+  jpeg_calc_output_dimensions(&d->cinfo);
+  return true;
+}
+
+struct RowPlan {
+  JDIMENSION crop_x = 0;      // in: first wanted column (scaled); out: first decoded column
+  JDIMENSION crop_width = 0;  // in: wanted columns incl. margin; out: decoded columns
+  bool crop_columns = false;
+  JDIMENSION skip_rows = 0;  // rows to skip before the first decoded one
+  JDIMENSION read_rows = 0;  // rows to decode after the skip
+  bool finish = false;       // all rows decoded: read up to the end of the file
+  bool keep_open = false;    // more rows will be read later: neither finish nor abort yet
+  JSAMPROW* rows = nullptr;  // read_rows row pointers (into the output or a scratch buffer)
+};
+
+bool decode_rows(Decompressor* d, RowPlan* plan) {
+  if (setjmp(d->err.jump)) {
+    return false;
+  }
+  j_decompress_ptr cinfo = &d->cinfo;
+  jpeg_start_decompress(cinfo);
+  if (plan->crop_columns) {
+    jpeg_crop_scanline(cinfo, &plan->crop_x, &plan->crop_width);
+  }
+  if (plan->skip_rows > 0) {
+    JDIMENSION skipped = jpeg_skip_scanlines(cinfo, plan->skip_rows);
+    if (skipped != plan->skip_rows) {
+      std::snprintf(d->err.message, sizeof(d->err.message), "could not skip %u rows (skipped %u)",
+                    plan->skip_rows, skipped);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool read_rows(Decompressor* d, RowPlan* plan) {
+  if (setjmp(d->err.jump)) {
+    return false;
+  }
+  j_decompress_ptr cinfo = &d->cinfo;
+  JDIMENSION done = 0;
+  while (done < plan->read_rows) {
+    JDIMENSION n = jpeg_read_scanlines(cinfo, plan->rows + done, plan->read_rows - done);
+    if (n == 0) {
+      std::snprintf(d->err.message, sizeof(d->err.message), "no scanline returned at row %u", done);
+      return false;
+    }
+    done += n;
+  }
+  if (plan->keep_open) {
+    return true;
+  }
+  if (plan->finish) {
+    jpeg_finish_decompress(cinfo);
+  } else {
+    jpeg_abort_decompress(cinfo);
+  }
+  return true;
+}
+
+[[noreturn]] void fail(const Decompressor& d) {
+  TVA_DECODE_CHECK(false, "decode_image: invalid JPEG data: ", d.err.message);
+}
+
+// Channels of the output for a file of the given colour space.
+int64_t output_channels(J_COLOR_SPACE space, ImageMode mode) {
+  if (mode == ImageMode::kGray) {
+    return 1;
+  }
+  if (mode == ImageMode::kRGB) {
+    return 3;
+  }
+  switch (space) {
+    case JCS_GRAYSCALE:
+      return 1;
+    case JCS_CMYK:
+    case JCS_YCCK:
+      return 4;
+    default:
+      return 3;
+  }
+}
+
+// PIL's CMYK -> RGB conversion (Convert.c, cmyk2rgb): each channel is (255 - K) * (255 - C) / 255,
+// computed as nk - round(C * nk / 255) with PIL's MULDIV255.
+inline uint8_t muldiv255(int a, int b) {
+  const int t = a * b + 128;
+  return static_cast<uint8_t>(((t >> 8) + t) >> 8);
+}
+
+void cmyk_row_to_output(const uint8_t* in, uint8_t* out, int64_t width, bool inverted,
+                        ImageMode mode) {
+  for (int64_t x = 0; x < width; ++x) {
+    int c = in[4 * x], m = in[4 * x + 1], y = in[4 * x + 2], k = in[4 * x + 3];
+    if (inverted) {
+      c = 255 - c;
+      m = 255 - m;
+      y = 255 - y;
+      k = 255 - k;
+    }
+    if (mode == ImageMode::kUnchanged) {
+      out[4 * x] = static_cast<uint8_t>(c);
+      out[4 * x + 1] = static_cast<uint8_t>(m);
+      out[4 * x + 2] = static_cast<uint8_t>(y);
+      out[4 * x + 3] = static_cast<uint8_t>(k);
+      continue;
+    }
+    const int nk = 255 - k;
+    const uint8_t r = static_cast<uint8_t>(nk - muldiv255(c, nk));
+    const uint8_t g = static_cast<uint8_t>(nk - muldiv255(m, nk));
+    const uint8_t b = static_cast<uint8_t>(nk - muldiv255(y, nk));
+    if (mode == ImageMode::kGray) {
+      out[x] = pil_luma(r, g, b);
+    } else {
+      out[3 * x] = r;
+      out[3 * x + 1] = g;
+      out[3 * x + 2] = b;
+    }
+  }
+}
+
+// The decoding settings, applied after the header is read: colour space, scale, IDCT, upsampling.
+void configure(Decompressor* d, const DecodeOptions& opts, int64_t denom) {
+  j_decompress_ptr cinfo = &d->cinfo;
+  const J_COLOR_SPACE space = cinfo->jpeg_color_space;
+  if (space == JCS_CMYK || space == JCS_YCCK) {
+    cinfo->out_color_space = JCS_CMYK;  // libjpeg turns YCCK into CMYK; PIL's conversion follows
+  } else if (opts.mode == ImageMode::kGray) {
+    cinfo->out_color_space = JCS_GRAYSCALE;
+  } else if (opts.mode == ImageMode::kRGB || space != JCS_GRAYSCALE) {
+    cinfo->out_color_space = JCS_RGB;
+  } else {
+    cinfo->out_color_space = JCS_GRAYSCALE;
+  }
+  cinfo->scale_num = 1;
+  cinfo->scale_denom = static_cast<unsigned int>(denom);
+  cinfo->dct_method = opts.dct == DctMethod::kFast ? JDCT_IFAST : JDCT_ISLOW;
+  cinfo->do_fancy_upsampling = opts.fancy_upsampling ? TRUE : FALSE;
+  if (!compute_dimensions(d)) {
+    fail(*d);
+  }
+}
+
+// Parallel decoding of a sequential (baseline) JPEG in horizontal bands. One thread decodes from
+// the top, band after band, with one decompressor. The other threads take bands from the bottom up,
+// each with its own decompressor: it skips the rows above the band (jpeg_skip_scanlines only
+// entropy- decodes them: no IDCT, upsampling or colour conversion), decodes one iMCU row of margin
+// so that fancy upsampling sees the same neighbours as a full decode, then writes its rows straight
+// into the output. Bands are claimed atomically, so when the other threads cannot run (a busy
+// machine) the top thread simply goes on to the end and the decode costs what a serial one does.
+// Bands lower in the image cost their thread more skipping, so they are made shorter.
+//
+// Share of the decoding time spent in entropy decoding (the part skipped rows still cost), measured
+// on photos with libjpeg-turbo 2.1 (0.45-0.6: skipping rows costs half of decoding them); only the
+// balance of the bands depends on it, never the pixels.
+constexpr double kEntropyShare = 0.5;
+// Below this many output pixels the extra header parsing and margin rows outweigh the gain.
+constexpr int64_t kMinParallelPixels = 200000;
+
+std::vector<int64_t> band_bounds(int64_t rows, int64_t imcu_h, int64_t bands) {
+  // Equal cost c per band: band i from s_i to s_{i+1} costs e * s_i + (s_{i+1} - s_i).
+  double lo = 0, hi = static_cast<double>(rows);
+  for (int it = 0; it < 60; ++it) {
+    const double c = 0.5 * (lo + hi);
+    double s = 0;
+    for (int64_t b = 0; b < bands; ++b) {
+      s = s + c - kEntropyShare * s;
+    }
+    (s >= rows ? hi : lo) = c;
+  }
+  std::vector<int64_t> bounds{0};
+  double s = 0;
+  for (int64_t b = 1; b < bands; ++b) {
+    s = s + hi - kEntropyShare * s;
+    const int64_t aligned = static_cast<int64_t>(s / imcu_h + 0.5) * imcu_h;
+    if (aligned > bounds.back() && aligned < rows) {
+      bounds.push_back(aligned);
+    }
+  }
+  bounds.push_back(rows);
+  return bounds;
+}
+
+void decode_band(const uint8_t* data, size_t size, const DecodeOptions& opts, int64_t denom,
+                 int64_t band_start, int64_t band_end, int64_t imcu_h, bool last, uint8_t* out,
+                 int64_t row_bytes) {
+  Decompressor d;
+  if (!start_header(&d, data, size)) {
+    fail(d);
+  }
+  configure(&d, opts, denom);
+  const int64_t first = band_start == 0 ? 0 : (band_start - imcu_h) / imcu_h * imcu_h;
+  const int64_t margin_rows = band_start - first;
+  RowPlan plan;
+  plan.skip_rows = static_cast<JDIMENSION>(first);
+  plan.read_rows = static_cast<JDIMENSION>(band_end - first);
+  plan.finish = last;  // the last band reads to the end, so a truncated file is always noticed
+  std::vector<uint8_t> margin(static_cast<size_t>(margin_rows * row_bytes));
+  std::vector<JSAMPROW> rows(plan.read_rows);
+  for (int64_t r = 0; r < band_end - first; ++r) {
+    rows[r] = r < margin_rows ? margin.data() + r * row_bytes : out + (r - margin_rows) * row_bytes;
+  }
+  plan.rows = rows.data();
+  if (!decode_rows(&d, &plan) || !read_rows(&d, &plan)) {
+    fail(d);
+  }
+}
+
+// The top thread: decodes bands 0, 1, ... in order with one decompressor until it meets a band
+// another thread has claimed. Returns after closing the decompressor.
+void decode_from_top(const uint8_t* data, size_t size, const DecodeOptions& opts, int64_t denom,
+                     const std::vector<int64_t>& bounds, std::atomic<bool>* claimed, uint8_t* out,
+                     int64_t row_bytes) {
+  Decompressor d;
+  if (!start_header(&d, data, size)) {
+    fail(d);
+  }
+  configure(&d, opts, denom);
+  RowPlan plan;
+  if (!decode_rows(&d, &plan)) {
+    fail(d);
+  }
+  const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
+  std::vector<JSAMPROW> rows(static_cast<size_t>(bounds.back()));
+  for (int64_t r = 0; r < bounds.back(); ++r) {
+    rows[r] = out + r * row_bytes;
+  }
+  int64_t done = 0;
+  plan.keep_open = true;
+  for (int64_t b = 0; b < bands && !claimed[b].exchange(true); ++b) {
+    plan.rows = rows.data() + bounds[b];
+    plan.read_rows = static_cast<JDIMENSION>(bounds[b + 1] - bounds[b]);
+    if (!read_rows(&d, &plan)) {
+      fail(d);
+    }
+    done = bounds[b + 1];
+  }
+  plan.keep_open = false;
+  plan.read_rows = 0;
+  plan.finish = done == static_cast<int64_t>(d.cinfo.output_height);
+  if (!read_rows(&d, &plan)) {
+    fail(d);
+  }
+}
+
+}  // namespace
+
+DecodeInfo read_jpeg_info(const uint8_t* data, size_t size) {
+  Decompressor d;
+  if (!start_header(&d, data, size)) {
+    fail(d);
+  }
+  DecodeInfo info;
+  info.format = ImageFormat::kJPEG;
+  info.full_width = d.cinfo.image_width;
+  info.full_height = d.cinfo.image_height;
+  info.width = info.full_width;
+  info.height = info.full_height;
+  info.channels = output_channels(d.cinfo.jpeg_color_space, ImageMode::kUnchanged);
+  return info;
+}
+
+at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& opts,
+                       DecodeInfo* info) {
+  Decompressor d;
+  if (!start_header(&d, data, size)) {
+    fail(d);
+  }
+  j_decompress_ptr cinfo = &d.cinfo;
+  const int64_t full_w = cinfo->image_width;
+  const int64_t full_h = cinfo->image_height;
+  check_pixel_limit(full_w, full_h, opts, "JPEG");
+  const CropRect crop = resolve_crop(opts.crop, full_w, full_h);
+
+  const J_COLOR_SPACE space = cinfo->jpeg_color_space;
+  const bool cmyk = space == JCS_CMYK || space == JCS_YCCK;
+  TVA_DECODE_CHECK(space == JCS_GRAYSCALE || space == JCS_YCbCr || space == JCS_RGB || cmyk,
+                   "decode_image: unsupported JPEG colour space with ", cinfo->num_components,
+                   " components");
+  const int64_t channels = output_channels(space, opts.mode);
+  const int64_t denom =
+      choose_scale_denom(crop.width, crop.height, opts.min_width, opts.min_height);
+  configure(&d, opts, denom);
+  const int64_t out_w = cinfo->output_width;
+  const int64_t out_h = cinfo->output_height;
+  const int64_t decoded_components = cinfo->out_color_components;
+
+  // The wanted region in scaled coordinates.
+  const int64_t x0 = crop.x / denom;
+  const int64_t x1 = std::min<int64_t>(out_w, (crop.x + crop.width + denom - 1) / denom);
+  const int64_t y0 = crop.y / denom;
+  const int64_t y1 = std::min<int64_t>(out_h, (crop.y + crop.height + denom - 1) / denom);
+  const int64_t width = x1 - x0;
+  const int64_t height = y1 - y0;
+
+  RowPlan plan;
+  // Fancy upsampling blends each chroma sample with its neighbours, so the columns next to a
+  // cropped edge depend on data outside it: decode one iMCU more on each side to keep the wanted
+  // columns identical to a full decode, then drop the margin. The same holds for rows above the
+  // region.
+  const int64_t imcu_w =
+      static_cast<int64_t>(cinfo->max_h_samp_factor) * cinfo->min_DCT_scaled_size;
+  const int64_t imcu_h =
+      static_cast<int64_t>(cinfo->max_v_samp_factor) * cinfo->min_DCT_scaled_size;
+  int64_t dec_x0 = 0;
+  if (width < out_w) {
+    dec_x0 = std::max<int64_t>(0, x0 - imcu_w);
+    const int64_t dec_x1 = std::min<int64_t>(out_w, x1 + imcu_w);
+    plan.crop_columns = dec_x0 > 0 || dec_x1 < out_w;
+    plan.crop_x = static_cast<JDIMENSION>(dec_x0);
+    plan.crop_width = static_cast<JDIMENSION>(dec_x1 - dec_x0);
+  }
+  const int64_t dec_y0 = std::max<int64_t>(0, y0 - imcu_h);
+  // Skipping whole iMCU rows keeps the upsampler's context intact; the margin rows are decoded.
+  plan.skip_rows = static_cast<JDIMENSION>(dec_y0 / imcu_h * imcu_h);
+  const int64_t first_row = plan.skip_rows;
+  plan.read_rows = static_cast<JDIMENSION>(y1 - first_row);
+  plan.finish = y1 == out_h && first_row == 0;
+
+  at::Tensor out = at::empty({height, width, channels}, at::kByte);
+  uint8_t* out_ptr = out.data_ptr<uint8_t>();
+  const int64_t out_stride = width * channels;
+
+  // Where libjpeg writes: straight into the output when the layouts agree, else a scratch buffer of
+  // the decoded rows (read after jpeg_start_decompress has fixed the cropped width).
+  const bool direct_candidate = !cmyk && decoded_components == channels;
+  const bool direct = direct_candidate && !plan.crop_columns && width == out_w && first_row == y0;
+  const DecodeInfo result{
+      ImageFormat::kJPEG, full_w, full_h, denom, x0, y0, width, height, channels};
+  if (info != nullptr) {
+    *info = result;
+  }
+  // Band-parallel decoding needs a sequential Huffman-coded file (a progressive file is entropy-
+  // decoded whole before any row comes out) decoded in full rows from the top.
+  const int64_t threads = at::get_num_threads();
+  const bool banded = direct && y0 == 0 && !cinfo->progressive_mode && !cinfo->arith_code &&
+                      threads > 1 && !at::in_parallel_region() &&
+                      width * height >= kMinParallelPixels && height >= 4 * imcu_h;
+  if (banded) {
+    const std::vector<int64_t> bounds = band_bounds(y1, imcu_h, threads);
+    const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
+    std::unique_ptr<std::atomic<bool>[]> claimed(new std::atomic<bool>[bands]);
+    for (int64_t b = 0; b < bands; ++b) {
+      claimed[b].store(false);
+    }
+    at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        if (t == 0) {
+          decode_from_top(data, size, opts, denom, bounds, claimed.get(), out_ptr, out_stride);
+          continue;
+        }
+        for (int64_t b = bands - 1; b > 0; --b) {
+          if (!claimed[b].exchange(true)) {
+            decode_band(data, size, opts, denom, bounds[b], bounds[b + 1], imcu_h,
+                        bounds[b + 1] == out_h, out_ptr + bounds[b] * out_stride, out_stride);
+          }
+        }
+      }
+    });
+    return out.permute({2, 0, 1});
+  }
+  std::vector<JSAMPROW> rows(plan.read_rows);
+  std::vector<uint8_t> scratch;
+  if (!direct) {
+    // Scratch rows are sized for the widest possible decode (jpeg_crop_scanline only widens up to
+    // the full output width).
+    const int64_t row_bytes = out_w * decoded_components;
+    scratch.resize(static_cast<size_t>(row_bytes) * plan.read_rows);
+    for (JDIMENSION r = 0; r < plan.read_rows; ++r) {
+      rows[r] = scratch.data() + static_cast<size_t>(row_bytes) * r;
+    }
+  } else {
+    for (JDIMENSION r = 0; r < plan.read_rows; ++r) {
+      rows[r] = out_ptr + out_stride * r;
+    }
+  }
+  plan.rows = rows.data();
+
+  if (!decode_rows(&d, &plan) || !read_rows(&d, &plan)) {
+    fail(d);
+  }
+
+  if (!scratch.empty()) {
+    const int64_t src_x = x0 - static_cast<int64_t>(plan.crop_x);  // crop_x now the decoded start
+    for (int64_t r = 0; r < height; ++r) {
+      const uint8_t* src = rows[r + (y0 - first_row)] + src_x * decoded_components;
+      uint8_t* dst = out_ptr + out_stride * r;
+      if (cmyk) {
+        cmyk_row_to_output(src, dst, width, cinfo->saw_Adobe_marker, opts.mode);
+      } else {
+        std::memcpy(dst, src, static_cast<size_t>(out_stride));
+      }
+    }
+  }
+
+  return out.permute({2, 0, 1});
+}
+
+}  // namespace image
+}  // namespace tva
