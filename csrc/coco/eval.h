@@ -50,7 +50,7 @@ struct EvalParams {
   bool detail = false; // also produce the per-image match ids (cocoeval's evalImgs)
 };
 
-// Flags per (area range, threshold, detection).
+// Flags per (detection, area range, threshold).
 constexpr uint8_t kMatched = 1; // dtMatches != 0
 constexpr uint8_t kIgnored = 2; // dtIgnore
 
@@ -62,7 +62,7 @@ struct EvalResult {
   std::vector<double> dt_score;     // their scores
   std::vector<uint8_t> valid;       // [G] group has gt or detections (cocoeval's evalImg is not None)
   std::vector<int64_t> npig;        // [G * A] non-ignored gts per group and area range
-  std::vector<uint8_t> flags;       // per group: A * T * D flags, at A * T * dt_off[g]
+  std::vector<uint8_t> flags;       // [total dt, A, T], detections in dt_order order
   // detail only:
   std::vector<int64_t> gt_off;      // [G + 1]
   std::vector<int64_t> gt_order;    // [A * total gt]: per group and area, gt indices sorted by ignore

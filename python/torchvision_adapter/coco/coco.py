@@ -201,6 +201,13 @@ class COCO:
         print("DONE (t={:0.2f}s)".format(time.time() - tic))
         res.dataset["annotations"] = anns
         res.createIndex()
+        # Read the results into columns now, as part of loading, so evaluation starts from arrays.
+        if len(anns) and "score" in anns[0] and "bbox" in anns[0]:
+            try:
+                res._columns(True)
+                res._bbox_column()
+            except (KeyError, TypeError, ValueError):
+                res._cache = {}
         return res
 
     def download(self, tarDir=None, imgIds=[]):

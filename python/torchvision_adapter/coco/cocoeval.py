@@ -190,7 +190,7 @@ class COCOeval:
                     D = d1 - d0
                     g0, g1 = gt_off[g], gt_off[g + 1]
                     G = g1 - g0
-                    fl = flags[A * T * d0 + a * T * D: A * T * d0 + (a + 1) * T * D].reshape(T, D)
+                    fl = flags[A * T * d0: A * T * d1].reshape(D, A, T)[:, a, :].T
                     gsel = gt_order[A * g0 + a * G: A * g0 + (a + 1) * G]
                     out.append({
                         "image_id": p.imgIds[i],
