@@ -130,12 +130,37 @@ Box rle_to_bbox(const Rle& r) {
   const uint32_t w = static_cast<uint32_t>(r.w);
   const size_t m = (r.counts.size() / 2) * 2;
   if (m == 0 || h == 0) return {0, 0, 0, 0};
-  uint32_t xs = w, ys = h, xe = 0, ye = 0, cc = 0, xp = 0;
+  uint32_t xs = w, ys = h, xe = 0, ye = 0, xp = 0;
+  // maskApi divides the running pixel count by h at every run boundary; the column and row of
+  // that count are tracked incrementally here instead (same numbers, no division per run).
+  uint32_t cx = 0, cy = 0; // running count = cx * h + cy, 0 <= cy < h
   for (size_t j = 0; j < m; ++j) {
-    cc += r.counts[j];
-    const uint32_t t = cc - static_cast<uint32_t>(j % 2);
-    const uint32_t y = t % h;
-    const uint32_t x = (t - y) / h;
+    const uint32_t c = r.counts[j];
+    if (c >= h) {
+      cx += c / h;
+      cy += c % h;
+    } else {
+      cy += c;
+    }
+    if (cy >= h) {
+      cy -= h;
+      ++cx;
+    }
+    uint32_t x, y;
+    if (j % 2 == 0) {
+      x = cx;
+      y = cy;
+    } else if (cy == 0 && cx == 0) { // empty leading runs: maskApi's unsigned count wraps
+      const uint32_t t = 0u - 1u;
+      y = t % h;
+      x = (t - y) / h;
+    } else if (cy == 0) { // the last pixel of a run of ones, one before the running count
+      x = cx - 1;
+      y = h - 1;
+    } else {
+      x = cx;
+      y = cy - 1;
+    }
     if (j % 2 == 0) {
       xp = x;
     } else if (xp < x) {
@@ -160,13 +185,37 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
     x[k] = x[0];
     y[k] = y[0];
   }
-  std::vector<int> u, v;
-  uint64_t total = 0;
-  for (uint64_t j = 0; j < k; ++j)
-    total += umax(static_cast<uint32_t>(std::abs(x[j] - x[j + 1])),
-                  static_cast<uint32_t>(std::abs(y[j] - y[j + 1]))) + 1u;
-  u.reserve(total);
-  v.reserve(total);
+  // Walk the boundary densely; maskApi stores every point (u, v) and then keeps the points where
+  // u changes. The same points are visited here in the same order and filtered on the fly.
+  std::vector<uint32_t> a;
+  bool have_prev = false;
+  int pu = 0, pv = 0;
+  auto visit = [&](int uu, int vv) {
+    if (have_prev && uu != pu) {
+      const long m = uu < pu ? long(uu) : long(uu) - 1;
+      // (m + .5) / 5 - .5 is an integer only for m = 5k + 2 (otherwise it is at least 0.2 away
+      // from one, far beyond rounding), so other m are skipped before the exact test below.
+      const long r = (m - 2) % 5;
+      if (r == 0) {
+        double xd = double(m);
+        xd = (xd + .5) / scale - .5;
+        if (!(std::floor(xd) != xd || xd < 0 || xd > double(w - 1))) {
+          double yd = double(vv < pv ? vv : pv);
+          yd = (yd + .5) / scale - .5;
+          if (yd < 0)
+            yd = 0;
+          else if (yd > double(h))
+            yd = double(h);
+          yd = std::ceil(yd);
+          const int xi = trunc_to_int(xd), yi = trunc_to_int(yd);
+          a.push_back(static_cast<uint32_t>(xi * static_cast<int>(h) + yi));
+        }
+      }
+    }
+    pu = uu;
+    pv = vv;
+    have_prev = true;
+  };
   for (uint64_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
@@ -179,34 +228,14 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
     if (dx >= dy) {
       for (int d = 0; d <= dx; ++d) {
         const int t = flip ? dx - d : d;
-        u.push_back(t + xs);
-        v.push_back(trunc_to_int(ys + s * t + .5));
+        visit(t + xs, trunc_to_int(ys + s * t + .5));
       }
     } else {
       for (int d = 0; d <= dy; ++d) {
         const int t = flip ? dy - d : d;
-        v.push_back(t + ys);
-        u.push_back(trunc_to_int(xs + s * t + .5));
+        visit(trunc_to_int(xs + s * t + .5), t + ys);
       }
     }
-  }
-  // Points where the boundary crosses a pixel column, downsampled.
-  std::vector<uint32_t> a;
-  a.reserve(u.size() + 1);
-  for (size_t j = 1; j < u.size(); ++j) {
-    if (u[j] == u[j - 1]) continue;
-    double xd = double(u[j] < u[j - 1] ? u[j] : u[j] - 1);
-    xd = (xd + .5) / scale - .5;
-    if (std::floor(xd) != xd || xd < 0 || xd > double(w - 1)) continue;
-    double yd = double(v[j] < v[j - 1] ? v[j] : v[j - 1]);
-    yd = (yd + .5) / scale - .5;
-    if (yd < 0)
-      yd = 0;
-    else if (yd > double(h))
-      yd = double(h);
-    yd = std::ceil(yd);
-    const int xi = trunc_to_int(xd), yi = trunc_to_int(yd);
-    a.push_back(static_cast<uint32_t>(xi * static_cast<int>(h) + yi));
   }
   a.push_back(static_cast<uint32_t>(h * w));
   std::sort(a.begin(), a.end());
@@ -261,23 +290,23 @@ bool rle_from_string(const char* s, uint64_t len, uint64_t h, uint64_t w, Rle& r
   r.h = h;
   r.w = w;
   r.counts.clear();
-  uint64_t p = 0;
-  while (p < len && s[p]) {
+  r.counts.reserve(len);
+  const char* p = s;
+  const char* end = s + len;
+  while (p < end && *p) {
     long x = 0;
-    int k = 0;
-    bool more = true;
-    while (more) {
-      if (p >= len || !s[p] || k >= 12) {
+    int k = 0, c;
+    do {
+      if (p >= end || !*p || k >= 12) {
         r.counts.clear();
         return false;
       }
-      const int c = static_cast<signed char>(s[p] - 48);
+      c = static_cast<signed char>(*p - 48);
       x |= static_cast<long>(c & 0x1f) << (5 * k);
-      more = (c & 0x20) != 0;
       ++p;
       ++k;
-      if (!more && (c & 0x10)) x |= -(1L << (5 * k)); // sign extension
-    }
+    } while (c & 0x20);
+    if (c & 0x10) x |= -(1L << (5 * k)); // sign extension
     const size_t m = r.counts.size();
     if (m > 2) x += static_cast<long>(r.counts[m - 2]);
     r.counts.push_back(static_cast<uint32_t>(x));

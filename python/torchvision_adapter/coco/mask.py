@@ -7,6 +7,8 @@ An RLE is a dict ``{'size': [h, w], 'counts': bytes}`` whose counts are COCO's c
 Functions: ``encode``, ``decode``, ``area``, ``toBbox``, ``iou``, ``merge``, ``frPyObjects`` (and
 ``frPoly``, ``frBbox``, ``frUncompressedRLE``). Results are equal to pycocotools' for the same input.
 """
+import itertools
+
 import numpy as np
 import torch
 
@@ -40,7 +42,11 @@ def _pack(rleObjs):
         encoded = [_counts_bytes(c) for c in counts]
         joined = b"".join(encoded)
         lens = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    sizes = np.array([r["size"] for r in rleObjs], dtype=np.int64).reshape(-1, 2)
+    try:
+        sizes = np.fromiter(itertools.chain.from_iterable(r["size"] for r in rleObjs), dtype=np.int64,
+                            count=2 * len(rleObjs)).reshape(-1, 2)
+    except ValueError:
+        raise ValueError("every RLE needs a 'size' of two integers [h, w]") from None
     chars = torch.frombuffer(bytearray(joined), dtype=torch.uint8) if joined else torch.empty(0, dtype=torch.uint8)
     return [chars, torch.from_numpy(lens), torch.from_numpy(sizes[:, 0].copy()),
             torch.from_numpy(sizes[:, 1].copy())]
