@@ -1,0 +1,160 @@
+// Highway translation unit: re-included once per SIMD target by foreach_target.h.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "image/transforms/resample_simd.cpp"
+#include <hwy/foreach_target.h> // IWYU pragma: keep
+
+#include <hwy/highway.h>
+
+#include "image/transforms/resample_simd.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tva {
+namespace image {
+namespace simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+void ResampleRow(
+    const float* HWY_RESTRICT row, const int32_t* HWY_RESTRICT idx, const float* HWY_RESTRICT w,
+    int64_t taps, int64_t stride, int64_t n, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t x = 0; x < n; x += lanes) {
+    auto acc = hn::Mul(hn::GatherIndex(d, row, hn::LoadU(di, idx + x)), hn::LoadU(d, w + x));
+    for (int64_t k = 1; k < taps; ++k) {
+      const int64_t o = k * stride + x;
+      acc = hn::Add(acc, hn::Mul(hn::GatherIndex(d, row, hn::LoadU(di, idx + o)), hn::LoadU(d, w + o)));
+    }
+    hn::StoreU(acc, d, out + x);
+  }
+}
+
+void CombineRows(
+    const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT w, int64_t taps, int64_t n,
+    float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto w0 = hn::Set(d, w[0]);
+  if (taps == 2) {  // the common bilinear case, kept free of the inner loop
+    const auto w1 = hn::Set(d, w[1]);
+    const float* r0 = rows[0];
+    const float* r1 = rows[1];
+    for (int64_t x = 0; x < n; x += lanes) {
+      hn::StoreU(
+          hn::Add(hn::Mul(hn::LoadU(d, r0 + x), w0), hn::Mul(hn::LoadU(d, r1 + x), w1)), d, out + x);
+    }
+    return;
+  }
+  for (int64_t x = 0; x < n; x += lanes) {
+    auto acc = hn::Mul(hn::LoadU(d, rows[0] + x), w0);
+    for (int64_t k = 1; k < taps; ++k) {
+      acc = hn::Add(acc, hn::Mul(hn::LoadU(d, rows[k] + x), hn::Set(d, w[k])));
+    }
+    hn::StoreU(acc, d, out + x);
+  }
+}
+
+// Applies f(d, x) to whole vectors, then to the tail one lane at a time.
+template <class F>
+HWY_INLINE void ForEachBlock(int64_t n, const F& f) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t x = 0;
+  for (; x + lanes <= n; x += lanes) f(d, x);
+  const hn::CappedTag<float, 1> d1;
+  for (; x < n; ++x) f(d1, x);
+}
+
+void U8ToF32(const uint8_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    hn::StoreU(hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, src + x))), d, dst + x);
+  });
+}
+
+void U8ToF32Div(const uint8_t* HWY_RESTRICT src, int64_t n, float divisor, float* HWY_RESTRICT dst) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    const auto v = hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, src + x)));
+    hn::StoreU(hn::Div(v, hn::Set(d, divisor)), d, dst + x);
+  });
+}
+
+void F32RoundToU8(const float* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    auto v = hn::Round(hn::LoadU(d, src + x));
+    v = hn::Min(hn::Max(v, hn::Zero(d)), hn::Set(d, 255.0f));
+    hn::StoreU(hn::DemoteTo(du8, hn::ConvertTo(di, v)), du8, dst + x);
+  });
+}
+
+void SubDiv(const float* src, int64_t n, float sub, float div, float* dst) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const auto v = hn::Sub(hn::LoadU(d, src + x), hn::Set(d, sub));
+    hn::StoreU(hn::Div(v, hn::Set(d, div)), d, dst + x);
+  });
+}
+
+void RoundScaleSubDiv(const float* src, int64_t n, float scale, float sub, float div, float* dst) {
+  const bool rescale = scale != 1.0f;
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    auto v = hn::Round(hn::LoadU(d, src + x));
+    v = hn::Min(hn::Max(v, hn::Zero(d)), hn::Set(d, 255.0f));
+    if (rescale) v = hn::Div(v, hn::Set(d, scale));
+    v = hn::Sub(v, hn::Set(d, sub));
+    hn::StoreU(hn::Div(v, hn::Set(d, div)), d, dst + x);
+  });
+}
+
+} // namespace HWY_NAMESPACE
+} // namespace simd
+} // namespace image
+} // namespace tva
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tva {
+namespace image {
+namespace simd {
+
+HWY_EXPORT(ResampleRow);
+HWY_EXPORT(CombineRows);
+HWY_EXPORT(U8ToF32);
+HWY_EXPORT(U8ToF32Div);
+HWY_EXPORT(F32RoundToU8);
+HWY_EXPORT(SubDiv);
+HWY_EXPORT(RoundScaleSubDiv);
+
+void resample_row(
+    const float* row, const int32_t* idx, const float* w, int64_t taps, int64_t stride, int64_t n,
+    float* out) {
+  HWY_DYNAMIC_DISPATCH(ResampleRow)(row, idx, w, taps, stride, n, out);
+}
+void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(CombineRows)(rows, w, taps, n, out);
+}
+void u8_to_f32(const uint8_t* src, int64_t n, float* dst) {
+  HWY_DYNAMIC_DISPATCH(U8ToF32)(src, n, dst);
+}
+void u8_to_f32_div(const uint8_t* src, int64_t n, float divisor, float* dst) {
+  HWY_DYNAMIC_DISPATCH(U8ToF32Div)(src, n, divisor, dst);
+}
+void f32_round_to_u8(const float* src, int64_t n, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(F32RoundToU8)(src, n, dst);
+}
+void sub_div(const float* src, int64_t n, float sub, float div, float* dst) {
+  HWY_DYNAMIC_DISPATCH(SubDiv)(src, n, sub, div, dst);
+}
+void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, float div, float* dst) {
+  HWY_DYNAMIC_DISPATCH(RoundScaleSubDiv)(src, n, scale, sub, div, dst);
+}
+
+} // namespace simd
+} // namespace image
+} // namespace tva
+#endif // HWY_ONCE
