@@ -14,6 +14,7 @@ load_library()
 
 from ._switch import disable, disabled, enable, enabled, is_enabled, overridden_ops  # noqa: E402
 from . import ops  # noqa: E402,F401
+from . import transforms  # noqa: E402,F401
 
 __version__ = torch.ops.torchvision_adapter._version()
 
