@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "image/transforms/common.h"
+#include "image/transforms/resample_simd.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -14,9 +15,11 @@ template <typename T>
 void hflip_rows(const T* src, T* dst, int64_t rows, int64_t w) {
   parallel_items(rows, w, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const T* s = src + r * w;
-      T* d = dst + r * w + w - 1;
-      for (int64_t x = 0; x < w; ++x) d[-x] = s[x];
+      if constexpr (std::is_same<T, uint8_t>::value) {
+        simd::reverse_u8(src + r * w, w, dst + r * w);
+      } else {
+        simd::reverse_f32(src + r * w, w, dst + r * w);
+      }
     }
   });
 }

@@ -111,6 +111,32 @@ void RoundScaleSubDiv(const float* src, int64_t n, float scale, float sub, float
   });
 }
 
+void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
+  // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
+  // shuffle is available everywhere and keeps the loop memory-bound.
+  int64_t x = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::Full128<uint8_t> d;
+  alignas(16) static constexpr uint8_t kReversed[16] = {15, 14, 13, 12, 11, 10, 9, 8,
+                                                        7,  6,  5,  4,  3,  2,  1, 0};
+  const auto idx = hn::Load(d, kReversed);
+  for (; x + 16 <= n; x += 16) {
+    hn::StoreU(hn::TableLookupBytes(hn::LoadU(d, src + x), idx), d, dst + n - x - 16);
+  }
+#endif
+  for (; x < n; ++x) dst[n - 1 - x] = src[x];
+}
+
+void ReverseF32(const float* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t x = 0;
+  for (; x + lanes <= n; x += lanes) {
+    hn::StoreU(hn::Reverse(d, hn::LoadU(d, src + x)), d, dst + n - x - lanes);
+  }
+  for (; x < n; ++x) dst[n - 1 - x] = src[x];
+}
+
 } // namespace HWY_NAMESPACE
 } // namespace simd
 } // namespace image
@@ -129,6 +155,8 @@ HWY_EXPORT(U8ToF32Div);
 HWY_EXPORT(F32RoundToU8);
 HWY_EXPORT(SubDiv);
 HWY_EXPORT(RoundScaleSubDiv);
+HWY_EXPORT(ReverseU8);
+HWY_EXPORT(ReverseF32);
 
 void resample_row(
     const float* row, const int32_t* idx, const float* w, int64_t taps, int64_t stride, int64_t n,
@@ -152,6 +180,13 @@ void sub_div(const float* src, int64_t n, float sub, float div, float* dst) {
 }
 void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, float div, float* dst) {
   HWY_DYNAMIC_DISPATCH(RoundScaleSubDiv)(src, n, scale, sub, div, dst);
+}
+
+void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);
+}
+void reverse_f32(const float* src, int64_t n, float* dst) {
+  HWY_DYNAMIC_DISPATCH(ReverseF32)(src, n, dst);
 }
 
 } // namespace simd

@@ -43,6 +43,10 @@ void sub_div(const float* src, int64_t n, float sub, float div, float* dst);
 // equal dst. With scale == 1 the division is skipped (it is exact anyway).
 void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, float div, float* dst);
 
+// dst[n - 1 - x] = src[x] for x < n (a mirrored row), not padded; src and dst must not overlap.
+void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst);
+void reverse_f32(const float* src, int64_t n, float* dst);
+
 } // namespace simd
 } // namespace image
 } // namespace tva
