@@ -340,3 +340,45 @@ def test_numpy_hwc_inputs_follow_the_tensor_path():
     torch.manual_seed(0)
     out = T.RandomResizedCrop(24)(a)
     assert isinstance(out, np.ndarray) and out.shape == (24, 24, 3)
+
+
+# ---------------------------------------------------------------- grid transforms
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("interpolation", [NEAREST, BILINEAR])
+@pytest.mark.parametrize("fill", [None, 0, [10, 200, 30], [0.5]])
+def test_rotate_affine_perspective(dtype, interpolation, fill):
+    img = smooth_image((3, 37, 52)) if dtype == torch.uint8 else image((3, 37, 52), dtype)
+    if dtype == torch.float32 and isinstance(fill, list) and fill[0] > 1:
+        fill = [0.1, 0.9, 0.3]
+    check(F.rotate, img, 33.0, interpolation, fill=fill)
+    check(F.rotate, img, -71.5, interpolation, expand=True, center=[10, 5], fill=fill)
+    check(F.affine, img, 12.0, [3, -4], 1.15, [5.0, -2.0], interpolation, fill=fill)
+    start = [[0, 0], [51, 0], [51, 36], [0, 36]]
+    end = [[3, 2], [47, 5], [50, 33], [1, 30]]
+    check(F.perspective, img, start, end, interpolation, fill=fill)
+    check(F.rotate, img.unsqueeze(0).expand(2, 3, 37, 52), 90.0, interpolation, fill=fill)
+
+
+def test_elastic_transform_and_random_geometry_classes():
+    img = smooth_image((3, 30, 40))
+    g = torch.Generator().manual_seed(0)
+    displacement = torch.randn(1, 30, 40, 2, generator=g) * 0.05
+    check(F.elastic_transform, img, displacement, BILINEAR, fill=[5, 6, 7])
+    check(F.elastic_transform, img, displacement, NEAREST)
+    for seed in range(3):
+        for t in [T.RandomRotation(40, fill=3), T.RandomAffine(20, (0.1, 0.1), (0.8, 1.2), 10),
+                  T.RandomPerspective(p=1.0), T.ElasticTransform(30.0)]:
+            torch.manual_seed(seed)
+            ours = t(img)
+            torch.manual_seed(seed)
+            ref = run_torchvision(t, img)
+            assert_close_to_torchvision(ours, ref)
+
+
+def test_grid_transform_errors_and_fallbacks():
+    img = smooth_image((3, 20, 20))
+    with pytest.raises(ValueError, match="cannot broadcast"):
+        F.rotate(img, 10.0, fill=[1, 2])
+    check(F.rotate, img, 10.0, fill=[300, 0, 0])  # out-of-range uint8 fill: torchvision's own path
+    check(F.rotate, img.double() / 255, 10.0)  # float64: torchvision's own path

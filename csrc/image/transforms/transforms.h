@@ -57,5 +57,12 @@ at::Tensor equalize(const at::Tensor& img);
 // values, in the image's float dtype), reflect padding.
 at::Tensor gaussian_blur(const at::Tensor& img, const at::Tensor& kernel_x, const at::Tensor& kernel_y);
 
+// torchvision's _apply_grid_transform: grid_sample(img, grid, mode, zeros padding, align_corners=False)
+// of a [C, H, W] / [N, C, H, W] image with a [1, H_out, W_out, 2] float32 grid, then the fill colour
+// (1 or C values) blended in where the grid leaves the image (when has_fill), uint8 rounded back.
+at::Tensor grid_transform(
+    const at::Tensor& img, const at::Tensor& grid, c10::string_view mode, at::ArrayRef<double> fill,
+    bool has_fill);
+
 } // namespace image
 } // namespace tva

@@ -231,6 +231,78 @@ def gaussian_blur(img: Tensor, kernel_size: List[int], sigma: List[float]) -> Te
     return _orig["gaussian_blur"](img, kernel_size, sigma)
 
 
+def _fill_values(img: Tensor, fill):
+    """fill as a list of floats (empty for None) when the native sampler reproduces it, else None."""
+    if fill is None:
+        return []
+    values = [fill] if _real(fill) else fill
+    if not isinstance(values, (list, tuple)) or len(values) not in (1, img.shape[-3]):
+        return None
+    if not all(_real(v) for v in values):
+        return None
+    if img.dtype == torch.uint8 and not all(0 <= v <= 255 for v in values):
+        return None  # torchvision would cast an out-of-range fill; leave that to it
+    return [float(v) for v in values]
+
+
+def _grid_transform(img: Tensor, grid: Tensor, interpolation: str, fill_values) -> Tensor:
+    return _op.grid_transform(img, grid, interpolation, fill_values, len(fill_values) > 0)
+
+
+def _grid_ok(img, interpolation) -> bool:
+    return _plain(img, min_dim=3, max_dim=4) and interpolation in ("nearest", "bilinear")
+
+
+def rotate(img: Tensor, matrix: List[float], interpolation: str = "nearest", expand: bool = False, fill=None) -> Tensor:
+    fill_values = _fill_values(img, fill) if _grid_ok(img, interpolation) else None
+    if fill_values is not None and isinstance(matrix, list) and len(matrix) == 6:
+        F_t._assert_grid_transform_inputs(img, matrix, interpolation, fill, ["nearest", "bilinear"])
+        w, h = img.shape[-1], img.shape[-2]
+        ow, oh = F_t._compute_affine_output_size(matrix, w, h) if expand else (w, h)
+        theta = torch.tensor(matrix, dtype=torch.float32).reshape(1, 2, 3)
+        grid = F_t._gen_affine_grid(theta, w=w, h=h, ow=ow, oh=oh)
+        return _grid_transform(img, grid, interpolation, fill_values)
+    return _orig["rotate"](img, matrix, interpolation, expand, fill)
+
+
+def affine(img: Tensor, matrix: List[float], interpolation: str = "nearest", fill=None) -> Tensor:
+    fill_values = _fill_values(img, fill) if _grid_ok(img, interpolation) else None
+    if fill_values is not None and isinstance(matrix, list) and len(matrix) == 6:
+        F_t._assert_grid_transform_inputs(img, matrix, interpolation, fill, ["nearest", "bilinear"])
+        theta = torch.tensor(matrix, dtype=torch.float32).reshape(1, 2, 3)
+        w, h = img.shape[-1], img.shape[-2]
+        grid = F_t._gen_affine_grid(theta, w=w, h=h, ow=w, oh=h)
+        return _grid_transform(img, grid, interpolation, fill_values)
+    return _orig["affine"](img, matrix, interpolation, fill)
+
+
+def perspective(img: Tensor, perspective_coeffs: List[float], interpolation: str = "bilinear", fill=None) -> Tensor:
+    fill_values = _fill_values(img, fill) if _grid_ok(img, interpolation) else None
+    if fill_values is not None and isinstance(perspective_coeffs, list) and len(perspective_coeffs) == 8:
+        F_t._assert_grid_transform_inputs(
+            img, None, interpolation, fill, ["nearest", "bilinear"], coeffs=perspective_coeffs
+        )
+        ow, oh = img.shape[-1], img.shape[-2]
+        grid = F_t._perspective_grid(perspective_coeffs, ow=ow, oh=oh, dtype=torch.float32, device=img.device)
+        return _grid_transform(img, grid, interpolation, fill_values)
+    return _orig["perspective"](img, perspective_coeffs, interpolation, fill)
+
+
+def elastic_transform(img: Tensor, displacement: Tensor, interpolation: str = "bilinear", fill=None) -> Tensor:
+    fill_values = _fill_values(img, fill) if _grid_ok(img, interpolation) else None
+    if (
+        fill_values is not None
+        and isinstance(displacement, Tensor)
+        and displacement.dtype == torch.float32
+        and displacement.device.type == "cpu"
+        and displacement.shape == (1, img.shape[-2], img.shape[-1], 2)
+    ):
+        grid = F_t._create_identity_grid(list(img.shape[-2:])) + displacement
+        if grid.dtype == torch.float32:
+            return _grid_transform(img, grid, interpolation, fill_values)
+    return _orig["elastic_transform"](img, displacement, interpolation, fill)
+
+
 PATCHED = [
     resize,
     normalize,
@@ -251,6 +323,10 @@ PATCHED = [
     autocontrast,
     equalize,
     gaussian_blur,
+    rotate,
+    affine,
+    perspective,
+    elastic_transform,
 ]
 
 for _fn in PATCHED:
