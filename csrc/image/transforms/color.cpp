@@ -54,12 +54,14 @@ void blend(const Image& im, double ratio, at::Tensor& out, const Other& other_fn
   const float bound = bound_of<T>();
   const T* src = im.t.data_ptr<T>();
   T* dst = out.data_ptr<T>();
-  parallel_items(im.b * im.c, im.hw, [&](int64_t begin, int64_t end) {
+  const int64_t c = im.c, hw = im.hw;
+  // Captured by value: uint8 stores may alias anything reached through a reference.
+  parallel_items(im.b * c, hw, [=](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
-      const int64_t i = p / im.c, ch = p % im.c;
-      const T* a = src + p * im.hw;
-      T* o = dst + p * im.hw;
-      for (int64_t k = 0; k < im.hw; ++k) {
+      const int64_t i = p / c, ch = p % c;
+      const T* a = src + p * hw;
+      T* o = dst + p * hw;
+      for (int64_t k = 0; k < hw; ++k) {
         const float v = r * value(a[k]) + ir * other_fn(i, ch, k);
         o[k] = cast_out<T>(std::min(std::max(v, 0.0f), bound));
       }
@@ -94,7 +96,8 @@ at::Tensor contrast_impl(const Image& im, double factor) {
     }
   });
   at::Tensor out = at::empty_like(im.t);
-  blend<T>(im, factor, out, [&](int64_t i, int64_t, int64_t) { return means[i]; });
+  const float* m = means.data();
+  blend<T>(im, factor, out, [m](int64_t i, int64_t, int64_t) { return m[i]; });
   return out;
 }
 
@@ -107,8 +110,16 @@ at::Tensor saturation_impl(const Image& im, double factor) {
     for (int64_t i = begin; i < end; ++i) grayscale_plane<T>(src + i * 3 * im.hw, im.hw, g + i * im.hw);
   });
   at::Tensor out = at::empty_like(im.t);
-  blend<T>(im, factor, out, [&](int64_t i, int64_t, int64_t k) { return value(g[i * im.hw + k]); });
+  const int64_t hw = im.hw;
+  blend<T>(im, factor, out, [g, hw](int64_t i, int64_t, int64_t k) { return value(g[i * hw + k]); });
   return out;
+}
+
+// std::fmod(v, 1.0f) for finite v: v minus its integer part is exact in float (fmod is exact too),
+// without a libm call.
+inline float fmod1(float v) {
+  if (!(std::fabs(v) < 2147483648.0f)) return std::fmod(v, 1.0f);
+  return v - static_cast<float>(static_cast<int32_t>(v));
 }
 
 // torchvision's _rgb2hsv, hue shift with torch's float remainder, _hsv2rgb; per pixel.
@@ -126,14 +137,13 @@ inline void hue_shift(float r, float g, float b, float hue, float* out) {
   const float hg = ((maxc == g) && (maxc != r) ? 1.0f : 0.0f) * (2.0f + rc - bc);
   const float hb = ((maxc != g) && (maxc != r) ? 1.0f : 0.0f) * (4.0f + gc - rc);
   float h = hr + hg + hb;
-  h = std::fmod(h / 6.0f + 1.0f, 1.0f);
+  h = fmod1(h / 6.0f + 1.0f);
   // (h + hue) % 1.0 with Python semantics, as torch.remainder computes it.
-  h = h + hue;
-  float m = std::fmod(h, 1.0f);
+  float m = fmod1(h + hue);
   if (m != 0.0f && m < 0.0f) m += 1.0f;
   h = m;
   const float v = maxc;
-  const float fi = std::floor(h * 6.0f);
+  const float fi = floor_fast(h * 6.0f);
   const float f = h * 6.0f - fi;
   int i = static_cast<int>(fi) % 6;
   if (i < 0) i += 6;
@@ -157,7 +167,7 @@ at::Tensor hue_impl(const Image& im, double factor) {
   T* dst = out.data_ptr<T>();
   const float hue = static_cast<float>(factor);
   const int64_t hw = im.hw;
-  parallel_items(im.b * hw, 40, [&](int64_t begin, int64_t end) {
+  parallel_items(im.b * hw, 40, [=](int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; ++j) {
       const int64_t i = j / hw, k = j % hw;
       const T* s = src + i * 3 * hw + k;
@@ -237,7 +247,7 @@ void degenerate_plane(const T* src, int64_t h, int64_t w, T* dst) {
       acc += value(r2[x]) * k;
       acc += value(r2[x + 1]) * k;
       if constexpr (std::is_same<T, uint8_t>::value) {
-        o[x] = to_u8(std::nearbyint(acc));
+        o[x] = to_u8(round_half_even(acc));
       } else {
         o[x] = acc;
       }
@@ -254,8 +264,9 @@ at::Tensor sharpness_impl(const Image& im, int64_t h, int64_t w, double factor) 
     for (int64_t p = begin; p < end; ++p) degenerate_plane<T>(src + p * im.hw, h, w, bl + p * im.hw);
   });
   at::Tensor out = at::empty_like(im.t);
-  blend<T>(im, factor, out, [&](int64_t i, int64_t c, int64_t k) {
-    return value(bl[(i * im.c + c) * im.hw + k]);
+  const int64_t ch = im.c, hw = im.hw;
+  blend<T>(im, factor, out, [bl, ch, hw](int64_t i, int64_t c, int64_t k) {
+    return value(bl[(i * ch + c) * hw + k]);
   });
   return out;
 }
@@ -266,12 +277,13 @@ at::Tensor autocontrast_impl(const Image& im) {
   const T* src = im.t.data_ptr<T>();
   T* dst = out.data_ptr<T>();
   const float bound = bound_of<T>();
-  parallel_items(im.b * im.c, im.hw, [&](int64_t begin, int64_t end) {
+  const int64_t hw = im.hw;
+  parallel_items(im.b * im.c, hw, [=](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
-      const T* a = src + p * im.hw;
-      T* o = dst + p * im.hw;
+      const T* a = src + p * hw;
+      T* o = dst + p * hw;
       T lo = a[0], hi = a[0];
-      for (int64_t k = 1; k < im.hw; ++k) {
+      for (int64_t k = 1; k < hw; ++k) {
         lo = std::min(lo, a[k]);
         hi = std::max(hi, a[k]);
       }
@@ -281,7 +293,7 @@ at::Tensor autocontrast_impl(const Image& im) {
         mn = 0.0f;
         scale = 1.0f;
       }
-      for (int64_t k = 0; k < im.hw; ++k) {
+      for (int64_t k = 0; k < hw; ++k) {
         o[k] = cast_out<T>(std::min(std::max((value(a[k]) - mn) * scale, 0.0f), bound));
       }
     }

@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 namespace tva {
@@ -40,6 +41,21 @@ inline void parallel_items(int64_t n, int64_t cost, const F& f) {
 // values in range (the callers clamp first where torchvision clamps).
 inline uint8_t to_u8(float v) {
   return static_cast<uint8_t>(static_cast<int32_t>(v));
+}
+
+// Round half to even (what torch.round and std::nearbyint do) without a libm call: adding and
+// subtracting 1.5 * 2^23 leaves an integer in IEEE round-to-nearest-even, for |v| < 2^22.
+inline float round_half_even(float v) {
+  if (!(std::fabs(v) < 4194304.0f)) return std::nearbyint(v);  // large values are integers; NaN
+  const float magic = 12582912.0f;
+  return (v + magic) - magic;
+}
+
+// floor without a libm call (the baseline x86-64 target has no rounding instruction).
+inline float floor_fast(float v) {
+  if (!(std::fabs(v) < 4194304.0f)) return std::floor(v);
+  const float t = static_cast<float>(static_cast<int32_t>(v));
+  return t > v ? t - 1.0f : t;
 }
 
 template <typename T>

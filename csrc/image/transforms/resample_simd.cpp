@@ -5,6 +5,8 @@
 
 #include <hwy/highway.h>
 
+#include <cmath>
+
 #include "image/transforms/resample_simd.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -111,6 +113,44 @@ void RoundScaleSubDiv(const float* src, int64_t n, float scale, float sub, float
   });
 }
 
+// a * b + c with one rounding, as torch's FMA-compiled kernels compute it, on every target.
+template <class D, class V>
+HWY_INLINE V FusedMulAdd(D d, V a, V b, V c) {
+#if HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+  // These targets have no fused multiply-add instruction: Highway's MulAdd would round twice.
+  constexpr size_t N = hn::MaxLanes(d);
+  alignas(64) float xa[N], xb[N], xc[N];
+  hn::Store(a, d, xa);
+  hn::Store(b, d, xb);
+  hn::Store(c, d, xc);
+  for (size_t i = 0; i < hn::Lanes(d); ++i) xa[i] = std::fma(xa[i], xb[i], xc[i]);
+  return hn::Load(d, xa);
+#else
+  return hn::MulAdd(a, b, c);
+#endif
+}
+
+void ProjectiveRow(const float* HWY_RESTRICT xs, int64_t n, float y, const float* t, const float* dd,
+                   bool perspective, float sx, float sy, float* HWY_RESTRICT out_x,
+                   float* HWY_RESTRICT out_y) {
+  ForEachBlock(n, [&](auto d, int64_t j) {
+    const auto x = hn::LoadU(d, xs + j);
+    const auto vy = hn::Set(d, y);
+    auto u = hn::Add(FusedMulAdd(d, vy, hn::Set(d, t[2]), hn::Mul(x, hn::Set(d, t[0]))), hn::Set(d, t[4]));
+    auto v = hn::Add(FusedMulAdd(d, vy, hn::Set(d, t[3]), hn::Mul(x, hn::Set(d, t[1]))), hn::Set(d, t[5]));
+    const auto one = hn::Set(d, 1.0f);
+    if (perspective) {
+      const auto du = hn::Add(FusedMulAdd(d, vy, hn::Set(d, dd[2]), hn::Mul(x, hn::Set(d, dd[0]))), hn::Set(d, dd[4]));
+      const auto dv = hn::Add(FusedMulAdd(d, vy, hn::Set(d, dd[3]), hn::Mul(x, hn::Set(d, dd[1]))), hn::Set(d, dd[5]));
+      u = hn::Sub(hn::Div(u, du), one);
+      v = hn::Sub(hn::Div(v, dv), one);
+    }
+    const auto half = hn::Set(d, 0.5f);
+    hn::StoreU(hn::Sub(hn::Mul(hn::Add(u, one), hn::Set(d, sx)), half), d, out_x + j);
+    hn::StoreU(hn::Sub(hn::Mul(hn::Add(v, one), hn::Set(d, sy)), half), d, out_y + j);
+  });
+}
+
 void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
   // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
   // shuffle is available everywhere and keeps the loop memory-bound.
@@ -156,6 +196,7 @@ HWY_EXPORT(F32RoundToU8);
 HWY_EXPORT(SubDiv);
 HWY_EXPORT(RoundScaleSubDiv);
 HWY_EXPORT(ReverseU8);
+HWY_EXPORT(ProjectiveRow);
 HWY_EXPORT(ReverseF32);
 
 void resample_row(
@@ -182,6 +223,10 @@ void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, fl
   HWY_DYNAMIC_DISPATCH(RoundScaleSubDiv)(src, n, scale, sub, div, dst);
 }
 
+void projective_row(const float* xs, int64_t n, float y, const float* t, const float* d, bool perspective,
+                    float sx, float sy, float* out_x, float* out_y) {
+  HWY_DYNAMIC_DISPATCH(ProjectiveRow)(xs, n, y, t, d, perspective, sx, sy, out_x, out_y);
+}
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);
 }

@@ -43,6 +43,13 @@ void sub_div(const float* src, int64_t n, float sub, float div, float* dst);
 // equal dst. With scale == 1 the division is skipped (it is exact anyway).
 void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, float div, float* dst);
 
+// Source coordinates of one output row of an affine/perspective warp, as grid_sample sees them:
+// u = fma(y, t[2], xs[j] * t[0]) + t[4], v likewise with t[1], t[3], t[5] (torch's matmul of the base
+// grid), for a perspective divided by the same products with d[] and minus 1, then unnormalised with
+// (g + 1) * sx - 0.5 (sx = width / 2) and (g + 1) * sy - 0.5. Not padded.
+void projective_row(const float* xs, int64_t n, float y, const float* t, const float* d, bool perspective,
+                    float sx, float sy, float* out_x, float* out_y);
+
 // dst[n - 1 - x] = src[x] for x < n (a mirrored row), not padded; src and dst must not overlap.
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst);
 void reverse_f32(const float* src, int64_t n, float* dst);

@@ -64,5 +64,13 @@ at::Tensor grid_transform(
     const at::Tensor& img, const at::Tensor& grid, c10::string_view mode, at::ArrayRef<double> fill,
     bool has_fill);
 
+// The same for the affine and perspective grids of rotate/affine/perspective, computed on the fly:
+// base point (xs[j], ys[i], 1) times theta ([3, 2]), divided by the product with `denominator` minus
+// 1 for a perspective. Output size [ys.numel(), xs.numel()].
+at::Tensor projective_transform(
+    const at::Tensor& img, const at::Tensor& xs, const at::Tensor& ys, const at::Tensor& theta,
+    const c10::optional<at::Tensor>& denominator, c10::string_view mode, at::ArrayRef<double> fill,
+    bool has_fill);
+
 } // namespace image
 } // namespace tva

@@ -47,6 +47,9 @@ TORCH_LIBRARY_FRAGMENT(torchvision_adapter, m) {
   m.def("equalize(Tensor img) -> Tensor");
   m.def("gaussian_blur(Tensor img, Tensor kernel_x, Tensor kernel_y) -> Tensor");
   m.def("grid_transform(Tensor img, Tensor grid, str mode, float[] fill, bool has_fill) -> Tensor");
+  m.def(
+      "projective_transform(Tensor img, Tensor xs, Tensor ys, Tensor theta, Tensor? denominator, "
+      "str mode, float[] fill, bool has_fill) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(torchvision_adapter, CPU, m) {
@@ -72,6 +75,7 @@ TORCH_LIBRARY_IMPL(torchvision_adapter, CPU, m) {
   m.impl("equalize", TORCH_FN(equalize));
   m.impl("gaussian_blur", TORCH_FN(gaussian_blur));
   m.impl("grid_transform", TORCH_FN(grid_transform));
+  m.impl("projective_transform", TORCH_FN(projective_transform));
 }
 
 } // namespace image

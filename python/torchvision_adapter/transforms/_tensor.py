@@ -249,6 +249,17 @@ def _grid_transform(img: Tensor, grid: Tensor, interpolation: str, fill_values) 
     return _op.grid_transform(img, grid, interpolation, fill_values, len(fill_values) > 0)
 
 
+def _affine_sample(img, matrix, w, h, ow, oh, interpolation, fill_values):
+    """torchvision's _gen_affine_grid + _apply_grid_transform, the grid computed on the fly."""
+    theta = torch.tensor(matrix, dtype=torch.float32).reshape(2, 3)
+    theta = theta.t() / torch.tensor([0.5 * w, 0.5 * h], dtype=torch.float32)
+    xs = torch.linspace(-ow * 0.5 + 0.5, ow * 0.5 + 0.5 - 1, steps=ow).to(torch.float32)
+    ys = torch.linspace(-oh * 0.5 + 0.5, oh * 0.5 + 0.5 - 1, steps=oh).to(torch.float32)
+    return _op.projective_transform(
+        img, xs, ys, theta.contiguous(), None, interpolation, fill_values, len(fill_values) > 0
+    )
+
+
 def _grid_ok(img, interpolation) -> bool:
     return _plain(img, min_dim=3, max_dim=4) and interpolation in ("nearest", "bilinear")
 
@@ -259,9 +270,7 @@ def rotate(img: Tensor, matrix: List[float], interpolation: str = "nearest", exp
         F_t._assert_grid_transform_inputs(img, matrix, interpolation, fill, ["nearest", "bilinear"])
         w, h = img.shape[-1], img.shape[-2]
         ow, oh = F_t._compute_affine_output_size(matrix, w, h) if expand else (w, h)
-        theta = torch.tensor(matrix, dtype=torch.float32).reshape(1, 2, 3)
-        grid = F_t._gen_affine_grid(theta, w=w, h=h, ow=ow, oh=oh)
-        return _grid_transform(img, grid, interpolation, fill_values)
+        return _affine_sample(img, matrix, w, h, ow, oh, interpolation, fill_values)
     return _orig["rotate"](img, matrix, interpolation, expand, fill)
 
 
@@ -269,10 +278,8 @@ def affine(img: Tensor, matrix: List[float], interpolation: str = "nearest", fil
     fill_values = _fill_values(img, fill) if _grid_ok(img, interpolation) else None
     if fill_values is not None and isinstance(matrix, list) and len(matrix) == 6:
         F_t._assert_grid_transform_inputs(img, matrix, interpolation, fill, ["nearest", "bilinear"])
-        theta = torch.tensor(matrix, dtype=torch.float32).reshape(1, 2, 3)
         w, h = img.shape[-1], img.shape[-2]
-        grid = F_t._gen_affine_grid(theta, w=w, h=h, ow=w, oh=h)
-        return _grid_transform(img, grid, interpolation, fill_values)
+        return _affine_sample(img, matrix, w, h, w, h, interpolation, fill_values)
     return _orig["affine"](img, matrix, interpolation, fill)
 
 
@@ -283,8 +290,15 @@ def perspective(img: Tensor, perspective_coeffs: List[float], interpolation: str
             img, None, interpolation, fill, ["nearest", "bilinear"], coeffs=perspective_coeffs
         )
         ow, oh = img.shape[-1], img.shape[-2]
-        grid = F_t._perspective_grid(perspective_coeffs, ow=ow, oh=oh, dtype=torch.float32, device=img.device)
-        return _grid_transform(img, grid, interpolation, fill_values)
+        c = perspective_coeffs
+        theta1 = torch.tensor([[c[0], c[1], c[2]], [c[3], c[4], c[5]]], dtype=torch.float32)
+        theta1 = theta1.t() / torch.tensor([0.5 * ow, 0.5 * oh], dtype=torch.float32)
+        theta2 = torch.tensor([[c[6], c[7], 1.0], [c[6], c[7], 1.0]], dtype=torch.float32).t()
+        xs = torch.linspace(0.5, ow * 1.0 + 0.5 - 1.0, steps=ow).to(torch.float32)
+        ys = torch.linspace(0.5, oh * 1.0 + 0.5 - 1.0, steps=oh).to(torch.float32)
+        return _op.projective_transform(
+            img, xs, ys, theta1.contiguous(), theta2.contiguous(), interpolation, fill_values, len(fill_values) > 0
+        )
     return _orig["perspective"](img, perspective_coeffs, interpolation, fill)
 
 
