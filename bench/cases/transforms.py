@@ -1,6 +1,7 @@
 """Image transforms on a uint8 3x480x640 tensor: each functional op, torchvision's tensor path vs the
 adapter; detection preprocessing (1333x800 keep-ratio + normalize + pad 32) fused vs composed."""
 import torch
+from PIL import Image
 import torchvision.transforms as T
 import torchvision.transforms.functional as F
 from torchvision.transforms import InterpolationMode
@@ -35,7 +36,6 @@ def cases(quick: bool):
         ("resized_crop 300x400 -> 224 antialias", lambda: F.resized_crop(img, 50, 60, 300, 400, [224, 224], antialias=True)),
         ("normalize float32", lambda: F.normalize(imgf, MEAN, STD)),
         ("convert_image_dtype uint8 -> float32", lambda: F.convert_image_dtype(img, torch.float32)),
-        ("to_tensor (uint8 tensor)", lambda: F.to_tensor(img)),
         ("hflip", lambda: F.hflip(img)),
         ("vflip", lambda: F.vflip(img)),
         ("pad 16 constant", lambda: F.pad(img, 16)),
@@ -60,6 +60,17 @@ def cases(quick: bool):
                 "adjust_hue", "hflip", "gaussian_blur 5x5"}
         ops = [o for o in ops if o[0] in keep]
     out = [tv_vs_adapter("transforms", f"{name}, uint8 3x480x640", fn, rounds=5, inner=3) for name, fn in ops]
+
+    pil = Image.fromarray(img.permute(1, 2, 0).numpy())
+    out.append(
+        Case(
+            "transforms",
+            "to_tensor: torchvision on a PIL image vs adapter on the uint8 tensor",
+            [Variant("torchvision PIL", lambda: F.to_tensor(pil), False),
+             Variant("adapter tensor", lambda: F.to_tensor(img), True)],
+            rounds=5, inner=3,
+        )
+    )
 
     train = T.Compose([T.RandomResizedCrop(224, antialias=True), T.RandomHorizontalFlip(),
                        T.ColorJitter(0.4, 0.4, 0.4), T.ConvertImageDtype(torch.float32), T.Normalize(MEAN, STD)])

@@ -95,11 +95,28 @@ def test_resize_at_each_thread_count(threads):
     check(F.resize, img, [500, 700], BICUBIC)
 
 
-def test_resize_uses_native_kernel_and_disable_restores():
-    assert F_t.resize is _tensor.resize
+def test_resize_uses_native_kernel_and_disable_restores(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_tensor, "_op", _Recorder(calls))
+    img = smooth_image((3, 20, 30))
+    F.resize(img, [10, 10])
+    assert calls == ["resize"]
     with torchvision_adapter.disabled():
         assert F_t.resize is _tensor._orig["resize"]
-    assert F_t.resize is _tensor.resize
+        F.resize(img, [10, 10])
+    assert calls == ["resize"]
+    assert F_t.resize is not _tensor._orig["resize"] and F_t.resize.__wrapped__ is _tensor._orig["resize"]
+
+
+class _Recorder:
+    """Stands in for torch.ops.torchvision_adapter and records which native ops are called."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __getattr__(self, name):
+        self.calls.append(name)
+        return getattr(torch.ops.torchvision_adapter, name)
 
 
 def test_resize_unsupported_inputs_fall_through_unchanged():
@@ -382,3 +399,54 @@ def test_grid_transform_errors_and_fallbacks():
         F.rotate(img, 10.0, fill=[1, 2])
     check(F.rotate, img, 10.0, fill=[300, 0, 0])  # out-of-range uint8 fill: torchvision's own path
     check(F.rotate, img.double() / 255, 10.0)  # float64: torchvision's own path
+
+
+def test_torchscript_compiles_torchvisions_own_code():
+    def make():
+        return torch.nn.Sequential(
+            T.Resize([32], antialias=True), T.CenterCrop(30), T.ColorJitter(0.3, 0.3, 0.3, 0.1),
+            T.RandomRotation(10.0), T.ConvertImageDtype(torch.float), T.Normalize([0.5] * 3, [0.2] * 3),
+        )
+
+    img = smooth_image((3, 40, 50))
+    scripted = torch.jit.script(make())
+    torch.manual_seed(0)
+    ours = scripted(img)
+    with torchvision_adapter.disabled():
+        scripted_ref = torch.jit.script(make())
+        torch.manual_seed(0)
+        ref = scripted_ref(img)
+    assert torch.equal(ours, ref)
+
+
+@pytest.mark.parametrize(
+    "call, op",
+    [
+        (lambda x: F.resize(x, [10, 12], antialias=True), "resize"),
+        (lambda x: F.normalize(x.float(), [0.5] * 3, [0.2] * 3), "normalize"),
+        (lambda x: F.convert_image_dtype(x, torch.float32), "convert_image_dtype"),
+        (lambda x: F.hflip(x), "hflip"),
+        (lambda x: F.vflip(x), "vflip"),
+        (lambda x: F.pad(x, [1, 2], padding_mode="symmetric"), "pad"),
+        (lambda x: F.rgb_to_grayscale(x), "rgb_to_grayscale"),
+        (lambda x: F.adjust_brightness(x, 1.2), "adjust_brightness"),
+        (lambda x: F.adjust_contrast(x, 1.2), "adjust_contrast"),
+        (lambda x: F.adjust_saturation(x, 1.2), "adjust_saturation"),
+        (lambda x: F.adjust_hue(x, 0.2), "adjust_hue"),
+        (lambda x: F.adjust_gamma(x, 1.2), "adjust_gamma"),
+        (lambda x: F.adjust_sharpness(x, 1.2), "adjust_sharpness"),
+        (lambda x: F.invert(x), "invert"),
+        (lambda x: F.posterize(x, 3), "posterize"),
+        (lambda x: F.solarize(x, 100), "solarize"),
+        (lambda x: F.autocontrast(x), "autocontrast"),
+        (lambda x: F.equalize(x), "equalize"),
+        (lambda x: F.gaussian_blur(x, [3, 3]), "gaussian_blur"),
+        (lambda x: F.rotate(x, 10.0), "projective_transform"),
+        (lambda x: F.perspective(x, [[0, 0], [9, 0], [9, 9], [0, 9]], [[1, 0], [9, 1], [8, 9], [0, 8]]), "projective_transform"),
+    ],
+)
+def test_each_op_reaches_its_native_kernel(monkeypatch, call, op):
+    calls = []
+    monkeypatch.setattr(_tensor, "_op", _Recorder(calls))
+    call(smooth_image((3, 12, 14)))
+    assert calls == [op]

@@ -10,14 +10,13 @@
   layout: the array is viewed as a ``[C, H, W]`` tensor without copying, the tensor path runs, and the
   result is returned as a C-contiguous array, so values equal the tensor path's.
 """
-import functools
-
 import numpy as np
 import torch
 import torchvision.transforms.functional as F
 from torch import Tensor
 
 from .. import _patch
+from ._script import transparent
 
 _op = torch.ops.torchvision_adapter
 _orig = {}
@@ -68,14 +67,13 @@ def _to_ndarray(out, ndim: int):
 def _accept_ndarray(name: str):
     original = getattr(F, name)
 
-    @functools.wraps(original)
     def wrapper(img, *args, **kwargs):
         if isinstance(img, np.ndarray) and 2 <= img.ndim <= 4:
             out = original(_to_tensor_view(img), *args, **kwargs)
             return _to_ndarray(out, img.ndim)
         return original(img, *args, **kwargs)
 
-    return wrapper
+    return transparent(wrapper, original)
 
 
 # Functions whose first argument is an image.
@@ -116,5 +114,6 @@ NDARRAY_FUNCTIONS = [
 
 for _name in NDARRAY_FUNCTIONS:
     _patch.register(F, _name, _accept_ndarray(_name))
-_orig["to_tensor"] = _patch.register(F, "to_tensor", to_tensor)
-_orig["pil_to_tensor"] = _patch.register(F, "pil_to_tensor", pil_to_tensor)
+for _fn in (to_tensor, pil_to_tensor):
+    _orig[_fn.__name__] = getattr(F, _fn.__name__)
+    _patch.register(F, _fn.__name__, transparent(_fn, _orig[_fn.__name__]))

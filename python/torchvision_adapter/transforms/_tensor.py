@@ -17,6 +17,7 @@ import torchvision.transforms.functional_tensor as F_t
 from torch import Tensor
 
 from .. import _patch
+from ._script import transparent
 
 _op = torch.ops.torchvision_adapter
 _orig = {}  # name -> torchvision's function
@@ -344,4 +345,5 @@ PATCHED = [
 ]
 
 for _fn in PATCHED:
-    _orig[_fn.__name__] = _patch.register(F_t, _fn.__name__, _fn)
+    _orig[_fn.__name__] = getattr(F_t, _fn.__name__)
+    _patch.register(F_t, _fn.__name__, transparent(_fn, _orig[_fn.__name__]))
