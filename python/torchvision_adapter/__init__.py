@@ -17,6 +17,7 @@ from . import ops  # noqa: E402,F401
 from . import io  # noqa: E402,F401
 from .backends import get_image_backend, set_image_backend  # noqa: E402
 from . import datasets  # noqa: E402,F401
+from . import transforms  # noqa: E402,F401
 
 __version__ = torch.ops.torchvision_adapter._version()
 

@@ -1,0 +1,240 @@
+// Highway translation unit: re-included once per SIMD target by foreach_target.h.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "image/transforms/resample_simd.cpp"
+#include <hwy/foreach_target.h> // IWYU pragma: keep
+
+#include <hwy/highway.h>
+
+#include <cmath>
+
+#include "image/transforms/resample_simd.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tva {
+namespace image {
+namespace simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+void ResampleRow(
+    const float* HWY_RESTRICT row, const int32_t* HWY_RESTRICT idx, const float* HWY_RESTRICT w,
+    int64_t taps, int64_t stride, int64_t n, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t x = 0; x < n; x += lanes) {
+    auto acc = hn::Mul(hn::GatherIndex(d, row, hn::LoadU(di, idx + x)), hn::LoadU(d, w + x));
+    for (int64_t k = 1; k < taps; ++k) {
+      const int64_t o = k * stride + x;
+      acc = hn::Add(acc, hn::Mul(hn::GatherIndex(d, row, hn::LoadU(di, idx + o)), hn::LoadU(d, w + o)));
+    }
+    hn::StoreU(acc, d, out + x);
+  }
+}
+
+void CombineRows(
+    const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT w, int64_t taps, int64_t n,
+    float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto w0 = hn::Set(d, w[0]);
+  if (taps == 2) {  // the common bilinear case, kept free of the inner loop
+    const auto w1 = hn::Set(d, w[1]);
+    const float* r0 = rows[0];
+    const float* r1 = rows[1];
+    for (int64_t x = 0; x < n; x += lanes) {
+      hn::StoreU(
+          hn::Add(hn::Mul(hn::LoadU(d, r0 + x), w0), hn::Mul(hn::LoadU(d, r1 + x), w1)), d, out + x);
+    }
+    return;
+  }
+  for (int64_t x = 0; x < n; x += lanes) {
+    auto acc = hn::Mul(hn::LoadU(d, rows[0] + x), w0);
+    for (int64_t k = 1; k < taps; ++k) {
+      acc = hn::Add(acc, hn::Mul(hn::LoadU(d, rows[k] + x), hn::Set(d, w[k])));
+    }
+    hn::StoreU(acc, d, out + x);
+  }
+}
+
+// Applies f(d, x) to whole vectors, then to the tail one lane at a time.
+template <class F>
+HWY_INLINE void ForEachBlock(int64_t n, const F& f) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t x = 0;
+  for (; x + lanes <= n; x += lanes) f(d, x);
+  const hn::CappedTag<float, 1> d1;
+  for (; x < n; ++x) f(d1, x);
+}
+
+void U8ToF32(const uint8_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    hn::StoreU(hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, src + x))), d, dst + x);
+  });
+}
+
+void U8ToF32Div(const uint8_t* HWY_RESTRICT src, int64_t n, float divisor, float* HWY_RESTRICT dst) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    const auto v = hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, src + x)));
+    hn::StoreU(hn::Div(v, hn::Set(d, divisor)), d, dst + x);
+  });
+}
+
+void F32RoundToU8(const float* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    auto v = hn::Round(hn::LoadU(d, src + x));
+    v = hn::Min(hn::Max(v, hn::Zero(d)), hn::Set(d, 255.0f));
+    hn::StoreU(hn::DemoteTo(du8, hn::ConvertTo(di, v)), du8, dst + x);
+  });
+}
+
+void SubDiv(const float* src, int64_t n, float sub, float div, float* dst) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const auto v = hn::Sub(hn::LoadU(d, src + x), hn::Set(d, sub));
+    hn::StoreU(hn::Div(v, hn::Set(d, div)), d, dst + x);
+  });
+}
+
+void RoundScaleSubDiv(const float* src, int64_t n, float scale, float sub, float div, float* dst) {
+  const bool rescale = scale != 1.0f;
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    auto v = hn::Round(hn::LoadU(d, src + x));
+    v = hn::Min(hn::Max(v, hn::Zero(d)), hn::Set(d, 255.0f));
+    if (rescale) v = hn::Div(v, hn::Set(d, scale));
+    v = hn::Sub(v, hn::Set(d, sub));
+    hn::StoreU(hn::Div(v, hn::Set(d, div)), d, dst + x);
+  });
+}
+
+// a * b + c with one rounding, as torch's FMA-compiled kernels compute it, on every target.
+template <class D, class V>
+HWY_INLINE V FusedMulAdd(D d, V a, V b, V c) {
+#if HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+  // These targets have no fused multiply-add instruction: Highway's MulAdd would round twice.
+  constexpr size_t N = hn::MaxLanes(d);
+  alignas(64) float xa[N], xb[N], xc[N];
+  hn::Store(a, d, xa);
+  hn::Store(b, d, xb);
+  hn::Store(c, d, xc);
+  for (size_t i = 0; i < hn::Lanes(d); ++i) xa[i] = std::fma(xa[i], xb[i], xc[i]);
+  return hn::Load(d, xa);
+#else
+  return hn::MulAdd(a, b, c);
+#endif
+}
+
+void ProjectiveRow(const float* HWY_RESTRICT xs, int64_t n, float y, const float* t, const float* dd,
+                   bool perspective, float sx, float sy, float* HWY_RESTRICT out_x,
+                   float* HWY_RESTRICT out_y) {
+  ForEachBlock(n, [&](auto d, int64_t j) {
+    const auto x = hn::LoadU(d, xs + j);
+    const auto vy = hn::Set(d, y);
+    auto u = hn::Add(FusedMulAdd(d, vy, hn::Set(d, t[2]), hn::Mul(x, hn::Set(d, t[0]))), hn::Set(d, t[4]));
+    auto v = hn::Add(FusedMulAdd(d, vy, hn::Set(d, t[3]), hn::Mul(x, hn::Set(d, t[1]))), hn::Set(d, t[5]));
+    const auto one = hn::Set(d, 1.0f);
+    if (perspective) {
+      const auto du = hn::Add(FusedMulAdd(d, vy, hn::Set(d, dd[2]), hn::Mul(x, hn::Set(d, dd[0]))), hn::Set(d, dd[4]));
+      const auto dv = hn::Add(FusedMulAdd(d, vy, hn::Set(d, dd[3]), hn::Mul(x, hn::Set(d, dd[1]))), hn::Set(d, dd[5]));
+      u = hn::Sub(hn::Div(u, du), one);
+      v = hn::Sub(hn::Div(v, dv), one);
+    }
+    const auto half = hn::Set(d, 0.5f);
+    hn::StoreU(hn::Sub(hn::Mul(hn::Add(u, one), hn::Set(d, sx)), half), d, out_x + j);
+    hn::StoreU(hn::Sub(hn::Mul(hn::Add(v, one), hn::Set(d, sy)), half), d, out_y + j);
+  });
+}
+
+void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
+  // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
+  // shuffle is available everywhere and keeps the loop memory-bound.
+  int64_t x = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::Full128<uint8_t> d;
+  alignas(16) static constexpr uint8_t kReversed[16] = {15, 14, 13, 12, 11, 10, 9, 8,
+                                                        7,  6,  5,  4,  3,  2,  1, 0};
+  const auto idx = hn::Load(d, kReversed);
+  for (; x + 16 <= n; x += 16) {
+    hn::StoreU(hn::TableLookupBytes(hn::LoadU(d, src + x), idx), d, dst + n - x - 16);
+  }
+#endif
+  for (; x < n; ++x) dst[n - 1 - x] = src[x];
+}
+
+void ReverseF32(const float* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t x = 0;
+  for (; x + lanes <= n; x += lanes) {
+    hn::StoreU(hn::Reverse(d, hn::LoadU(d, src + x)), d, dst + n - x - lanes);
+  }
+  for (; x < n; ++x) dst[n - 1 - x] = src[x];
+}
+
+} // namespace HWY_NAMESPACE
+} // namespace simd
+} // namespace image
+} // namespace tva
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tva {
+namespace image {
+namespace simd {
+
+HWY_EXPORT(ResampleRow);
+HWY_EXPORT(CombineRows);
+HWY_EXPORT(U8ToF32);
+HWY_EXPORT(U8ToF32Div);
+HWY_EXPORT(F32RoundToU8);
+HWY_EXPORT(SubDiv);
+HWY_EXPORT(RoundScaleSubDiv);
+HWY_EXPORT(ReverseU8);
+HWY_EXPORT(ProjectiveRow);
+HWY_EXPORT(ReverseF32);
+
+void resample_row(
+    const float* row, const int32_t* idx, const float* w, int64_t taps, int64_t stride, int64_t n,
+    float* out) {
+  HWY_DYNAMIC_DISPATCH(ResampleRow)(row, idx, w, taps, stride, n, out);
+}
+void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(CombineRows)(rows, w, taps, n, out);
+}
+void u8_to_f32(const uint8_t* src, int64_t n, float* dst) {
+  HWY_DYNAMIC_DISPATCH(U8ToF32)(src, n, dst);
+}
+void u8_to_f32_div(const uint8_t* src, int64_t n, float divisor, float* dst) {
+  HWY_DYNAMIC_DISPATCH(U8ToF32Div)(src, n, divisor, dst);
+}
+void f32_round_to_u8(const float* src, int64_t n, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(F32RoundToU8)(src, n, dst);
+}
+void sub_div(const float* src, int64_t n, float sub, float div, float* dst) {
+  HWY_DYNAMIC_DISPATCH(SubDiv)(src, n, sub, div, dst);
+}
+void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, float div, float* dst) {
+  HWY_DYNAMIC_DISPATCH(RoundScaleSubDiv)(src, n, scale, sub, div, dst);
+}
+
+void projective_row(const float* xs, int64_t n, float y, const float* t, const float* d, bool perspective,
+                    float sx, float sy, float* out_x, float* out_y) {
+  HWY_DYNAMIC_DISPATCH(ProjectiveRow)(xs, n, y, t, d, perspective, sx, sy, out_x, out_y);
+}
+void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);
+}
+void reverse_f32(const float* src, int64_t n, float* dst) {
+  HWY_DYNAMIC_DISPATCH(ReverseF32)(src, n, dst);
+}
+
+} // namespace simd
+} // namespace image
+} // namespace tva
+#endif // HWY_ONCE

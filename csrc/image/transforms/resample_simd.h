@@ -1,0 +1,59 @@
+// SIMD row kernels shared by the image transforms: the two passes of separable resampling, and the
+// conversions that turn a float row into the final pixels. Every function computes exactly the IEEE
+// operations its comment states, lane by lane, in that order (no fused multiply-add), so that results
+// equal torch's scalar loops bit for bit. Runtime dispatch picks the widest instruction set available.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tva {
+namespace image {
+namespace simd {
+
+// Buffers marked "padded" have room for n rounded up to kPad elements; the extra lanes are scratch.
+constexpr int64_t kPad = 64;
+inline int64_t padded(int64_t n) {
+  return (n + kPad - 1) / kPad * kPad;
+}
+
+// Horizontal pass. For x < n: out[x] = row[idx[x]] * w[x], then for k = 1..taps-1:
+// out[x] += row[idx[k*stride + x]] * w[k*stride + x]. idx, w (taps x stride) and out are padded;
+// padded lanes of idx must hold valid indices of row.
+void resample_row(
+    const float* row, const int32_t* idx, const float* w, int64_t taps, int64_t stride, int64_t n,
+    float* out);
+
+// Vertical pass. For x < n: out[x] = rows[0][x] * w[0], then out[x] += rows[k][x] * w[k]. Padded.
+void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out);
+
+// dst[x] = float(src[x]), not padded.
+void u8_to_f32(const uint8_t* src, int64_t n, float* dst);
+
+// dst[x] = float(src[x]) / divisor, not padded (torch's x.to(float) / divisor).
+void u8_to_f32_div(const uint8_t* src, int64_t n, float divisor, float* dst);
+
+// dst[x] = uint8(min(max(round_half_even(src[x]), 0), 255)), not padded.
+void f32_round_to_u8(const float* src, int64_t n, uint8_t* dst);
+
+// dst[x] = (src[x] - sub) / div, not padded; src may equal dst.
+void sub_div(const float* src, int64_t n, float sub, float div, float* dst);
+
+// dst[x] = (min(max(round_half_even(src[x]), 0), 255) / scale - sub) / div, not padded; src may
+// equal dst. With scale == 1 the division is skipped (it is exact anyway).
+void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, float div, float* dst);
+
+// Source coordinates of one output row of an affine/perspective warp, as grid_sample sees them:
+// u = fma(y, t[2], xs[j] * t[0]) + t[4], v likewise with t[1], t[3], t[5] (torch's matmul of the base
+// grid), for a perspective divided by the same products with d[] and minus 1, then unnormalised with
+// (g + 1) * sx - 0.5 (sx = width / 2) and (g + 1) * sy - 0.5. Not padded.
+void projective_row(const float* xs, int64_t n, float y, const float* t, const float* d, bool perspective,
+                    float sx, float sy, float* out_x, float* out_y);
+
+// dst[n - 1 - x] = src[x] for x < n (a mirrored row), not padded; src and dst must not overlap.
+void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst);
+void reverse_f32(const float* src, int64_t n, float* dst);
+
+} // namespace simd
+} // namespace image
+} // namespace tva

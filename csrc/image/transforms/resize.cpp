@@ -1,0 +1,389 @@
+// Resize as torch's interpolate computes it, in two separable passes (Pillow-SIMD's layout).
+//
+// Interpolation is separable: interpolating along the width first (per input row, into a float
+// buffer) and then along the height (per output row) gives torch's values up to float rounding (torch
+// sums the taps in its own order, with fused multiply-adds; differences are a few units in the last
+// place). Indices and weights are precomputed once per axis with torch's formulas, including the
+// float/double mix of its index arithmetic, so the taps and linear weights are exactly torch's. uint8
+// images are widened exactly to float on the fly, and rounded (half to even) and clamped on the way
+// out, as torchvision's tensor path does; a rounding tie that float noise moves gives a 1-level
+// difference in rare pixels.
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "image/transforms/resample_simd.h"
+#include "image/transforms/transforms.h"
+
+namespace tva {
+namespace image {
+namespace {
+
+enum class Interp { Nearest, Bilinear, Bicubic };
+
+Interp parse_interpolation(c10::string_view s) {
+  if (s == "nearest") return Interp::Nearest;
+  if (s == "bilinear") return Interp::Bilinear;
+  if (s == "bicubic") return Interp::Bicubic;
+  TORCH_CHECK(false, "interpolation should be 'nearest', 'bilinear' or 'bicubic', got '", s, "'");
+}
+
+// Sampling of one axis: output o reads input idx[k * stride + o] with weight w[k * stride + o] for
+// k < count[o]. Arrays are padded to `stride` (a multiple of simd::kPad) with index 0, weight 0.
+struct Axis {
+  int64_t taps = 0;
+  int64_t stride = 0;
+  bool identity = false;  // output o is input o, exactly
+  std::vector<int32_t> idx;
+  std::vector<float> w;
+  std::vector<int32_t> count;
+
+  void init(int64_t out, int64_t n_taps) {
+    taps = n_taps;
+    stride = simd::padded(out);
+    idx.assign(taps * stride, 0);
+    w.assign(taps * stride, 0.0f);
+    count.assign(out, static_cast<int32_t>(taps));
+  }
+  void set(int64_t k, int64_t o, int64_t i, float weight) {
+    idx[k * stride + o] = static_cast<int32_t>(i);
+    w[k * stride + o] = weight;
+  }
+};
+
+// torch: compute_source_index_and_lambda (UpSample.h), index arithmetic in acc_type<float> = double.
+Axis linear_axis(int64_t in, int64_t out) {
+  Axis a;
+  a.init(out, 2);
+  if (in == out) {
+    a.identity = true;
+    for (int64_t o = 0; o < out; ++o) {
+      a.set(0, o, o, 1.0f);
+      a.set(1, o, o, 0.0f);
+    }
+    return a;
+  }
+  const float scale = static_cast<float>(in) / out;
+  for (int64_t o = 0; o < out; ++o) {
+    double real = static_cast<double>(scale) * (o + 0.5) - 0.5;
+    if (real < 0) real = 0;
+    const int64_t i0 = static_cast<int64_t>(real);
+    const int64_t i1 = i0 + ((i0 < in - 1) ? 1 : 0);
+    const float l1 = static_cast<float>(real - i0);
+    const float l0 = 1.0f - l1;
+    a.set(0, o, i0, l0);
+    a.set(1, o, i1, l1);
+  }
+  return a;
+}
+
+// torch evaluates these in its own (contracted, vectorised) builds; the coefficients here agree with
+// its to a few units in the last place of the largest coefficient.
+inline float cubic_conv1(float x, float A) {
+  return ((A + 2) * x - (A + 3)) * x * x + 1;
+}
+inline float cubic_conv2(float x, float A) {
+  return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+}
+
+// torch: HelperInterpCubic::compute_indices_weights (A = -0.75, float arithmetic, clamped taps).
+Axis cubic_axis(int64_t in, int64_t out) {
+  Axis a;
+  a.init(out, 4);
+  const float scale = static_cast<float>(in) / out;
+  const float A = -0.75f;
+  for (int64_t o = 0; o < out; ++o) {
+    const float real = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
+    const int64_t i0 = static_cast<int64_t>(std::floor(real));
+    const float t = real - static_cast<float>(i0);
+    const float x2 = static_cast<float>(1.0 - t);
+    const float c[4] = {
+        cubic_conv2(static_cast<float>(t + 1.0), A), cubic_conv1(t, A), cubic_conv1(x2, A),
+        cubic_conv2(static_cast<float>(x2 + 1.0), A)};
+    for (int64_t k = 0; k < 4; ++k) {
+      a.set(k, o, std::max<int64_t>(std::min<int64_t>(i0 - 1 + k, in - 1), 0), c[k]);
+    }
+  }
+  a.identity = in == out;  // t == 0 gives the weights 0, 1, 0, 0 exactly
+  return a;
+}
+
+inline float aa_linear_filter(float x) {
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return static_cast<float>(1.0 - x);
+  return 0.0f;
+}
+
+inline float aa_cubic_filter(float x) {
+  const double a = -0.5;  // Keys' a = -0.5, as Pillow and torch's antialiased bicubic use
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return static_cast<float>(((a + 2.0) * x - (a + 3.0)) * x * x + 1);
+  if (x < 2.0) return static_cast<float>((((x - 5) * x + 8) * x - 4) * a);
+  return 0.0f;
+}
+
+// torch: HelperInterpBase::_compute_weights_aa (the antialiased kernels, _upsample_*2d_aa).
+Axis antialias_axis(int64_t in, int64_t out, bool cubic) {
+  const float scale = static_cast<float>(in) / out;
+  const int64_t interp_size = cubic ? 4 : 2;
+  const float support = static_cast<float>(
+      (scale >= 1.0) ? (interp_size * 0.5) * scale : interp_size * 0.5);
+  const float invscale = static_cast<float>((scale >= 1.0) ? 1.0 / scale : 1.0);
+  const int64_t max_taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  Axis a;
+  a.init(out, max_taps);
+  std::vector<float> wt(max_taps);
+  int64_t used_taps = 1;
+  for (int64_t o = 0; o < out; ++o) {
+    const float center = static_cast<float>(scale * (o + 0.5));
+    const int64_t xmin = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+    int64_t xsize = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in) - xmin;
+    xsize = std::max<int64_t>(std::min<int64_t>(xsize, max_taps), 0);
+    float total = 0.0f;
+    for (int64_t j = 0; j < xsize; ++j) {
+      const float dist = static_cast<float>(j + xmin) - center;
+      const float arg = static_cast<float>((dist + 0.5) * invscale);
+      wt[j] = cubic ? aa_cubic_filter(arg) : aa_linear_filter(arg);
+      total += wt[j];
+    }
+    for (int64_t j = 0; j < xsize; ++j) {
+      if (total != 0.0f) wt[j] /= total;
+      a.set(j, o, xmin + j, wt[j]);
+    }
+    for (int64_t j = xsize; j < max_taps; ++j) a.set(j, o, std::min<int64_t>(xmin, in - 1), 0.0f);
+    a.count[o] = static_cast<int32_t>(std::max<int64_t>(xsize, 1));
+    used_taps = std::max(used_taps, xsize);
+  }
+  a.taps = used_taps;  // weights of the unused tail taps are zero: skip them
+  a.identity = in == out;  // scale 1: weights 1, 0 (see the identity note in the tests)
+  return a;
+}
+
+Axis make_axis(int64_t in, int64_t out, Interp interp, bool antialias) {
+  if (antialias) return antialias_axis(in, out, interp == Interp::Bicubic);
+  return interp == Interp::Bicubic ? cubic_axis(in, out) : linear_axis(in, out);
+}
+
+// torch: nearest_idx (UpSample.h), the legacy "nearest" mode torchvision uses.
+std::vector<int64_t> nearest_indices(int64_t in, int64_t out) {
+  std::vector<int64_t> idx(out);
+  const float scale = static_cast<float>(in) / out;
+  for (int64_t o = 0; o < out; ++o) {
+    if (out == in) {
+      idx[o] = o;
+    } else if (out == 2 * in) {
+      idx[o] = o >> 1;
+    } else {
+      idx[o] = std::min(static_cast<int64_t>(std::floor(o * scale)), in - 1);
+    }
+  }
+  return idx;
+}
+
+// Strided 4-D view [N, C, H, W] of the input.
+struct Planes {
+  const char* data;
+  int64_t n, c, h, w;
+  int64_t sn, sc, sh, sw;  // element strides
+  at::ScalarType dtype;
+
+  explicit Planes(const at::Tensor& t4)
+      : data(static_cast<const char*>(t4.data_ptr())), n(t4.size(0)), c(t4.size(1)),
+        h(t4.size(2)), w(t4.size(3)), sn(t4.stride(0)), sc(t4.stride(1)), sh(t4.stride(2)),
+        sw(t4.stride(3)), dtype(t4.scalar_type()) {}
+
+  int64_t count() const { return n * c; }
+  template <typename T>
+  const T* row(int64_t plane, int64_t y) const {
+    const int64_t off = (plane / c) * sn + (plane % c) * sc + y * sh;
+    return reinterpret_cast<const T*>(data) + off;
+  }
+};
+
+// Loads input row y of a plane as floats; returns a pointer to them (buf, or the row itself).
+const float* load_row(const Planes& in, int64_t plane, int64_t y, float* buf) {
+  if (in.dtype == at::kByte) {
+    const uint8_t* src = in.row<uint8_t>(plane, y);
+    if (in.sw == 1) {
+      simd::u8_to_f32(src, in.w, buf);
+    } else {
+      for (int64_t x = 0; x < in.w; ++x) buf[x] = static_cast<float>(src[x * in.sw]);
+    }
+    return buf;
+  }
+  const float* src = in.row<float>(plane, y);
+  if (in.sw == 1) return src;
+  for (int64_t x = 0; x < in.w; ++x) buf[x] = src[x * in.sw];
+  return buf;
+}
+
+// Runs both passes; finish(plane, oy, row) receives each output row (out_w floats, padded buffer).
+template <typename Finish>
+void resample(const Planes& in, const Axis& ax_h, const Axis& ax_w, int64_t out_h, int64_t out_w,
+              const Finish& finish) {
+  const int64_t planes = in.count();
+  const int64_t tstride = ax_w.stride;  // == padded(out_w)
+  std::vector<char> used(in.h, 0);
+  for (int64_t o = 0; o < out_h; ++o) {
+    if (ax_h.identity) {
+      used[o] = 1;
+      continue;
+    }
+    for (int64_t k = 0; k < ax_h.count[o]; ++k) used[ax_h.idx[k * ax_h.stride + o]] = 1;
+  }
+  std::unique_ptr<float[]> tmp(new float[planes * in.h * tstride]);
+
+  // Width pass over the input rows the height pass reads.
+  const int64_t grain_h = std::max<int64_t>(1, 32768 / (in.w + out_w * ax_w.taps + 1));
+  at::parallel_for(0, planes * in.h, grain_h, [&](int64_t begin, int64_t end) {
+    std::unique_ptr<float[]> buf(new float[simd::padded(in.w)]);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t plane = i / in.h, y = i % in.h;
+      if (!used[y]) continue;
+      float* dst = tmp.get() + i * tstride;
+      if (ax_w.identity) {
+        const float* src = load_row(in, plane, y, dst);
+        if (src != dst) std::memcpy(dst, src, sizeof(float) * out_w);
+      } else {
+        const float* src = load_row(in, plane, y, buf.get());
+        simd::resample_row(src, ax_w.idx.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, out_w, dst);
+      }
+    }
+  });
+
+  // Height pass, one output row at a time.
+  const int64_t grain_v = std::max<int64_t>(1, 32768 / (out_w * ax_h.taps + 1));
+  at::parallel_for(0, planes * out_h, grain_v, [&](int64_t begin, int64_t end) {
+    std::unique_ptr<float[]> row(new float[tstride]);
+    std::vector<const float*> rows(ax_h.taps);
+    std::vector<float> wts(ax_h.taps);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t plane = i / out_h, oy = i % out_h;
+      const int64_t taps = ax_h.count[oy];
+      for (int64_t k = 0; k < taps; ++k) {
+        rows[k] = tmp.get() + (plane * in.h + ax_h.idx[k * ax_h.stride + oy]) * tstride;
+        wts[k] = ax_h.w[k * ax_h.stride + oy];
+      }
+      if (ax_h.identity) {
+        finish(plane, oy, tmp.get() + (plane * in.h + oy) * tstride);
+      } else {
+        simd::combine_rows(rows.data(), wts.data(), taps, out_w, row.get());
+        finish(plane, oy, row.get());
+      }
+    }
+  });
+}
+
+template <typename T>
+void resize_nearest(const Planes& in, int64_t out_h, int64_t out_w, T* out) {
+  const auto iy = nearest_indices(in.h, out_h);
+  const auto ix = nearest_indices(in.w, out_w);
+  std::vector<int64_t> off(out_w);
+  for (int64_t x = 0; x < out_w; ++x) off[x] = ix[x] * in.sw;
+  const int64_t grain = std::max<int64_t>(1, 32768 / (out_w + 1));
+  at::parallel_for(0, in.count() * out_h, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t plane = i / out_h, oy = i % out_h;
+      const T* src = in.row<T>(plane, iy[oy]);
+      T* dst = out + i * out_w;
+      for (int64_t x = 0; x < out_w; ++x) dst[x] = src[off[x]];
+    }
+  });
+}
+
+} // namespace
+
+at::Tensor resize(
+    const at::Tensor& img, int64_t height, int64_t width, c10::string_view interpolation,
+    bool antialias) {
+  TORCH_CHECK(img.device().is_cpu(), "img must be a CPU tensor, got a tensor on ", img.device());
+  TORCH_CHECK(
+      img.dim() == 3 || img.dim() == 4, "img should be a [C, H, W] or [N, C, H, W] tensor, got ",
+      img.dim(), "D with shape ", img.sizes());
+  TORCH_CHECK(
+      img.scalar_type() == at::kByte || img.scalar_type() == at::kFloat,
+      "img must be uint8 or float32, got ", img.scalar_type());
+  TORCH_CHECK(height > 0 && width > 0, "size must be positive, got [", height, ", ", width, "]");
+  TORCH_CHECK(img.size(-1) > 0 && img.size(-2) > 0, "img must not be empty, got shape ", img.sizes());
+  const Interp interp = parse_interpolation(interpolation);
+  TORCH_CHECK(
+      !antialias || interp != Interp::Nearest,
+      "Antialias option is supported for bilinear and bicubic interpolation modes only");
+
+  const at::Tensor in4 = img.dim() == 3 ? img.unsqueeze(0) : img;
+  const Planes in(in4);
+  at::Tensor out = at::empty({in.n, in.c, height, width}, img.options());
+  if (in.count() == 0) return img.dim() == 3 ? out.squeeze(0) : out;
+
+  if (interp == Interp::Nearest) {
+    if (img.scalar_type() == at::kByte) {
+      resize_nearest<uint8_t>(in, height, width, out.data_ptr<uint8_t>());
+    } else {
+      resize_nearest<float>(in, height, width, out.data_ptr<float>());
+    }
+  } else {
+    const Axis ax_h = make_axis(in.h, height, interp, antialias);
+    const Axis ax_w = make_axis(in.w, width, interp, antialias);
+    if (img.scalar_type() == at::kByte) {
+      uint8_t* o = out.data_ptr<uint8_t>();
+      resample(in, ax_h, ax_w, height, width, [&](int64_t plane, int64_t oy, const float* row) {
+        simd::f32_round_to_u8(row, width, o + (plane * height + oy) * width);
+      });
+    } else {
+      float* o = out.data_ptr<float>();
+      resample(in, ax_h, ax_w, height, width, [&](int64_t plane, int64_t oy, const float* row) {
+        std::memcpy(o + (plane * height + oy) * width, row, sizeof(float) * width);
+      });
+    }
+  }
+  return img.dim() == 3 ? out.squeeze(0) : out;
+}
+
+at::Tensor detection_preprocess(
+    const at::Tensor& img, int64_t height, int64_t width, int64_t pad_height, int64_t pad_width,
+    at::ArrayRef<double> mean, at::ArrayRef<double> std, double scale, bool to_bgr,
+    double pad_value) {
+  TORCH_CHECK(img.device().is_cpu(), "img must be a CPU tensor, got a tensor on ", img.device());
+  TORCH_CHECK(
+      img.dim() == 3 && img.size(0) == 3 && img.scalar_type() == at::kByte,
+      "img should be a uint8 [3, H, W] tensor, got ", img.scalar_type(), " with shape ", img.sizes());
+  TORCH_CHECK(img.size(1) > 0 && img.size(2) > 0, "img must not be empty, got shape ", img.sizes());
+  TORCH_CHECK(height > 0 && width > 0, "size must be positive, got [", height, ", ", width, "]");
+  TORCH_CHECK(
+      pad_height >= height && pad_width >= width, "padded size [", pad_height, ", ", pad_width,
+      "] must not be smaller than the resized size [", height, ", ", width, "]");
+  TORCH_CHECK(mean.size() == 3 && std.size() == 3, "mean and std should have 3 values each");
+  float m[3], s[3];
+  for (int k = 0; k < 3; ++k) {
+    m[k] = static_cast<float>(mean[k]);
+    s[k] = static_cast<float>(std[k]);
+    TORCH_CHECK(s[k] != 0.0f, "std must not be zero, got ", std[k]);
+  }
+  const float sc = static_cast<float>(scale);
+  const float fill = static_cast<float>(pad_value);
+
+  const at::Tensor in4 = img.unsqueeze(0);
+  const Planes in(in4);
+  at::Tensor out = at::empty({3, pad_height, pad_width}, img.options().dtype(at::kFloat));
+  float* o = out.data_ptr<float>();
+  const Axis ax_h = linear_axis(in.h, height);
+  const Axis ax_w = linear_axis(in.w, width);
+  resample(in, ax_h, ax_w, height, width, [&](int64_t plane, int64_t oy, const float* row) {
+    const int64_t c = to_bgr ? 2 - plane : plane;
+    float* dst = o + (c * pad_height + oy) * pad_width;
+    simd::round_scale_sub_div(row, width, sc, m[c], s[c], dst);
+    std::fill(dst + width, dst + pad_width, fill);
+  });
+  for (int64_t c = 0; c < 3; ++c) {
+    std::fill(o + (c * pad_height + height) * pad_width, o + (c + 1) * pad_height * pad_width, fill);
+  }
+  return out;
+}
+
+} // namespace image
+} // namespace tva
