@@ -75,7 +75,8 @@ def plot_speedups(rows: List[Dict], path: str) -> None:
     for yi, s in zip(y, sp):
         ax.text(s, yi, f" {s:.2f}x", va="center", fontsize=8)
     ax.set_xlabel("speedup, adapter on vs off (torchvision's kernels)")
-    ax.set_xlim(0, max(sp) * 1.2)
+    ax.set_xscale("log")
+    ax.set_xlim(min(0.5, min(sp) / 1.5), max(2.0, max(sp) * 2))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -67,29 +67,33 @@ def training_steps(model, ds: CocoDetection, cfg: TrainConfig, steps: int, progr
     order = torch.randperm(len(ds), generator=g)
     flips = torch.zeros(len(order), dtype=torch.bool)
     batches = [batch_at(ds, order, it, cfg.batch_size, flips) for it in range(steps + 1)]
-    state = copy.deepcopy(model.state_dict())
-    res: Dict[str, Dict] = {}
-    bar = tqdm(total=2 * (steps + 1), desc="training steps off/on", unit="step", disable=not progress, leave=False)
+    # Two copies of the same weights take the same batches, stepping in turn so that a change in the
+    # machine's load affects both alike.
+    runs = {}
     for mode in ("off", "on"):
-        ctx = torchvision_adapter.disabled() if mode == "off" else torchvision_adapter.enabled()
         m = copy.deepcopy(model)
-        m.load_state_dict(state)
         m.train()
-        torch.manual_seed(cfg.seed)
         opt = make_optimizer(m, cfg)
         for group in opt.param_groups:
             group["lr"] = cfg.lr * 0.01
-        times, losses = [], []
-        with ctx:
-            for imgs, targets in batches:
+        runs[mode] = (m, opt, [], [])
+    bar = tqdm(total=2 * (steps + 1), desc="training steps off/on", unit="step", disable=not progress, leave=False)
+    for imgs, targets in batches:
+        for mode in ("off", "on"):
+            m, opt, times, losses = runs[mode]
+            ctx = torchvision_adapter.disabled() if mode == "off" else torchvision_adapter.enabled()
+            with ctx:
+                torch.manual_seed(cfg.seed)  # the samplers of the RPN and the box head draw the same
                 t0 = time.perf_counter()
                 rec = train_step(m, opt, imgs, targets, cfg.clip_grad_norm)
                 times.append(time.perf_counter() - t0)
-                losses.append(rec["loss"])
-                bar.update()
+            losses.append(rec["loss"])
+            bar.update()
+    bar.close()
+    res = {}
+    for mode, (_, _, times, losses) in runs.items():
         times = sorted(times[1:])  # the first step warms up
         res[mode] = {"median_s": times[len(times) // 2], "losses": losses}
-    bar.close()
     loss_diff = max(abs(a - b) for a, b in zip(res["off"]["losses"], res["on"]["losses"]))
     return {"steps": steps, "batch_size": cfg.batch_size, "step_s_off": res["off"]["median_s"],
             "step_s_on": res["on"]["median_s"], "speedup": res["off"]["median_s"] / res["on"]["median_s"],
