@@ -6,7 +6,7 @@ The evaluation goes through the pycocotools API (``COCO``, ``loadRes``, ``COCOev
 import contextlib
 import io
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -47,13 +47,16 @@ def to_coco_results(ds: CocoDetection, indices: Sequence[int], outputs) -> List[
     return results
 
 
-def coco_evaluate(folder: str, split: str, results: List[Dict], iou_type: str = "bbox") -> Dict:
+def coco_evaluate(folder: str, split: str, results: List[Dict], iou_type: str = "bbox",
+                  img_ids: Optional[Sequence[int]] = None) -> Dict:
     """COCO metrics of ``results``: stats (the 12 numbers), the summary text, per-class PR at IoU 0.5."""
     gt = COCO(os.path.join(folder, "annotations", f"instances_{split}.json"))
     if not results:
         return {"stats": [0.0] * 12, "summary": "no detections", "precision": None, "categories": []}
     dt = gt.loadRes(results)
     ev = COCOeval(gt, dt, iou_type)
+    if img_ids is not None:
+        ev.params.imgIds = sorted(img_ids)
     text = io.StringIO()
     with contextlib.redirect_stdout(text):
         ev.evaluate()
