@@ -26,7 +26,8 @@ import torchvision
 import torchvision_adapter
 
 from . import data, evaluate, model as model_lib, nms_side_by_side, report, throughput
-from .train import TrainConfig, train
+from . import train as train_lib
+from .train import TrainConfig
 
 # Bump when the model definition changes, so cached weights of another architecture are not reused.
 MODEL_VERSION = "frcnn-tinyresnet-fpn-v1"
@@ -81,7 +82,7 @@ def _train_or_load(p: Profile, folder: str, cache: str, args, log: _Log):
         f"{p.training.lr} (warm-up + cosine), seed {p.training.seed}, adapter on")
     limit = None if args.max_train_seconds <= 0 else args.max_train_seconds
     with torchvision_adapter.enabled():
-        res = train(net, ds, p.training, progress=not args.no_progress, max_seconds=limit)
+        res = train_lib.train(net, ds, p.training, progress=not args.no_progress, max_seconds=limit)
     ckpt = {"state_dict": net.state_dict(), **{k: v for k, v in res.items()}}
     if res["stopped_early"]:
         log(f"training: STOPPED at the {limit:.0f} s time cap after {res['iterations_done']} of "

@@ -60,7 +60,7 @@ class TinyResNetFPN(nn.Module):
         return self.fpn(OrderedDict([("0", c3), ("1", c4), ("2", c5)]))
 
 
-def build_detector(num_classes: int, image_size: int = 256, seed: int = 0) -> FasterRCNN:
+def build_detector(num_classes: int, image_size: int = 256, seed: int = 0, **overrides) -> FasterRCNN:
     """Faster R-CNN for ``num_classes`` object categories (background is added here)."""
     torch.manual_seed(seed)
     backbone = TinyResNetFPN()
@@ -70,8 +70,7 @@ def build_detector(num_classes: int, image_size: int = 256, seed: int = 0) -> Fa
     )
     roi_pool = MultiScaleRoIAlign(featmap_names=["0", "1", "2"], output_size=7, sampling_ratio=2)
     head = TwoMLPHead(backbone.out_channels * 7 * 7, 256)
-    model = FasterRCNN(
-        backbone,
+    kwargs = dict(
         min_size=image_size,
         max_size=image_size,
         rpn_anchor_generator=anchors,
@@ -87,4 +86,5 @@ def build_detector(num_classes: int, image_size: int = 256, seed: int = 0) -> Fa
         box_detections_per_img=50,
         box_score_thresh=0.01,
     )
-    return model
+    kwargs.update(overrides)
+    return FasterRCNN(backbone, **kwargs)
