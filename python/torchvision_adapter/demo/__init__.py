@@ -129,7 +129,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     log(f"== torchvision_adapter demo ({'quick' if args.quick else 'default'}) ==")
     log(f"torch {torch.__version__}, torchvision {torchvision.__version__}, torchvision_adapter "
         f"{torchvision_adapter.__version__}; {torch.get_num_threads()} threads on {os.cpu_count()} cores; "
-        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     log(f"replaced torchvision kernels: {', '.join(torchvision_adapter.overridden_ops())}")
     if note:
         log(note)
