@@ -45,7 +45,7 @@ class Profile:
 
 
 PROFILES = {
-    "default": Profile(data.DatasetConfig(train_images=1500, val_images=200), TrainConfig(iterations=1200),
+    "default": Profile(data.DatasetConfig(train_images=1500, val_images=200), TrainConfig(iterations=800),
                        throughput_images=48, throughput_rounds=2, train_steps_timed=6, max_train_seconds=420),
     "quick": Profile(data.DatasetConfig(train_images=300, val_images=48), TrainConfig(iterations=150),
                      throughput_images=16, throughput_rounds=2, train_steps_timed=3, max_train_seconds=60),

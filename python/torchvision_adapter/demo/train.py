@@ -11,7 +11,7 @@ from .data import CocoDetection
 
 @dataclass(frozen=True)
 class TrainConfig:
-    iterations: int = 1200
+    iterations: int = 800
     batch_size: int = 4
     lr: float = 0.02
     momentum: float = 0.9
