@@ -48,7 +48,7 @@ def plot_pr(ev: Dict, path: str) -> None:
     for t, ls in ((0, "-"), (5, "--")):
         for k, name in enumerate(ev["categories"]):
             p = prec[t, :, k, 0, -1]
-            ax.plot(rec, np.where(p < 0, np.nan, p), ls, label=f"{name} @IoU={0.5 + 0.05 * t:.2f}")
+            ax.plot(rec, np.where(p < 0, np.nan, p), ls, color=f"C{k}", label=f"{name} @IoU={0.5 + 0.05 * t:.2f}")
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
