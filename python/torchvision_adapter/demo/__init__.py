@@ -238,6 +238,8 @@ def _write_report(out, p, args, log, folder, val, outputs, ckpt, cached, ev, inf
     nms_table = "\n".join(
         f"| {r['workload']} | {r['threads']} | {r['ms_torchvision']:.2f} | {r['ms_adapter']:.2f} | "
         f"{r['speedup']:.1f}x | {'yes' if r['same'] else 'NO'} |" for r in nms_rows)
+    same_text = ("identical (boxes, scores, labels bit for bit)" if same["identical"]
+                 else f"different, max abs diff {same['max_abs_diff']:.3g}")
     time_table = "\n".join(f"| {k} | {w:.1f} | {c:.1f} |" for k, (w, c) in timings.items())
     report.write_markdown(os.path.join(out, "report.md"), [
         f"# torchvision_adapter demo report ({'quick' if args.quick else 'default'} profile)",
@@ -278,12 +280,13 @@ def _write_report(out, p, args, log, folder, val, outputs, ckpt, cached, ev, inf
         f"{inf['images_per_s_off']:.2f} | {inf['images_per_s_on']:.2f} | {inf['speedup']:.2f}x |\n"
         f"| training step, batch {trs['batch_size']} (median ms of {trs['steps']}) | {trs['step_s_off'] * 1e3:.0f} | "
         f"{trs['step_s_on'] * 1e3:.0f} | {trs['speedup']:.2f}x |\n\n"
-        f"Detections with the adapter off and on: {'identical (boxes, scores, labels bit for bit)' if same['identical'] else 'different, max abs diff %.3g' % same['max_abs_diff']}"
+        f"Detections with the adapter off and on: {same_text}"
         f" over {same['detections']} boxes. Training losses off vs on differ by at most {trs['max_loss_diff']:.3g}.\n\n"
         "![speedups](speedups.png)",
         "## Box operators side by side\n| workload | threads | torchvision ms | adapter ms | speedup | same |\n"
         f"|---|---|---|---|---|---|\n{nms_table}",
-        f"## Time per stage\nWall time depends on the machine's load; CPU time (all threads of this process) much less.\n\n"
+        "## Time per stage\nWall time depends on the machine's load; CPU time (all threads of this process) "
+        "much less.\n\n"
         f"| stage | wall s | CPU s |\n|---|---|---|\n{time_table}",
         "## Terminal log\n```\n" + "\n".join(log.lines) + "\n```",
     ])
