@@ -37,8 +37,8 @@ def tiny_retinanet(num_classes: int = 5, min_size: int = 256, max_size: int = 25
                 if isinstance(layer, torch.nn.Conv2d):
                     torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
         cls = model.head.classification_head.cls_logits
-        torch.nn.init.normal_(cls.weight, std=0.02)
-        torch.nn.init.constant_(cls.bias, -2.0)
+        torch.nn.init.normal_(cls.weight, std=0.01)
+        torch.nn.init.constant_(cls.bias, -5.0)
         reg = model.head.regression_head.bbox_reg
         torch.nn.init.normal_(reg.weight, std=0.002)
     return model.eval()
