@@ -126,7 +126,7 @@ def load_class_map(spec: Optional[str]):
 
 def draw_detections(image_path: str, out_path: str, boxes, scores, category, names=None) -> None:
     """Draws boxes with "name score" labels on the image, written as JPEG or PNG by out_path's suffix."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     palette = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
                (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
@@ -137,15 +137,21 @@ def draw_detections(image_path: str, out_path: str, boxes, scores, category, nam
         raise ToolError(f"cannot read image '{image_path}' to draw on: {e}") from None
     draw = ImageDraw.Draw(canvas)
     width = max(1, round(max(canvas.size) / 400))
+    font_size = max(11, round(max(canvas.size) / 60))
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", font_size)
+    except OSError:  # no TrueType font installed: PIL's small bitmap font
+        font = ImageFont.load_default()
     for box, score, cat in zip(boxes.tolist(), scores.tolist(), category):
         color = palette[cat % len(palette)]
         draw.rectangle(box, outline=color, width=width)
         name = names[cat] if names is not None and 0 <= cat < len(names) else str(cat)
         text = f"{name} {score:.2f}"
-        x, y = box[0], max(0, box[1] - 11)
-        tw = draw.textlength(text) if hasattr(draw, "textlength") else 6 * len(text)
-        draw.rectangle([x, y, x + tw + 2, y + 11], fill=color)
-        draw.text((x + 1, y), text, fill=(0, 0, 0))
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        th = bottom - top + 2
+        x, y = box[0], max(0, box[1] - th)
+        draw.rectangle([x, y, x + right - left + 4, y + th], fill=color)
+        draw.text((x + 2, y - top + 1), text, fill=(0, 0, 0), font=font)
     import io
 
     buf = io.BytesIO()
