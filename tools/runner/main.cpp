@@ -282,7 +282,21 @@ int run(const Options& o) {
     try {
       return module.forward({b.value});
     } catch (const std::exception& e) {
-      throw std::runtime_error("the model failed on " + where + ": " + error_text(e));
+      const std::string text = error_text(e);
+      const std::string marker = "Could not run 'torchvision::";
+      const size_t at = text.find(marker);
+      if (at != std::string::npos) {
+        // A torchvision operator without a CPU kernel in this process: say which, and what to do,
+        // instead of the dispatcher's list of every registered key.
+        const size_t start = at + marker.size() - std::string("torchvision::").size();
+        const std::string op = text.substr(start, text.find('\'', start) - start);
+        throw std::runtime_error(
+            "the model failed on " + where + ": it calls " + op +
+            ", which has no CPU kernel in this process (the adapter does not implement it). Run "
+            "with --adapter off for torchvision's kernels, or add --torchvision-lib PATH to load "
+            "torchvision's kernels under the adapter's.");
+      }
+      throw std::runtime_error("the model failed on " + where + ": " + text);
     }
   };
 
