@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -99,13 +100,27 @@ std::string error_text(const std::exception& e) {
   return e.what();
 }
 
+// torchvision's version, read from the version.py installed beside its library ("" if none).
+std::string torchvision_version(const std::string& lib) {
+  std::ifstream in(fs::path(lib).parent_path() / "version.py");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("__version__", 0) == 0) {
+      const size_t a = line.find_first_of("'\""), b = line.find_last_of("'\"");
+      if (a != std::string::npos && b > a) return line.substr(a + 1, b - a - 1);
+    }
+  }
+  return "";
+}
+
 // Where torchvision's operators come from; returns a description for the report.
-std::string setup_kernels(const Options& o) {
+std::string setup_kernels(const Options& o, std::string& torchvision_lib) {
   std::string lib = o.torchvision_lib;
   if (o.adapter == "off" && lib.empty()) {
     const char* env = std::getenv("TVA_TORCHVISION_LIB");
     lib = env != nullptr ? env : kDefaultTorchvisionLib;
   }
+  torchvision_lib = lib;
   if (!lib.empty()) {
     // torchvision's extension needs only libtorch (no Python): loading it registers its operator
     // schemas and CPU kernels, exactly as `import torchvision` does in Python.
@@ -236,7 +251,8 @@ int run(const Options& o) {
     throw std::runtime_error("model '" + o.model + "' does not exist or is not a file");
   }
 
-  const std::string kernels = setup_kernels(o);
+  std::string torchvision_lib;
+  const std::string kernels = setup_kernels(o, torchvision_lib);
   if (o.threads > 0) at::set_num_threads(o.threads);
 
   torch::jit::Module module;
@@ -379,9 +395,11 @@ int run(const Options& o) {
   summary["ais_bench_fields"] = {{"NPU_compute_time", "compute_time"},
                                  {"H2D_latency", "preprocess_time"},
                                  {"D2H_latency", "postprocess_time"}};
-  summary["versions"] = {{"torch", TORCH_VERSION},
-                         {"torchvision_adapter", adapter_version()},
-                         {"tva_runner", adapter_version()}};
+  summary["versions"] = {{"torch", TORCH_VERSION}, {"torchvision_adapter", adapter_version()}};
+  if (!torchvision_lib.empty()) {
+    const std::string v = torchvision_version(torchvision_lib);
+    summary["versions"]["torchvision"] = v.empty() ? "unknown" : v;
+  }
   if (o.save_outputs) summary["outputs"] = outputs_dir.string();
 
   const std::string summary_path =
