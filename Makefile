@@ -40,7 +40,7 @@ venv: deps
 	@site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	  echo "$(CURDIR)/python" > $$site/torchvision_adapter.pth
 
-$(BUILD_DIR)/build.ninja: CMakeLists.txt | deps
+$(BUILD_DIR)/build.ninja: CMakeLists.txt $(wildcard tools/CMakeLists.txt) | deps
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DPython3_EXECUTABLE=/usr/bin/python3
 

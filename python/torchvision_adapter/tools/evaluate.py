@@ -1,0 +1,59 @@
+"""COCO bbox evaluation of a results file, with torchvision_adapter.coco.
+
+    python -m torchvision_adapter.tools.evaluate --annotations instances_val2017.json \\
+        --results detections.json
+"""
+import argparse
+import json
+import sys
+
+
+def _coco_module():
+    try:
+        from .. import coco  # noqa: F401
+    except ImportError as e:
+        raise NotImplementedError(
+            "COCO evaluation needs the module torchvision_adapter.coco, which this installation does "
+            f"not have ({e}); write the results with tools.postprocess and evaluate them elsewhere"
+        ) from None
+    return coco
+
+
+def evaluate(annotations: str, results: str, iou_type: str = "bbox"):
+    """Returns the evaluation's summary (the 12 COCO AP/AR numbers, as torchvision_adapter.coco gives them)."""
+    coco = _coco_module()
+    if hasattr(coco, "evaluate"):
+        return coco.evaluate(annotations, results, iou_type=iou_type)
+    if hasattr(coco, "COCO") and hasattr(coco, "COCOeval"):
+        gt = coco.COCO(annotations)
+        dt = gt.loadRes(results)
+        ev = coco.COCOeval(gt, dt, iou_type)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        return list(ev.stats)
+    raise NotImplementedError(
+        "torchvision_adapter.coco has neither evaluate(annotations, results) nor COCO/COCOeval")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m torchvision_adapter.tools.evaluate",
+                                description="COCO bbox evaluation of a results file.")
+    p.add_argument("--annotations", required=True, help="COCO ground truth (instances_*.json)")
+    p.add_argument("--results", required=True, help="COCO results JSON (tools.postprocess)")
+    p.add_argument("--iou-type", default="bbox", choices=("bbox", "segm"))
+    args = p.parse_args(argv)
+    try:
+        stats = evaluate(args.annotations, args.results, args.iou_type)
+    except NotImplementedError as e:
+        print(f"evaluate: {e}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
+        print(f"evaluate: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(stats, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
