@@ -35,6 +35,7 @@ __all__ = [
     "ops",
     "overridden_ops",
     "set_image_backend",
+    "transforms",
 ]
 
 enable()
