@@ -151,8 +151,25 @@ def test_errors(tmp_path, capsys):
     assert "labels" in capsys.readouterr().err
 
 
-def test_evaluate_names_what_is_missing(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "torchvision_adapter.coco", None)  # an import of it fails
-    with pytest.raises(NotImplementedError, match="torchvision_adapter.coco"):
-        evaluate.evaluate(str(tmp_path / "gt.json"), str(tmp_path / "r.json"))
-    assert evaluate.main(["--annotations", "gt.json", "--results", "r.json"]) == 2
+def test_evaluate_scores_perfect_results_and_reports_missing_files(tmp_path, capsys):
+    gt = {
+        "images": [{"id": 1, "width": 100, "height": 100}, {"id": 2, "width": 100, "height": 100}],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 40], "area": 1200, "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [50, 5, 20, 20], "area": 400, "iscrowd": 0},
+        ],
+    }
+    results = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 40], "score": 0.9},
+        {"image_id": 2, "category_id": 2, "bbox": [50, 5, 20, 20], "score": 0.8},
+        {"image_id": 2, "category_id": 1, "bbox": [0, 60, 10, 10], "score": 0.1},  # a false positive
+    ]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    stats = evaluate.evaluate(str(tmp_path / "gt.json"), str(tmp_path / "r.json"))
+    assert len(stats) == 12
+    assert stats[0] == pytest.approx(1.0) and stats[1] == pytest.approx(1.0)  # AP, AP50
+    assert stats[5] == -1.0  # no large objects
+    assert "Average Precision" in capsys.readouterr().out
+    assert evaluate.main(["--annotations", str(tmp_path / "missing.json"), "--results", "r.json"]) == 1

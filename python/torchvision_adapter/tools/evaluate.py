@@ -8,32 +8,17 @@ import json
 import sys
 
 
-def _coco_module():
-    try:
-        from .. import coco  # noqa: F401
-    except ImportError as e:
-        raise NotImplementedError(
-            "COCO evaluation needs the module torchvision_adapter.coco, which this installation does "
-            f"not have ({e}); write the results with tools.postprocess and evaluate them elsewhere"
-        ) from None
-    return coco
-
-
 def evaluate(annotations: str, results: str, iou_type: str = "bbox"):
-    """Returns the evaluation's summary (the 12 COCO AP/AR numbers, as torchvision_adapter.coco gives them)."""
-    coco = _coco_module()
-    if hasattr(coco, "evaluate"):
-        return coco.evaluate(annotations, results, iou_type=iou_type)
-    if hasattr(coco, "COCO") and hasattr(coco, "COCOeval"):
-        gt = coco.COCO(annotations)
-        dt = gt.loadRes(results)
-        ev = coco.COCOeval(gt, dt, iou_type)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-        return list(ev.stats)
-    raise NotImplementedError(
-        "torchvision_adapter.coco has neither evaluate(annotations, results) nor COCO/COCOeval")
+    """Returns the 12 COCO AP/AR numbers of a results file, printing pycocotools' summary."""
+    from .. import coco
+
+    gt = coco.COCO(annotations)
+    dt = gt.loadRes(results)
+    ev = coco.COCOeval(gt, dt, iou_type)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return [float(v) for v in ev.stats]
 
 
 def main(argv=None) -> int:
@@ -45,9 +30,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         stats = evaluate(args.annotations, args.results, args.iou_type)
-    except NotImplementedError as e:
-        print(f"evaluate: {e}", file=sys.stderr)
-        return 2
     except (OSError, ValueError) as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 1
