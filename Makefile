@@ -31,7 +31,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "[deps] installing:" $$missing; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  apt-get update -qq && apt-get install -y -qq $$missing; \
 	else echo "[deps] all Debian packages present"; fi
 
 # A venv over Debian's python3 (the one with torch), with the package installed in development mode.
