@@ -429,15 +429,23 @@ void gather_channel_block(
     }
     return;
   }
+  // Pixel by pixel, the 16 channels of a pixel read from 16 row streams: the block is written
+  // sequentially (one cache line per pixel) and every source line is consumed while it is in cache.
+  const S* src[kRoiChannelBlock];
   for (int64_t h = 0; h < height; ++h) {
-    T* row = block + h * width * cb;
-    for (int64_t j = 0; j < nch; ++j) {
-      const S* src = img + (c0 + j) * sc + h * sh;
-      T* dst = row + j;
-      for (int64_t w = 0; w < width; ++w) dst[w * cb] = static_cast<T>(src[w * sw]);
-    }
-    for (int64_t j = nch; j < cb; ++j) {
-      for (int64_t w = 0; w < width; ++w) row[w * cb + j] = T(0);
+    for (int64_t j = 0; j < nch; ++j) src[j] = img + (c0 + j) * sc + h * sh;
+    T* dst = block + h * width * cb;
+    if (nch == cb) {
+      for (int64_t w = 0; w < width; ++w, dst += cb) {
+        const int64_t o = w * sw;
+        for (int64_t j = 0; j < cb; ++j) dst[j] = static_cast<T>(src[j][o]);
+      }
+    } else {
+      for (int64_t w = 0; w < width; ++w, dst += cb) {
+        const int64_t o = w * sw;
+        for (int64_t j = 0; j < nch; ++j) dst[j] = static_cast<T>(src[j][o]);
+        for (int64_t j = nch; j < cb; ++j) dst[j] = T(0);
+      }
     }
   }
 }

@@ -177,8 +177,8 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward(
   roi::check_forward(input, rois);
   roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
   const std::vector<int64_t> shape = {rois.size(0), input.size(1), pooled_height, pooled_width};
-  at::Tensor output = at::empty(shape, input.options().memory_format(at::MemoryFormat::Contiguous));
-  at::Tensor argmax = at::empty(shape, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor output = roi::empty_output(shape, input.options());
+  at::Tensor argmax = roi::empty_output(shape, input.options().dtype(at::kInt));
   if (output.numel() == 0) return std::make_tuple(output, argmax);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_pool", [&] {
     roi_pool_forward_impl<scalar_t>(
