@@ -96,13 +96,8 @@ void roi_align_forward_impl(
         for (int64_t g = 0; g < nblk; ++g) {
           const int64_t cg = c0 + g * kRoiChannelBlock;
           const int64_t ng = std::min(kRoiChannelBlock, channels - cg);
-          const acc_t* t = tile + g * bins * kRoiChannelBlock;
-          scalar_t* o = out + (n * channels + cg) * bins;
-          for (int64_t j = 0; j < ng; ++j) {
-            for (int64_t k = 0; k < bins; ++k) {
-              o[j * bins + k] = static_cast<scalar_t>(t[k * kRoiChannelBlock + j]);
-            }
-          }
+          roi::store_tile_transposed(
+              tile + g * bins * kRoiChannelBlock, ng, bins, out + (n * channels + cg) * bins);
         }
       }
     }

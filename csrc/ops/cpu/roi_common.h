@@ -450,6 +450,16 @@ void gather_channel_block(
   }
 }
 
+// Writes a [bins][kRoiChannelBlock] tile as nch rows of bins outputs (the [C, bins] layout of one RoI).
+template <typename T, typename S>
+void store_tile_transposed(const T* __restrict__ tile, int64_t nch, int64_t bins, S* __restrict__ out) {
+  for (int64_t j = 0; j < nch; ++j) {
+    S* __restrict__ row = out + j * bins;
+    const T* __restrict__ col = tile + j;
+    for (int64_t k = 0; k < bins; ++k) row[k] = static_cast<S>(col[k * kRoiChannelBlock]);
+  }
+}
+
 // The inverse for a contiguous [C, height, width] image: out[c0 + j] = block lane j.
 template <typename S, typename T>
 void scatter_channel_block(

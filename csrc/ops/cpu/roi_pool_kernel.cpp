@@ -104,14 +104,8 @@ void roi_pool_forward_impl(
       }
       for (const int64_t n : groups.rois[gi]) {
         simd::roi_pool_forward_block(plan.bins(n, width), img, pixel_stride, tile, itile);
-        scalar_t* o = out + (n * channels + c0) * bins;
-        int32_t* a = am + (n * channels + c0) * bins;
-        for (int64_t j = 0; j < nch; ++j) {
-          for (int64_t k = 0; k < bins; ++k) {
-            o[j * bins + k] = static_cast<scalar_t>(tile[k * kRoiChannelBlock + j]);
-            a[j * bins + k] = static_cast<int32_t>(itile[k * kRoiChannelBlock + j]);
-          }
-        }
+        roi::store_tile_transposed(tile, nch, bins, out + (n * channels + c0) * bins);
+        roi::store_tile_transposed(itile, nch, bins, am + (n * channels + c0) * bins);
       }
     }
   });
