@@ -207,7 +207,8 @@ at::Tensor ps_roi_pool_backward(
       grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
       batch_size, height, width);
   roi::check_index_tensor(channel_mapping, grad, "channel_mapping");
-  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input =
+      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_ps_roi_pool_backward", [&] {
     ps_roi_pool_backward_impl<scalar_t>(

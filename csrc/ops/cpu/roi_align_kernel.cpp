@@ -191,7 +191,8 @@ at::Tensor roi_align_backward(
   roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
   roi::check_backward(
       grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
-  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input =
+      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_align_backward", [&] {
     roi_align_backward_impl<scalar_t>(

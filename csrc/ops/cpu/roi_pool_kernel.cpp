@@ -138,8 +138,8 @@ void roi_pool_backward_impl(
   // Each thread owns a range of channels; within a channel the contributions arrive in torchvision's
   // order (RoI, then bin).
   at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t c = c_begin; c < c_end; ++c) {
-      for (int64_t n = 0; n < num_rois; ++n) {
+    for (int64_t n = 0; n < num_rois; ++n) {
+      for (int64_t c = c_begin; c < c_end; ++c) {
         acc_t* plane = gin + (bidx[n] * channels + c) * hw;
         const int32_t* a = am + (n * channels + c) * bins;
         const scalar_t* src = g + n * gs0 + c * gs1;
@@ -189,7 +189,8 @@ at::Tensor roi_pool_backward(
   roi::check_backward(
       grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
   roi::check_index_tensor(argmax, grad, "argmax");
-  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input =
+      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_pool_backward", [&] {
     roi_pool_backward_impl<scalar_t>(grad, rois, argmax, pooled_height, pooled_width, grad_input);
