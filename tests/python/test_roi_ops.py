@@ -346,3 +346,19 @@ def test_bad_input_raises_a_clear_error(case):
     _, call, message = case
     with pytest.raises(RuntimeError, match=message):
         call()
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS))
+def test_non_finite_box_coordinates_never_read_out_of_bounds(spec):
+    # torchvision's kernels cast such coordinates to int (undefined behaviour); ours treat NaN
+    # sampling points as outside the map and clamp infinite bins, and always return.
+    x = make_input(1, CHANNELS, 9, 9, 34)
+    nan, inf = float("nan"), float("inf")
+    rois = torch.tensor([[0, nan, 1.0, 5.0, 5.0], [0, 1.0, 1.0, inf, 5.0], [0, -inf, -inf, 3.0, 3.0]])
+    if "adaptive" in spec:
+        # An infinite box asks for infinitely many samples per bin: a clear error.
+        with pytest.raises(RuntimeError, match="too large for adaptive sampling"):
+            forward_backward(SPECS[spec], x, rois)
+        rois = rois[:1]
+    y, gx = forward_backward(SPECS[spec], x, rois)
+    assert y.shape[0] == rois.shape[0] and gx.shape == x.shape

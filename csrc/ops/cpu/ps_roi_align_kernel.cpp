@@ -32,7 +32,7 @@ void ps_roi_align_forward_impl(
   const auto bidx = roi::batch_indices(rp, num_rois, batch);
   const auto plan = roi::plan_align<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
-      sampling_ratio, acc_t(0.5), /*min_one=*/false);
+      sampling_ratio, acc_t(0.5), /*min_one=*/false, /*tabulate=*/false);
 
   const scalar_t* in = input.data_ptr<scalar_t>();
   const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
@@ -41,41 +41,43 @@ void ps_roi_align_forward_impl(
   int32_t* cm = mapping.data_ptr<int32_t>();
   const int64_t bins = pooled_h * pooled_w;
 
-  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n) {
-      const auto grid = plan.grid(n, plan.count(n));
-      const scalar_t* img = in + bidx[n] * sn;
-      for (int64_t c_out = 0; c_out < channels_out; ++c_out) {
-        for (int64_t ph = 0; ph < pooled_h; ++ph) {
-          const AxisTap<acc_t>* ys = grid.ys + ph * grid.grid_h;
-          for (int64_t pw = 0; pw < pooled_w; ++pw) {
-            const AxisTap<acc_t>* xs = grid.xs + pw * grid.grid_w;
-            const int64_t c_in = (c_out * pooled_h + ph) * pooled_w + pw;
-            const scalar_t* plane = img + c_in * sc;
-            acc_t sum = 0;
-            for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
-              const AxisTap<acc_t>& ty = ys[iy];
-              const scalar_t* row_lo = plane + int64_t{ty.lo} * sh;
-              const scalar_t* row_hi = plane + int64_t{ty.hi} * sh;
-              for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
-                const AxisTap<acc_t>& tx = xs[ix];
-                if (!(ty.valid && tx.valid)) {
-                  sum += acc_t(0); // torchvision's bilinear_interpolate returns 0 outside the map
-                  continue;
-                }
-                const acc_t v1 = static_cast<acc_t>(row_lo[tx.lo * sw]);
-                const acc_t v2 = static_cast<acc_t>(row_lo[tx.hi * sw]);
-                const acc_t v3 = static_cast<acc_t>(row_hi[tx.lo * sw]);
-                const acc_t v4 = static_cast<acc_t>(row_hi[tx.hi * sw]);
-                const acc_t w1 = ty.h * tx.h, w2 = ty.h * tx.l, w3 = ty.l * tx.h, w4 = ty.l * tx.l;
-                sum += w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4;
-              }
+  // Input channel by input channel (each is read by one bin of every RoI), so that the channel's
+  // plane stays in cache while all RoIs sample it.
+  at::parallel_for(0, channels_out * bins, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c_in = begin; c_in < end; ++c_in) {
+      const int64_t c_out = c_in / bins;
+      const int64_t ph = (c_in % bins) / pooled_w;
+      const int64_t pw = c_in % pooled_w;
+      // While this channel is sampled, the next one streams into cache.
+      if (c_in == begin) roi::prefetch_planes(in + c_in * sc, batch, sn, sh, sw, height, width);
+      if (c_in + 1 < end) roi::prefetch_planes(in + (c_in + 1) * sc, batch, sn, sh, sw, height, width);
+      for (int64_t n = 0; n < num_rois; ++n) {
+        const auto grid = plan.grid(n, plan.count(n));
+        const scalar_t* plane = in + bidx[n] * sn + c_in * sc;
+        const AxisTap<acc_t>* ys = grid.ys + ph * grid.grid_h;
+        const AxisTap<acc_t>* xs = grid.xs + pw * grid.grid_w;
+        acc_t sum = 0;
+        for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
+          const AxisTap<acc_t>& ty = ys[iy];
+          const scalar_t* row_lo = plane + int64_t{ty.lo} * sh;
+          const scalar_t* row_hi = plane + int64_t{ty.hi} * sh;
+          for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
+            const AxisTap<acc_t>& tx = xs[ix];
+            if (!(ty.valid && tx.valid)) {
+              sum += acc_t(0); // torchvision's bilinear_interpolate returns 0 outside the map
+              continue;
             }
-            const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
-            out[index] = static_cast<scalar_t>(sum / grid.count);
-            cm[index] = static_cast<int32_t>(c_in);
+            const acc_t v1 = static_cast<acc_t>(row_lo[tx.lo * sw]);
+            const acc_t v2 = static_cast<acc_t>(row_lo[tx.hi * sw]);
+            const acc_t v3 = static_cast<acc_t>(row_hi[tx.lo * sw]);
+            const acc_t v4 = static_cast<acc_t>(row_hi[tx.hi * sw]);
+            const acc_t w1 = ty.h * tx.h, w2 = ty.h * tx.l, w3 = ty.l * tx.h, w4 = ty.l * tx.l;
+            sum += w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4;
           }
         }
+        const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
+        out[index] = static_cast<scalar_t>(sum / grid.count);
+        cm[index] = static_cast<int32_t>(c_in);
       }
     }
   });
@@ -99,7 +101,7 @@ void ps_roi_align_backward_impl(
   const auto bidx = roi::batch_indices(rp, num_rois, batch);
   const auto plan = roi::plan_align<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
-      sampling_ratio, acc_t(0.5), /*min_one=*/false);
+      sampling_ratio, acc_t(0.5), /*min_one=*/false, /*tabulate=*/false);
 
   at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
       ? grad_input
@@ -111,43 +113,43 @@ void ps_roi_align_backward_impl(
   const at::Tensor cmc = mapping.contiguous();
   const int32_t* cm = cmc.data_ptr<int32_t>();
   const int64_t total = grad.numel();
-  std::atomic<bool> bad_channel{false};
+  // torchvision adds the outputs' contributions in output order.
+  std::vector<int64_t> visit(total);
+  for (int64_t i = 0; i < total; ++i) visit[i] = i;
+  std::vector<int64_t> start, order;
+  const bool bad_channel = !roi::bucket_by_channel(cm, visit, channels, start, order);
+  TORCH_CHECK(
+      !bad_channel, "channel_mapping must hold input channels in [0, ", channels,
+      "), as ps_roi_align returns them");
 
-  // Each thread owns a range of input channels and walks all outputs in torchvision's order,
-  // taking those that map into its range.
   at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t index = 0; index < total; ++index) {
-      const int64_t c_in = cm[index];
-      if (c_in < c_begin || c_in >= c_end) {
-        if (c_in < 0 || c_in >= channels) bad_channel = true;
-        continue;
-      }
-      const int64_t pw = index % pooled_w;
-      const int64_t ph = (index / pooled_w) % pooled_h;
-      const int64_t c_out = (index / pooled_w / pooled_h) % channels_out;
-      const int64_t n = index / pooled_w / pooled_h / channels_out;
-      const auto grid = plan.grid(n, plan.count(n));
-      acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
-      const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
-      const AxisTap<acc_t>* ys = grid.ys + ph * grid.grid_h;
-      const AxisTap<acc_t>* xs = grid.xs + pw * grid.grid_w;
-      for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
-        const AxisTap<acc_t>& ty = ys[iy];
-        for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
-          const AxisTap<acc_t>& tx = xs[ix];
-          if (!(ty.valid && tx.valid)) continue;
-          const acc_t w1 = ty.h * tx.h, w2 = ty.h * tx.l, w3 = ty.l * tx.h, w4 = ty.l * tx.l;
-          plane[int64_t{ty.lo} * width + tx.lo] += go * w1 / grid.count;
-          plane[int64_t{ty.lo} * width + tx.hi] += go * w2 / grid.count;
-          plane[int64_t{ty.hi} * width + tx.lo] += go * w3 / grid.count;
-          plane[int64_t{ty.hi} * width + tx.hi] += go * w4 / grid.count;
+    for (int64_t c_in = c_begin; c_in < c_end; ++c_in) {
+      for (int64_t o = start[c_in]; o < start[c_in + 1]; ++o) {
+        const int64_t index = order[o];
+        const int64_t pw = index % pooled_w;
+        const int64_t ph = (index / pooled_w) % pooled_h;
+        const int64_t c_out = (index / pooled_w / pooled_h) % channels_out;
+        const int64_t n = index / pooled_w / pooled_h / channels_out;
+        const auto grid = plan.grid(n, plan.count(n));
+        acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
+        const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
+        const AxisTap<acc_t>* ys = grid.ys + ph * grid.grid_h;
+        const AxisTap<acc_t>* xs = grid.xs + pw * grid.grid_w;
+        for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
+          const AxisTap<acc_t>& ty = ys[iy];
+          for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
+            const AxisTap<acc_t>& tx = xs[ix];
+            if (!(ty.valid && tx.valid)) continue;
+            const acc_t w1 = ty.h * tx.h, w2 = ty.h * tx.l, w3 = ty.l * tx.h, w4 = ty.l * tx.l;
+            plane[int64_t{ty.lo} * width + tx.lo] += go * w1 / grid.count;
+            plane[int64_t{ty.lo} * width + tx.hi] += go * w2 / grid.count;
+            plane[int64_t{ty.hi} * width + tx.lo] += go * w3 / grid.count;
+            plane[int64_t{ty.hi} * width + tx.hi] += go * w4 / grid.count;
+          }
         }
       }
     }
   });
-  TORCH_CHECK(
-      !bad_channel, "channel_mapping must hold input channels in [0, ", channels,
-      "), as ps_roi_align returns them");
   if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_grad);
 }
 
@@ -191,7 +193,8 @@ at::Tensor ps_roi_align_backward(
       grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
       batch_size, height, width);
   roi::check_index_tensor(channel_mapping, grad, "channel_mapping");
-  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input =
+      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_ps_roi_align_backward", [&] {
     ps_roi_align_backward_impl<scalar_t>(

@@ -73,29 +73,31 @@ void ps_roi_pool_forward_impl(
   int32_t* cm = mapping.data_ptr<int32_t>();
   const int64_t bins = pooled_h * pooled_w;
 
-  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
-      const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
-      const scalar_t* img = in + bidx[n] * sn;
-      for (int64_t c_out = 0; c_out < channels_out; ++c_out) {
-        for (int64_t ph = 0; ph < pooled_h; ++ph) {
-          const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
-          for (int64_t pw = 0; pw < pooled_w; ++pw) {
-            const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
-            const bool empty = (h1 <= h0) || (w1 <= w0);
-            const int64_t c_in = (c_out * pooled_h + ph) * pooled_w + pw;
-            const scalar_t* plane = img + c_in * sc;
-            acc_t sum = 0;
-            for (int64_t h = h0; h < h1; ++h) {
-              for (int64_t w = w0; w < w1; ++w) sum += static_cast<acc_t>(plane[h * sh + w * sw]);
-            }
-            const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
-            const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
-            out[index] = static_cast<scalar_t>(empty ? acc_t(0) : sum / area);
-            cm[index] = static_cast<int32_t>(c_in);
-          }
+  // Input channel by input channel (each is read by one bin of every RoI), so that the channel's
+  // plane stays in cache while all RoIs pool from it.
+  at::parallel_for(0, channels_out * bins, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c_in = begin; c_in < end; ++c_in) {
+      const int64_t c_out = c_in / bins;
+      const int64_t ph = (c_in % bins) / pooled_w;
+      const int64_t pw = c_in % pooled_w;
+      // While this channel is sampled, the next one streams into cache.
+      if (c_in == begin) roi::prefetch_planes(in + c_in * sc, batch, sn, sh, sw, height, width);
+      if (c_in + 1 < end) roi::prefetch_planes(in + (c_in + 1) * sc, batch, sn, sh, sw, height, width);
+      for (int64_t n = 0; n < num_rois; ++n) {
+        const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+        const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+        const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+        const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+        const bool empty = (h1 <= h0) || (w1 <= w0);
+        const scalar_t* plane = in + bidx[n] * sn + c_in * sc;
+        acc_t sum = 0;
+        for (int64_t h = h0; h < h1; ++h) {
+          for (int64_t w = w0; w < w1; ++w) sum += static_cast<acc_t>(plane[h * sh + w * sw]);
         }
+        const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
+        const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
+        out[index] = static_cast<scalar_t>(empty ? acc_t(0) : sum / area);
+        cm[index] = static_cast<int32_t>(c_in);
       }
     }
   });
@@ -127,41 +129,44 @@ void ps_roi_pool_backward_impl(
                 gs3 = grad.stride(3);
   const at::Tensor cmc = mapping.contiguous();
   const int32_t* cm = cmc.data_ptr<int32_t>();
-  std::atomic<bool> bad_channel{false};
+  // torchvision visits the outputs RoI by RoI, then bin row, bin column, output channel.
+  std::vector<int64_t> visit;
+  visit.reserve(num_rois * channels_out * pooled_h * pooled_w);
+  for (int64_t n = 0; n < num_rois; ++n)
+    for (int64_t ph = 0; ph < pooled_h; ++ph)
+      for (int64_t pw = 0; pw < pooled_w; ++pw)
+        for (int64_t c_out = 0; c_out < channels_out; ++c_out)
+          visit.push_back(((n * channels_out + c_out) * pooled_h + ph) * pooled_w + pw);
+  std::vector<int64_t> start, order;
+  TORCH_CHECK(
+      roi::bucket_by_channel(cm, visit, channels, start, order),
+      "channel_mapping must hold input channels in [0, ", channels,
+      "), as ps_roi_pool returns them");
 
-  // torchvision's order: RoI, bin row, bin column, output channel.
   at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t n = 0; n < num_rois; ++n) {
-      const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
-      const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
-      for (int64_t ph = 0; ph < pooled_h; ++ph) {
+    for (int64_t c_in = c_begin; c_in < c_end; ++c_in) {
+      for (int64_t o = start[c_in]; o < start[c_in + 1]; ++o) {
+        const int64_t index = order[o];
+        const int64_t pw = index % pooled_w;
+        const int64_t ph = (index / pooled_w) % pooled_h;
+        const int64_t c_out = (index / pooled_w / pooled_h) % channels_out;
+        const int64_t n = index / pooled_w / pooled_h / channels_out;
+        const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+        const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
         const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
-        for (int64_t pw = 0; pw < pooled_w; ++pw) {
-          const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
-          const bool empty = (h1 <= h0) || (w1 <= w0);
-          const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
-          for (int64_t c_out = 0; c_out < channels_out; ++c_out) {
-            const int64_t index = ((n * channels_out + c_out) * pooled_h + ph) * pooled_w + pw;
-            const int64_t c_in = cm[index];
-            if (c_in < c_begin || c_in >= c_end) {
-              if (c_in < 0 || c_in >= channels) bad_channel = true;
-              continue;
-            }
-            acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
-            const acc_t diff = empty
-                ? acc_t(0)
-                : static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
-            for (int64_t h = h0; h < h1; ++h) {
-              for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
-            }
-          }
+        const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+        const bool empty = (h1 <= h0) || (w1 <= w0);
+        const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
+        acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
+        const acc_t diff = empty
+            ? acc_t(0)
+            : static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
+        for (int64_t h = h0; h < h1; ++h) {
+          for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
         }
       }
     }
   });
-  TORCH_CHECK(
-      !bad_channel, "channel_mapping must hold input channels in [0, ", channels,
-      "), as ps_roi_pool returns them");
   if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_grad);
 }
 
@@ -202,7 +207,8 @@ at::Tensor ps_roi_pool_backward(
       grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
       batch_size, height, width);
   roi::check_index_tensor(channel_mapping, grad, "channel_mapping");
-  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input =
+      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_ps_roi_pool_backward", [&] {
     ps_roi_pool_backward_impl<scalar_t>(

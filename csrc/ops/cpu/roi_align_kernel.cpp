@@ -96,13 +96,8 @@ void roi_align_forward_impl(
         for (int64_t g = 0; g < nblk; ++g) {
           const int64_t cg = c0 + g * kRoiChannelBlock;
           const int64_t ng = std::min(kRoiChannelBlock, channels - cg);
-          const acc_t* t = tile + g * bins * kRoiChannelBlock;
-          scalar_t* o = out + (n * channels + cg) * bins;
-          for (int64_t j = 0; j < ng; ++j) {
-            for (int64_t k = 0; k < bins; ++k) {
-              o[j * bins + k] = static_cast<scalar_t>(t[k * kRoiChannelBlock + j]);
-            }
-          }
+          roi::store_tile_transposed(
+              tile + g * bins * kRoiChannelBlock, ng, bins, out + (n * channels + cg) * bins);
         }
       }
     }
@@ -196,7 +191,8 @@ at::Tensor roi_align_backward(
   roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
   roi::check_backward(
       grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
-  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input =
+      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_align_backward", [&] {
     roi_align_backward_impl<scalar_t>(

@@ -287,7 +287,8 @@ void tabulate_points(AlignPlan<T>& plan, int64_t height) {
 template <typename T>
 AlignPlan<T> plan_align(
     const T* rois, int64_t num_rois, T spatial_scale, int64_t height, int64_t width,
-    int64_t pooled_h, int64_t pooled_w, int64_t sampling_ratio, T offset, bool min_one) {
+    int64_t pooled_h, int64_t pooled_w, int64_t sampling_ratio, T offset, bool min_one,
+    bool tabulate = true) {
   AlignPlan<T> plan;
   plan.pooled_h = pooled_h;
   plan.pooled_w = pooled_w;
@@ -334,8 +335,28 @@ AlignPlan<T> plan_align(
     axis_taps(ax[n].start, ax[n].bin, pooled_w, std::max<int64_t>(a.grid_w, 0), width,
               plan.xs.data() + a.x_off);
   }
-  tabulate_points(plan, height);
+  if (tabulate) tabulate_points(plan, height);
   return plan;
+}
+
+// Output indices grouped by the input channel they read (channel_mapping), each group in the order
+// the indices are listed in `visit` (torchvision's accumulation order): the backward passes give each
+// thread whole channels and still add every element's contributions in torchvision's order.
+// Returns false if a mapping lies outside [0, channels).
+inline bool bucket_by_channel(
+    const int32_t* mapping, const std::vector<int64_t>& visit, int64_t channels,
+    std::vector<int64_t>& start, std::vector<int64_t>& order) {
+  start.assign(channels + 1, 0);
+  for (const int64_t i : visit) {
+    const int64_t c = mapping[i];
+    if (c < 0 || c >= channels) return false;
+    ++start[c + 1];
+  }
+  for (int64_t c = 0; c < channels; ++c) start[c + 1] += start[c];
+  order.resize(visit.size());
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (const int64_t i : visit) order[fill[mapping[i]]++] = i;
+  return true;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -429,16 +450,50 @@ void gather_channel_block(
     }
     return;
   }
+  // Pixel by pixel, the 16 channels of a pixel read from 16 row streams: the block is written
+  // sequentially (one cache line per pixel) and every source line is consumed while it is in cache.
+  const S* src[kRoiChannelBlock];
   for (int64_t h = 0; h < height; ++h) {
-    T* row = block + h * width * cb;
-    for (int64_t j = 0; j < nch; ++j) {
-      const S* src = img + (c0 + j) * sc + h * sh;
-      T* dst = row + j;
-      for (int64_t w = 0; w < width; ++w) dst[w * cb] = static_cast<T>(src[w * sw]);
+    for (int64_t j = 0; j < nch; ++j) src[j] = img + (c0 + j) * sc + h * sh;
+    T* dst = block + h * width * cb;
+    if (nch == cb) {
+      for (int64_t w = 0; w < width; ++w, dst += cb) {
+        const int64_t o = w * sw;
+        for (int64_t j = 0; j < cb; ++j) dst[j] = static_cast<T>(src[j][o]);
+      }
+    } else {
+      for (int64_t w = 0; w < width; ++w, dst += cb) {
+        const int64_t o = w * sw;
+        for (int64_t j = 0; j < nch; ++j) dst[j] = static_cast<T>(src[j][o]);
+        for (int64_t j = nch; j < cb; ++j) dst[j] = T(0);
+      }
     }
-    for (int64_t j = nch; j < cb; ++j) {
-      for (int64_t w = 0; w < width; ++w) row[w * cb + j] = T(0);
+  }
+}
+
+// Asks for one channel plane of every image to be brought into cache with sequential prefetches
+// (the sampling that follows reads short, scattered row pieces the hardware would not prefetch).
+template <typename S>
+void prefetch_planes(
+    const S* base, int64_t batch, int64_t sn, int64_t sh, int64_t sw, int64_t height, int64_t width) {
+  constexpr int64_t kLine = 64 / sizeof(S) > 0 ? 64 / sizeof(S) : 1;
+  if (sw != 1) return;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t h = 0; h < height; ++h) {
+      const S* row = base + b * sn + h * sh;
+      for (int64_t w = 0; w < width; w += kLine) __builtin_prefetch(row + w);
+      __builtin_prefetch(row + width - 1);
     }
+  }
+}
+
+// Writes a [bins][kRoiChannelBlock] tile as nch rows of bins outputs (the [C, bins] layout of one RoI).
+template <typename T, typename S>
+void store_tile_transposed(const T* __restrict__ tile, int64_t nch, int64_t bins, S* __restrict__ out) {
+  for (int64_t j = 0; j < nch; ++j) {
+    S* __restrict__ row = out + j * bins;
+    const T* __restrict__ col = tile + j;
+    for (int64_t k = 0; k < bins; ++k) row[k] = static_cast<S>(col[k * kRoiChannelBlock]);
   }
 }
 

@@ -104,14 +104,8 @@ void roi_pool_forward_impl(
       }
       for (const int64_t n : groups.rois[gi]) {
         simd::roi_pool_forward_block(plan.bins(n, width), img, pixel_stride, tile, itile);
-        scalar_t* o = out + (n * channels + c0) * bins;
-        int32_t* a = am + (n * channels + c0) * bins;
-        for (int64_t j = 0; j < nch; ++j) {
-          for (int64_t k = 0; k < bins; ++k) {
-            o[j * bins + k] = static_cast<scalar_t>(tile[k * kRoiChannelBlock + j]);
-            a[j * bins + k] = static_cast<int32_t>(itile[k * kRoiChannelBlock + j]);
-          }
-        }
+        roi::store_tile_transposed(tile, nch, bins, out + (n * channels + c0) * bins);
+        roi::store_tile_transposed(itile, nch, bins, am + (n * channels + c0) * bins);
       }
     }
   });
@@ -144,8 +138,8 @@ void roi_pool_backward_impl(
   // Each thread owns a range of channels; within a channel the contributions arrive in torchvision's
   // order (RoI, then bin).
   at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t c = c_begin; c < c_end; ++c) {
-      for (int64_t n = 0; n < num_rois; ++n) {
+    for (int64_t n = 0; n < num_rois; ++n) {
+      for (int64_t c = c_begin; c < c_end; ++c) {
         acc_t* plane = gin + (bidx[n] * channels + c) * hw;
         const int32_t* a = am + (n * channels + c) * bins;
         const scalar_t* src = g + n * gs0 + c * gs1;
@@ -177,8 +171,8 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward(
   roi::check_forward(input, rois);
   roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
   const std::vector<int64_t> shape = {rois.size(0), input.size(1), pooled_height, pooled_width};
-  at::Tensor output = at::empty(shape, input.options().memory_format(at::MemoryFormat::Contiguous));
-  at::Tensor argmax = at::empty(shape, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor output = roi::empty_output(shape, input.options());
+  at::Tensor argmax = roi::empty_output(shape, input.options().dtype(at::kInt));
   if (output.numel() == 0) return std::make_tuple(output, argmax);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_pool", [&] {
     roi_pool_forward_impl<scalar_t>(
@@ -195,7 +189,8 @@ at::Tensor roi_pool_backward(
   roi::check_backward(
       grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
   roi::check_index_tensor(argmax, grad, "argmax");
-  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input =
+      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_pool_backward", [&] {
     roi_pool_backward_impl<scalar_t>(grad, rois, argmax, pooled_height, pooled_width, grad_input);
