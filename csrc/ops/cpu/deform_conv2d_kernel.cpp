@@ -61,6 +61,7 @@ struct Shape {
   int64_t offset_group_channels; // input channels per offset group
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
   bool use_mask;
+  int64_t band_rows; // output rows per band of parallel work, see plan_bands()
 };
 
 Shape check_arguments(
@@ -255,14 +256,21 @@ struct Block {
   int64_t row, col, tap_row, tap_col, group;
 };
 
-// About kBlockElements column values per band, and at least 256 pixels (a GEMM-friendly width).
+// Column values per band and thread, about.
 constexpr int64_t kBlockElements = int64_t{1} << 21;
 
-int64_t band_rows(const Shape& s) {
+// Output rows per band: about kBlockElements column values, at least 256 pixels (a GEMM-friendly
+// width), and, when a call has only a few bands, a count that divides evenly among the threads.
+int64_t plan_bands(const Shape& s, int64_t threads) {
   const int64_t per_row = std::max<int64_t>(1, s.out_w * s.taps * s.channels);
-  const int64_t rows =
-      std::max<int64_t>((256 + s.out_w - 1) / s.out_w, kBlockElements / per_row);
-  return std::min(s.out_h, std::max<int64_t>(1, rows));
+  const int64_t min_rows = std::min(s.out_h, (256 + s.out_w - 1) / s.out_w);
+  const int64_t rows = std::max<int64_t>(1, std::min(s.out_h, kBlockElements / per_row));
+  int64_t bands = (s.out_h + rows - 1) / rows;
+  const int64_t images = std::max<int64_t>(1, s.batch);
+  if (threads > 1 && images * bands < 8 * threads) {
+    while ((images * bands) % threads != 0 && bands < s.out_h) ++bands;
+  }
+  return std::max(min_rows, std::max<int64_t>(1, (s.out_h + bands - 1) / bands));
 }
 
 // GEMM layout: [group][pixel][tap][channel of group], each group a [pixels, taps * channels]
@@ -426,7 +434,7 @@ at::Tensor weight_by_tap(const at::Tensor& weight, const Shape& s) {
 }
 
 at::Tensor columns_buffer(const Shape& s, const at::TensorOptions& options) {
-  return at::empty({band_rows(s) * s.out_w * s.taps * s.channels}, options);
+  return at::empty({s.band_rows * s.out_w * s.taps * s.channels}, options);
 }
 
 // The block's columns of group g as a [pixels of block, taps * group channels] matrix.
@@ -442,7 +450,7 @@ struct BandJob {
 
 std::vector<BandJob> band_jobs(const Shape& s, int64_t first_image, int64_t images) {
   std::vector<BandJob> jobs;
-  const int64_t rows = band_rows(s);
+  const int64_t rows = s.band_rows;
   for (int64_t b = first_image; b < first_image + images; ++b) {
     for (int64_t y0 = 0; y0 < s.out_h; y0 += rows) jobs.push_back({b, y0, std::min(rows, s.out_h - y0)});
   }
@@ -610,9 +618,10 @@ at::Tensor deform_conv2d(
     int64_t groups,
     int64_t offset_groups,
     bool use_mask) {
-  const Shape s = check_arguments(
+  Shape s = check_arguments(
       input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
       groups, offset_groups, use_mask);
+  s.band_rows = plan_bands(s, at::get_num_threads());
   if (is_reduced_float(input)) {
     return deform_conv2d(
                to_float(input), to_float(weight), to_float(offset),
@@ -655,9 +664,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> deform_co
     int64_t groups,
     int64_t offset_groups,
     bool use_mask) {
-  const Shape s = check_arguments(
+  Shape s = check_arguments(
       input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
       groups, offset_groups, use_mask);
+  s.band_rows = plan_bands(s, at::get_num_threads());
   check_cpu(grad, "grad");
   check_same_dtype(input, "input", grad, "grad");
   TORCH_CHECK(
