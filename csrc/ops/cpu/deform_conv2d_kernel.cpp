@@ -290,11 +290,23 @@ Block expanded_block(const Shape& s, int64_t begin, int64_t size) {
           s.group_channels};
 }
 
-inline int64_t column_index(
-    const Shape& s, const Block& blk, int64_t g, int64_t p, int64_t k, int64_t c) {
+// Column offsets split into a per-pixel and a per-tap part, so the inner loops index without
+// divisions: column (g, p, k, c) is at pixel_offset(p) + tap_offsets[k] + channel_offset(g, c).
+inline int64_t pixel_offset(const Shape& s, const Block& blk, int64_t p) {
   const int64_t q = p - blk.begin;
-  return (q / s.out_w) * blk.row + (q % s.out_w) * blk.col + (k / s.kernel_w) * blk.tap_row +
-      (k % s.kernel_w) * blk.tap_col + g * blk.group + (c - g * s.group_channels);
+  return (q / s.out_w) * blk.row + (q % s.out_w) * blk.col;
+}
+
+inline std::vector<int64_t> tap_offsets(const Shape& s, const Block& blk) {
+  std::vector<int64_t> o(s.taps);
+  for (int64_t k = 0; k < s.taps; ++k) {
+    o[k] = (k / s.kernel_w) * blk.tap_row + (k % s.kernel_w) * blk.tap_col;
+  }
+  return o;
+}
+
+inline int64_t channel_offset(const Shape& s, const Block& blk, int64_t g, int64_t c) {
+  return g * blk.group + (c - g * s.group_channels);
 }
 
 // Taps of one band of one image, indexed by tap_index().
@@ -353,13 +365,15 @@ template <typename T>
 void sample_columns(
     const Shape& s, const Block& blk, int64_t p_begin, int64_t p_end,
     const std::vector<Tap<T>>& taps, const T* in, const T* zeros, T* columns) {
+  const std::vector<int64_t> tap_off = tap_offsets(s, blk);
   for (int64_t p = p_begin; p < p_end; ++p) {
+    T* col_p = columns + pixel_offset(s, blk, p);
     for (int64_t og = 0; og < s.offset_groups; ++og) {
       const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
       for (int64_t k = 0; k < s.taps; ++k) {
         const Tap<T>& t = taps[tap_index(s, blk, og, k, p)];
         for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-          T* dst = columns + column_index(s, blk, g, p, k, c);
+          T* dst = col_p + tap_off[k] + channel_offset(s, blk, g, c);
           if (!t.inside) {
             std::fill(dst, dst + n, t.mask * T(0));
           } else {
@@ -379,7 +393,9 @@ void offset_mask_gradients(
     const Shape& s, const Block& blk, int64_t p_begin, int64_t p_end,
     const std::vector<Tap<T>>& taps, const T* in, const T* zeros, const T* grad_columns,
     T* grad_offset, T* grad_mask) {
+  const std::vector<int64_t> tap_off = tap_offsets(s, blk);
   for (int64_t p = p_begin; p < p_end; ++p) {
+    const T* gcol_p = grad_columns + pixel_offset(s, blk, p);
     for (int64_t og = 0; og < s.offset_groups; ++og) {
       const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
       for (int64_t k = 0; k < s.taps; ++k) {
@@ -389,7 +405,7 @@ void offset_mask_gradients(
           for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
             simd::deform_coord_row(
                 corner_rows(t, in + c, s.channels, zeros),
-                grad_columns + column_index(s, blk, g, p, k, c), t.w, t.dy, t.dx,
+                gcol_p + tap_off[k] + channel_offset(s, blk, g, c), t.w, t.dy, t.dx,
                 static_cast<size_t>(n), sums);
           });
         }
@@ -408,14 +424,16 @@ template <typename T>
 void input_gradient(
     const Shape& s, const Block& blk, int64_t p_begin, int64_t p_end,
     const std::vector<Tap<T>>& taps, const T* grad_columns, T* grad_in) {
+  const std::vector<int64_t> tap_off = tap_offsets(s, blk);
   for (int64_t p = p_begin; p < p_end; ++p) {
+    const T* gcol_p = grad_columns + pixel_offset(s, blk, p);
     for (int64_t og = 0; og < s.offset_groups; ++og) {
       const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
       for (int64_t k = 0; k < s.taps; ++k) {
         const Tap<T>& t = taps[tap_index(s, blk, og, k, p)];
         if (!t.inside) continue;
         for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-          const T* gc = grad_columns + column_index(s, blk, g, p, k, c);
+          const T* gc = gcol_p + tap_off[k] + channel_offset(s, blk, g, c);
           for (int q = 0; q < 4; ++q) {
             if (t.corner[q] < 0) continue;
             simd::deform_axpy_row(
