@@ -61,6 +61,7 @@ struct Shape {
   int64_t offset_group_channels; // input channels per offset group
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
   bool use_mask;
+  int64_t band_rows; // output rows per band of parallel work, see plan_bands()
 };
 
 Shape check_arguments(
@@ -255,14 +256,21 @@ struct Block {
   int64_t row, col, tap_row, tap_col, group;
 };
 
-// About kBlockElements column values per band, and at least 256 pixels (a GEMM-friendly width).
+// Column values per band and thread, about.
 constexpr int64_t kBlockElements = int64_t{1} << 21;
 
-int64_t band_rows(const Shape& s) {
+// Output rows per band: about kBlockElements column values, at least 256 pixels (a GEMM-friendly
+// width), and, when a call has only a few bands, a count that divides evenly among the threads.
+int64_t plan_bands(const Shape& s, int64_t threads) {
   const int64_t per_row = std::max<int64_t>(1, s.out_w * s.taps * s.channels);
-  const int64_t rows =
-      std::max<int64_t>((256 + s.out_w - 1) / s.out_w, kBlockElements / per_row);
-  return std::min(s.out_h, std::max<int64_t>(1, rows));
+  const int64_t min_rows = std::min(s.out_h, (256 + s.out_w - 1) / s.out_w);
+  const int64_t rows = std::max<int64_t>(1, std::min(s.out_h, kBlockElements / per_row));
+  int64_t bands = (s.out_h + rows - 1) / rows;
+  const int64_t images = std::max<int64_t>(1, s.batch);
+  if (threads > 1 && images * bands < 8 * threads) {
+    while ((images * bands) % threads != 0 && bands < s.out_h) ++bands;
+  }
+  return std::max(min_rows, std::max<int64_t>(1, (s.out_h + bands - 1) / bands));
 }
 
 // GEMM layout: [group][pixel][tap][channel of group], each group a [pixels, taps * channels]
@@ -282,11 +290,23 @@ Block expanded_block(const Shape& s, int64_t begin, int64_t size) {
           s.group_channels};
 }
 
-inline int64_t column_index(
-    const Shape& s, const Block& blk, int64_t g, int64_t p, int64_t k, int64_t c) {
+// Column offsets split into a per-pixel and a per-tap part, so the inner loops index without
+// divisions: column (g, p, k, c) is at pixel_offset(p) + tap_offsets[k] + channel_offset(g, c).
+inline int64_t pixel_offset(const Shape& s, const Block& blk, int64_t p) {
   const int64_t q = p - blk.begin;
-  return (q / s.out_w) * blk.row + (q % s.out_w) * blk.col + (k / s.kernel_w) * blk.tap_row +
-      (k % s.kernel_w) * blk.tap_col + g * blk.group + (c - g * s.group_channels);
+  return (q / s.out_w) * blk.row + (q % s.out_w) * blk.col;
+}
+
+inline std::vector<int64_t> tap_offsets(const Shape& s, const Block& blk) {
+  std::vector<int64_t> o(s.taps);
+  for (int64_t k = 0; k < s.taps; ++k) {
+    o[k] = (k / s.kernel_w) * blk.tap_row + (k % s.kernel_w) * blk.tap_col;
+  }
+  return o;
+}
+
+inline int64_t channel_offset(const Shape& s, const Block& blk, int64_t g, int64_t c) {
+  return g * blk.group + (c - g * s.group_channels);
 }
 
 // Taps of one band of one image, indexed by tap_index().
@@ -339,18 +359,21 @@ simd::Corners<T> corner_rows(const Tap<T>& t, const T* in, int64_t channels, con
   return c;
 }
 
-// Deformable columns of one band. `in` is the image channels-last [height * width][channels].
+// Deformable columns of pixels [p_begin, p_end) of one band. `in` is the image channels-last
+// [height * width][channels].
 template <typename T>
 void sample_columns(
-    const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* in,
-    const T* zeros, T* columns) {
-  for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p) {
+    const Shape& s, const Block& blk, int64_t p_begin, int64_t p_end,
+    const std::vector<Tap<T>>& taps, const T* in, const T* zeros, T* columns) {
+  const std::vector<int64_t> tap_off = tap_offsets(s, blk);
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    T* col_p = columns + pixel_offset(s, blk, p);
     for (int64_t og = 0; og < s.offset_groups; ++og) {
       const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
       for (int64_t k = 0; k < s.taps; ++k) {
         const Tap<T>& t = taps[tap_index(s, blk, og, k, p)];
         for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-          T* dst = columns + column_index(s, blk, g, p, k, c);
+          T* dst = col_p + tap_off[k] + channel_offset(s, blk, g, c);
           if (!t.inside) {
             std::fill(dst, dst + n, t.mask * T(0));
           } else {
@@ -364,12 +387,15 @@ void sample_columns(
   }
 }
 
-// Offset and mask gradients of one band's pixels from its column gradient.
+// Offset and mask gradients of pixels [p_begin, p_end) of one band from its column gradient.
 template <typename T>
 void offset_mask_gradients(
-    const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* in,
-    const T* zeros, const T* grad_columns, T* grad_offset, T* grad_mask) {
-  for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p) {
+    const Shape& s, const Block& blk, int64_t p_begin, int64_t p_end,
+    const std::vector<Tap<T>>& taps, const T* in, const T* zeros, const T* grad_columns,
+    T* grad_offset, T* grad_mask) {
+  const std::vector<int64_t> tap_off = tap_offsets(s, blk);
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    const T* gcol_p = grad_columns + pixel_offset(s, blk, p);
     for (int64_t og = 0; og < s.offset_groups; ++og) {
       const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
       for (int64_t k = 0; k < s.taps; ++k) {
@@ -379,7 +405,7 @@ void offset_mask_gradients(
           for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
             simd::deform_coord_row(
                 corner_rows(t, in + c, s.channels, zeros),
-                grad_columns + column_index(s, blk, g, p, k, c), t.w, t.dy, t.dx,
+                gcol_p + tap_off[k] + channel_offset(s, blk, g, c), t.w, t.dy, t.dx,
                 static_cast<size_t>(n), sums);
           });
         }
@@ -392,19 +418,22 @@ void offset_mask_gradients(
   }
 }
 
-// Input gradient of one band, accumulated into a channels-last [height * width][channels] image.
+// Input gradient of pixels [p_begin, p_end) of one band, accumulated into a channels-last
+// [height * width][channels] image.
 template <typename T>
 void input_gradient(
-    const Shape& s, const Block& blk, const std::vector<Tap<T>>& taps, const T* grad_columns,
-    T* grad_in) {
-  for (int64_t p = blk.begin; p < blk.begin + blk.size; ++p) {
+    const Shape& s, const Block& blk, int64_t p_begin, int64_t p_end,
+    const std::vector<Tap<T>>& taps, const T* grad_columns, T* grad_in) {
+  const std::vector<int64_t> tap_off = tap_offsets(s, blk);
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    const T* gcol_p = grad_columns + pixel_offset(s, blk, p);
     for (int64_t og = 0; og < s.offset_groups; ++og) {
       const int64_t c0 = og * s.offset_group_channels, c1 = c0 + s.offset_group_channels;
       for (int64_t k = 0; k < s.taps; ++k) {
         const Tap<T>& t = taps[tap_index(s, blk, og, k, p)];
         if (!t.inside) continue;
         for_each_group_run(s, c0, c1, [&](int64_t g, int64_t c, int64_t n) {
-          const T* gc = grad_columns + column_index(s, blk, g, p, k, c);
+          const T* gc = gcol_p + tap_off[k] + channel_offset(s, blk, g, c);
           for (int q = 0; q < 4; ++q) {
             if (t.corner[q] < 0) continue;
             simd::deform_axpy_row(
@@ -426,7 +455,7 @@ at::Tensor weight_by_tap(const at::Tensor& weight, const Shape& s) {
 }
 
 at::Tensor columns_buffer(const Shape& s, const at::TensorOptions& options) {
-  return at::empty({band_rows(s) * s.out_w * s.taps * s.channels}, options);
+  return at::empty({s.band_rows * s.out_w * s.taps * s.channels}, options);
 }
 
 // The block's columns of group g as a [pixels of block, taps * group channels] matrix.
@@ -442,7 +471,7 @@ struct BandJob {
 
 std::vector<BandJob> band_jobs(const Shape& s, int64_t first_image, int64_t images) {
   std::vector<BandJob> jobs;
-  const int64_t rows = band_rows(s);
+  const int64_t rows = s.band_rows;
   for (int64_t b = first_image; b < first_image + images; ++b) {
     for (int64_t y0 = 0; y0 < s.out_h; y0 += rows) jobs.push_back({b, y0, std::min(rows, s.out_h - y0)});
   }
@@ -478,8 +507,8 @@ void forward_impl(
           s, blk, off + b * s.offset_groups * 2 * s.taps * s.pixels,
           msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
       sample_columns<T>(
-          s, blk, taps, in + b * s.height * s.width * s.channels, zeros.data(),
-          columns.data_ptr<T>());
+          s, blk, blk.begin, blk.begin + blk.size, taps, in + b * s.height * s.width * s.channels,
+          zeros.data(), columns.data_ptr<T>());
       if (conv) {
         // oneDNN's convolution multiplies faster than the BLAS GEMM of the same size.
         const at::Tensor image =
@@ -503,12 +532,11 @@ void forward_impl(
   });
 }
 
-// Backward. A band's offset and mask gradients belong to its own pixels; its input gradient (a
-// scatter anywhere in the image) and weight gradient go to buffers that only the thread running
-// the band writes. With at least as many images as threads, each thread takes whole images and
-// scatters straight into their input gradients; otherwise the images are visited one by one, their
-// bands in parallel, each thread scattering into a private image summed after the region. Weight
-// gradients always go to per-thread partial sums. So threads never write the same element.
+// Backward, band after band. The two multiplies of a band (column gradient, weight gradient) run
+// on the calling thread, so BLAS threads itself as it likes; the sampling work between them runs in
+// one parallel region over the band's pixels. A pixel's offset and mask gradients belong to it
+// alone; the input gradient (a scatter anywhere in the image) goes to a private image per thread,
+// summed once per image. So threads never write the same element.
 template <typename T>
 void backward_impl(
     const Shape& s, const at::Tensor& grad, const at::Tensor& input_cl, const at::Tensor& weight,
@@ -523,66 +551,45 @@ void backward_impl(
   T* g_msk = s.use_mask ? grad_mask.data_ptr<T>() : nullptr;
   const int64_t plane = s.height * s.width * s.channels;
   const int64_t threads = at::get_num_threads();
-  at::Tensor weight_parts = at::zeros({threads, grad_weight_by_tap.numel()}, weight.options());
-
-  // Scratch of one thread, reused for all its bands.
-  struct Scratch {
-    at::Tensor columns, grad_columns;
-    std::vector<Tap<T>> taps;
-  };
-  const auto new_scratch = [&] {
-    return Scratch{columns_buffer(s, input_cl.options()), columns_buffer(s, input_cl.options()), {}};
-  };
-  const auto run_band = [&](const BandJob& job, T* g_in, at::Tensor& g_w, Scratch& sc) {
-    const int64_t b = job.image;
+  at::Tensor input_parts =
+      threads > 1 ? at::empty({threads, plane}, input_cl.options()) : at::Tensor();
+  at::Tensor columns = columns_buffer(s, input_cl.options());
+  at::Tensor grad_columns = columns_buffer(s, input_cl.options());
+  std::vector<Tap<T>> taps;
+  for (int64_t b = 0; b < s.batch; ++b) {
+    if (threads > 1) input_parts.zero_();
     const at::Tensor grad_b = grad[b].view({s.out_channels, s.pixels});
-    const Block blk = gemm_block(s, job.y0 * s.out_w, job.rows * s.out_w);
-    compute_taps<T>(
-        s, blk, off + b * s.offset_groups * 2 * s.taps * s.pixels,
-        msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, sc.taps);
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
-                                    .narrow(1, blk.begin, blk.size);
-      at::Tensor gc = block_columns(sc.grad_columns, s, blk, g);
-      at::mm_out(gc, grad_g.t(), w[g]);
-    }
-    offset_mask_gradients<T>(
-        s, blk, sc.taps, in + b * plane, zeros.data(), sc.grad_columns.template data_ptr<T>(),
-        g_off + b * s.offset_groups * 2 * s.taps * s.pixels,
-        g_msk ? g_msk + b * s.offset_groups * s.taps * s.pixels : nullptr);
-    input_gradient<T>(s, blk, sc.taps, sc.grad_columns.template data_ptr<T>(), g_in);
-
-    sample_columns<T>(s, blk, sc.taps, in + b * plane, zeros.data(), sc.columns.template data_ptr<T>());
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
-                                    .narrow(1, blk.begin, blk.size);
-      g_w[g].addmm_(grad_g, block_columns(sc.columns, s, blk, g));
-    }
-  };
-
-  if (threads == 1 || s.batch >= threads) {
-    at::parallel_for(0, s.batch, 1, [&](int64_t b0, int64_t b1) {
-      at::Tensor g_w = weight_parts[at::get_thread_num()].view(grad_weight_by_tap.sizes());
-      Scratch sc = new_scratch();
-      for (const BandJob& job : band_jobs(s, b0, b1 - b0)) {
-        run_band(job, grad_input_cl.data_ptr<T>() + job.image * plane, g_w, sc);
+    const T* in_b = in + b * plane;
+    T* g_off_b = g_off + b * s.offset_groups * 2 * s.taps * s.pixels;
+    T* g_msk_b = g_msk ? g_msk + b * s.offset_groups * s.taps * s.pixels : nullptr;
+    for (const BandJob& job : band_jobs(s, b, 1)) {
+      const Block blk = gemm_block(s, job.y0 * s.out_w, job.rows * s.out_w);
+      compute_taps<T>(
+          s, blk, off + b * s.offset_groups * 2 * s.taps * s.pixels,
+          msk ? msk + b * s.offset_groups * s.taps * s.pixels : nullptr, taps);
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                                      .narrow(1, blk.begin, blk.size);
+        at::Tensor gc = block_columns(grad_columns, s, blk, g);
+        at::mm_out(gc, grad_g.t(), w[g]);
       }
-    });
-  } else {
-    at::Tensor input_parts = at::empty({threads, plane}, input_cl.options());
-    for (int64_t b = 0; b < s.batch; ++b) {
-      input_parts.zero_();
-      const std::vector<BandJob> jobs = band_jobs(s, b, 1);
-      at::parallel_for(0, static_cast<int64_t>(jobs.size()), 1, [&](int64_t j0, int64_t j1) {
-        const int64_t tid = at::get_thread_num();
-        at::Tensor g_w = weight_parts[tid].view(grad_weight_by_tap.sizes());
-        Scratch sc = new_scratch();
-        for (int64_t j = j0; j < j1; ++j) run_band(jobs[j], input_parts[tid].data_ptr<T>(), g_w, sc);
+      const T* gcol = grad_columns.data_ptr<T>();
+      T* col = columns.data_ptr<T>();
+      at::parallel_for(blk.begin, blk.begin + blk.size, 16, [&](int64_t p0, int64_t p1) {
+        T* g_in = threads > 1 ? input_parts[at::get_thread_num()].data_ptr<T>()
+                              : grad_input_cl.data_ptr<T>() + b * plane;
+        offset_mask_gradients<T>(s, blk, p0, p1, taps, in_b, zeros.data(), gcol, g_off_b, g_msk_b);
+        input_gradient<T>(s, blk, p0, p1, taps, gcol, g_in);
+        sample_columns<T>(s, blk, p0, p1, taps, in_b, zeros.data(), col);
       });
-      grad_input_cl[b].view({plane}).copy_(input_parts.sum(0));
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const at::Tensor grad_g = grad_b.narrow(0, g * s.group_out_channels, s.group_out_channels)
+                                      .narrow(1, blk.begin, blk.size);
+        grad_weight_by_tap[g].addmm_(grad_g, block_columns(columns, s, blk, g));
+      }
     }
+    if (threads > 1) grad_input_cl[b].view({plane}).copy_(input_parts.sum(0));
   }
-  grad_weight_by_tap.view({-1}).copy_(weight_parts.sum(0));
 }
 
 bool is_reduced_float(const at::Tensor& t) {
@@ -610,9 +617,10 @@ at::Tensor deform_conv2d(
     int64_t groups,
     int64_t offset_groups,
     bool use_mask) {
-  const Shape s = check_arguments(
+  Shape s = check_arguments(
       input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
       groups, offset_groups, use_mask);
+  s.band_rows = plan_bands(s, at::get_num_threads());
   if (is_reduced_float(input)) {
     return deform_conv2d(
                to_float(input), to_float(weight), to_float(offset),
@@ -655,9 +663,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> deform_co
     int64_t groups,
     int64_t offset_groups,
     bool use_mask) {
-  const Shape s = check_arguments(
+  Shape s = check_arguments(
       input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
       groups, offset_groups, use_mask);
+  s.band_rows = plan_bands(s, at::get_num_threads());
   check_cpu(grad, "grad");
   check_same_dtype(input, "input", grad, "grad");
   TORCH_CHECK(
