@@ -329,6 +329,18 @@ def test_matrix_nms_boxes_soft_masks_and_mask_area():
         assert same(a, b)
 
 
+def test_matrix_nms_empty_masks_propagate_nan_like_mmdet():
+    masks = blob_masks(6, 12, 12, 61)
+    masks[1] = False
+    masks[4] = False  # two empty masks: 0 / 0 IoU, NaN even across labels in mmdet
+    labels = torch.tensor([0, 1, 0, 2, 1, 0])
+    scores = torch.tensor([0.9, 0.85, 0.8, 0.7, 0.6, 0.5])
+    for kernel in ["gaussian", "linear"]:
+        for a, b in zip(matrix_nms(masks, labels, scores, kernel=kernel),
+                        mmdet_matrix_nms(masks, labels, scores, kernel=kernel)):
+            assert same(a, b)
+
+
 def test_matrix_nms_empty_filtered_and_errors():
     out = matrix_nms(torch.zeros(0, 5, 6, dtype=torch.bool), torch.zeros(0, dtype=torch.long), torch.zeros(0))
     assert out[2].shape == (0, 5, 6) and out[3].shape == (0,)
