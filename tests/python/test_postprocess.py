@@ -412,3 +412,17 @@ def test_multiclass_nms_errors():
         multiclass_nms(torch.rand(2, 5, 4), torch.rand(1, 5, 3), 0.1, 0.5)
     out = multiclass_nms(torch.rand(0, 5, 4), torch.rand(0, 5, 3), 0.1, 0.5)
     assert out[0].shape == (0, 4)
+
+
+def test_patched_box_utilities_script_and_match():
+    from torchvision.ops import boxes as box_ops
+
+    @torch.jit.script
+    def f(a: torch.Tensor, b: torch.Tensor):
+        return box_ops.box_iou(a, b), box_ops.generalized_box_iou(a, b), box_ops.box_area(a)
+
+    a, b = random_boxes(6, 70), random_boxes(8, 71)
+    ours = f(a, b)
+    ref = run_torchvision(lambda: (torchvision.ops.box_iou(a, b), torchvision.ops.generalized_box_iou(a, b),
+                                   torchvision.ops.box_area(a)))
+    assert all(same(x, y) for x, y in zip(ours, ref))
