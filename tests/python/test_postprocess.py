@@ -329,6 +329,18 @@ def test_matrix_nms_boxes_soft_masks_and_mask_area():
         assert same(a, b)
 
 
+def test_matrix_nms_empty_masks_propagate_nan_like_mmdet():
+    masks = blob_masks(6, 12, 12, 61)
+    masks[1] = False
+    masks[4] = False  # two empty masks: 0 / 0 IoU, NaN even across labels in mmdet
+    labels = torch.tensor([0, 1, 0, 2, 1, 0])
+    scores = torch.tensor([0.9, 0.85, 0.8, 0.7, 0.6, 0.5])
+    for kernel in ["gaussian", "linear"]:
+        for a, b in zip(matrix_nms(masks, labels, scores, kernel=kernel),
+                        mmdet_matrix_nms(masks, labels, scores, kernel=kernel)):
+            assert same(a, b)
+
+
 def test_matrix_nms_empty_filtered_and_errors():
     out = matrix_nms(torch.zeros(0, 5, 6, dtype=torch.bool), torch.zeros(0, dtype=torch.long), torch.zeros(0))
     assert out[2].shape == (0, 5, 6) and out[3].shape == (0,)
@@ -400,3 +412,17 @@ def test_multiclass_nms_errors():
         multiclass_nms(torch.rand(2, 5, 4), torch.rand(1, 5, 3), 0.1, 0.5)
     out = multiclass_nms(torch.rand(0, 5, 4), torch.rand(0, 5, 3), 0.1, 0.5)
     assert out[0].shape == (0, 4)
+
+
+def test_patched_box_utilities_script_and_match():
+    from torchvision.ops import boxes as box_ops
+
+    @torch.jit.script
+    def f(a: torch.Tensor, b: torch.Tensor):
+        return box_ops.box_iou(a, b), box_ops.generalized_box_iou(a, b), box_ops.box_area(a)
+
+    a, b = random_boxes(6, 70), random_boxes(8, 71)
+    ours = f(a, b)
+    ref = run_torchvision(lambda: (torchvision.ops.box_iou(a, b), torchvision.ops.generalized_box_iou(a, b),
+                                   torchvision.ops.box_area(a)))
+    assert all(same(x, y) for x, y in zip(ours, ref))

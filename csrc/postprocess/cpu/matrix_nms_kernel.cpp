@@ -19,29 +19,55 @@ namespace tva {
 namespace postprocess {
 namespace {
 
-// Pairwise intersections of binary masks as float (exact for up to 2^24 pixels per mask).
-at::Tensor binary_intersections(const at::Tensor& flat_u8) {
+int64_t and_popcount_generic(const uint64_t* a, const uint64_t* b, int64_t words) {
+  int64_t cnt = 0;
+  for (int64_t k = 0; k < words; ++k) cnt += __builtin_popcountll(a[k] & b[k]);
+  return cnt;
+}
+
+// The same loop compiled for the POPCNT instruction (chosen at run time when the CPU has it).
+__attribute__((target("popcnt"))) int64_t and_popcount_hw(const uint64_t* a, const uint64_t* b,
+                                                          int64_t words) {
+  int64_t cnt = 0;
+  for (int64_t k = 0; k < words; ++k) cnt += __builtin_popcountll(a[k] & b[k]);
+  return cnt;
+}
+
+// Pairwise intersections of binary masks as float (exact for up to 2^24 pixels per mask). With
+// `labels`, only pairs of equal label are counted and the others left at 0: mmdet multiplies
+// every other pair's IoU by 0, which gives 0 whenever the IoU is finite.
+at::Tensor binary_intersections(const at::Tensor& flat_u8, const int64_t* labels, at::Tensor* areas) {
   const int64_t n = flat_u8.size(0), len = flat_u8.size(1);
   const int64_t words = (len + 63) / 64;
   std::vector<uint64_t> bits(n * words, 0);
-  const uint8_t* p = flat_u8.data_ptr<uint8_t>();
+  // Bytes hold 0 or 1 (bool storage, or uint8 checked to be binary).
+  const uint8_t* p = static_cast<const uint8_t*>(flat_u8.data_ptr());
   tva::parallel_for(n, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const uint8_t* row = p + i * len;
       uint64_t* out = bits.data() + i * words;
-      for (int64_t k = 0; k < len; ++k)
-        if (row[k]) out[k >> 6] |= uint64_t{1} << (k & 63);
+      for (int64_t k = 0; k < len; ++k) out[k >> 6] |= uint64_t(row[k] != 0) << (k & 63);
     }
   });
-  auto inter = at::empty({n, n}, at::kFloat);
+  if (areas) {
+    // masks.sum((1, 2)).float(): integer pixel counts converted to float.
+    *areas = at::empty({n}, at::kFloat);
+    float* a = areas->data_ptr<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t* r = bits.data() + i * words;
+      a[i] = static_cast<float>(and_popcount_generic(r, r, words));
+    }
+  }
+  const bool hw = __builtin_cpu_supports("popcnt");
+  auto inter = at::zeros({n, n}, at::kFloat);
   float* o = inter.data_ptr<float>();
   tva::parallel_for(n, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const uint64_t* a = bits.data() + i * words;
       for (int64_t j = i; j < n; ++j) {
+        if (labels && labels[i] != labels[j]) continue;
         const uint64_t* c = bits.data() + j * words;
-        int64_t cnt = 0;
-        for (int64_t k = 0; k < words; ++k) cnt += __builtin_popcountll(a[k] & c[k]);
+        const int64_t cnt = hw ? and_popcount_hw(a, c, words) : and_popcount_generic(a, c, words);
         o[i * n + j] = static_cast<float>(cnt);
       }
     }
@@ -52,8 +78,18 @@ at::Tensor binary_intersections(const at::Tensor& flat_u8) {
   return inter;
 }
 
-bool is_binary(const at::Tensor& t) {
+// Masks whose values are all 0 or 1, readable as bytes: bool, or uint8 without other values.
+bool is_binary_bytes(const at::Tensor& t) {
   if (t.scalar_type() == at::kBool) return true;
+  if (t.scalar_type() != at::kByte) return false;
+  const auto c = t.contiguous();
+  const uint8_t* p = c.data_ptr<uint8_t>();
+  uint8_t any_high = 0;
+  for (int64_t k = 0; k < c.numel(); ++k) any_high |= p[k] & 0xFE;
+  return any_high == 0;
+}
+
+bool is_binary(const at::Tensor& t) {
   return at::logical_or(t == 0, t == 1).all().item<bool>();
 }
 
@@ -96,9 +132,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> matrix_nms(
     mask_area = *mask_area_in;
   } else if (boxes_mode) {
     mask_area = box_area(masks_in);
-  } else {
+  } else if (!is_binary_bytes(masks_in)) {
     mask_area = masks_in.sum({1, 2}).to(at::kFloat);
-  }
+  } // else: counted from the packed bits below
+  const bool area_from_bits = !mask_area.defined();
 
   // Sort and keep the top nms_pre.
   at::Tensor scores, sort_inds;
@@ -110,7 +147,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> matrix_nms(
     scores = scores.slice(0, 0, nms_pre);
   }
   at::Tensor masks = masks_in.index_select(0, sort_inds);
-  mask_area = mask_area.index_select(0, sort_inds);
+  if (!area_from_bits) mask_area = mask_area.index_select(0, sort_inds);
   at::Tensor labels = labels_in.index_select(0, sort_inds);
   const int64_t n = labels.size(0);
 
@@ -123,9 +160,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> matrix_nms(
     const auto wh = (rb - lt).clamp_min(0);
     inter = wh.select(2, 0) * wh.select(2, 1);
   } else {
-    const auto flat = masks.reshape({n, -1});
-    if (is_binary(flat)) {
-      inter = binary_intersections(flat.ne(0).to(at::kByte).contiguous());
+    const auto flat = masks.reshape({n, -1}).contiguous();
+    const bool bytes = is_binary_bytes(flat);
+    if (bytes || is_binary(flat)) {
+      // Areas derived from the masks keep every IoU finite except 0/0 for two empty masks (whose
+      // intersection is 0 anyway), so other-label pairs can be skipped.
+      const bool own_area = !(mask_area_in.has_value() && mask_area_in->defined()) &&
+          at::isIntegralType(labels.scalar_type(), /*includeBool=*/true);
+      const auto lab = labels.to(at::kLong).contiguous();
+      const auto packed = bytes ? flat : flat.ne(0).to(at::kByte).contiguous();
+      inter = binary_intersections(packed, own_area ? lab.data_ptr<int64_t>() : nullptr,
+                                   area_from_bits ? &mask_area : nullptr);
     } else {
       const auto f = flat.to(at::kFloat);
       inter = at::mm(f, f.transpose(1, 0));

@@ -147,6 +147,7 @@ class COCO:
         res.dataset["images"] = [img for img in self.dataset["images"]]
         print("Loading and preparing results...")
         tic = time.time()
+        packed = None  # segmentation results as one RLE batch, kept for evaluation
         if isinstance(resFile, str):
             with open(resFile) as f:
                 anns = json.load(f)
@@ -179,9 +180,10 @@ class COCO:
             res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
             # One native call for all masks instead of one per annotation.
             segs = [ann["segmentation"] for ann in anns]
-            areas = maskUtils.area(segs).tolist()
+            packed = maskUtils._pack(segs)
+            areas = maskUtils._ops.coco_rle_area(*packed).tolist()
             need_box = [j for j, ann in enumerate(anns) if "bbox" not in ann]
-            boxes = maskUtils.toBbox([segs[j] for j in need_box]).tolist() if need_box else []
+            boxes = maskUtils._ops.coco_rle_to_bbox(*packed).numpy()[need_box].tolist() if need_box else []
             for j, b in zip(need_box, boxes):
                 anns[j]["bbox"] = b
             for id, ann in enumerate(anns):
@@ -206,6 +208,8 @@ class COCO:
             try:
                 res._columns(True)
                 res._bbox_column()
+                if packed is not None:
+                    res._cache["rle"] = packed
             except (KeyError, TypeError, ValueError):
                 res._cache = {}
         return res
