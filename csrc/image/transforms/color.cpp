@@ -239,7 +239,7 @@ at::Tensor gamma_impl(const Image& im, double gamma, double gain) {
 // 3x3 smoothing of torchvision's _blurred_degenerate_image (weights 1/13, centre 5/13), interior only;
 // the border keeps the input. uint8 results are rounded, as _cast_squeeze_out does.
 template <typename T>
-void degenerate_plane(const T* src, int64_t h, int64_t w, T* dst) {
+void degenerate_plane(const T* __restrict__ src, int64_t h, int64_t w, T* __restrict__ dst) {
   const float k = 1.0f / 13.0f;
   const float kc = 5.0f / 13.0f;
   std::memcpy(dst, src, sizeof(T) * h * w);
@@ -259,7 +259,9 @@ void degenerate_plane(const T* src, int64_t h, int64_t w, T* dst) {
       acc += value(r2[x]) * k;
       acc += value(r2[x + 1]) * k;
       if constexpr (std::is_same<T, uint8_t>::value) {
-        o[x] = to_u8(round_half_even(acc));
+        // acc lies in [0, 255]: the add-and-subtract rounding (half to even) needs no range guard,
+        // which keeps this loop vectorisable.
+        o[x] = to_u8((acc + 12582912.0f) - 12582912.0f);
       } else {
         o[x] = acc;
       }
