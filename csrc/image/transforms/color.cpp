@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "image/transforms/common.h"
+#include "image/transforms/resample_simd.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -196,7 +197,19 @@ at::Tensor hue_impl(const Image& im, double factor) {
   T* dst = out.data_ptr<T>();
   const float hue = static_cast<float>(factor);
   const int64_t hw = im.hw;
-  parallel_items(im.b * hw, 40, [=](int64_t begin, int64_t end) { hue_range<T>(src, dst, hw, begin, end, hue); });
+  const int64_t chunk = 4096;
+  const int64_t chunks = (hw + chunk - 1) / chunk;
+  parallel_items(im.b * chunks, chunk * 40, [=](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      const int64_t i = j / chunks, k0 = (j % chunks) * chunk;
+      const int64_t n = std::min(chunk, hw - k0);
+      if constexpr (std::is_same<T, uint8_t>::value) {
+        simd::hue_row_u8(src + i * 3 * hw + k0, dst + i * 3 * hw + k0, hw, n, hue);
+      } else {
+        simd::hue_row_f32(src + i * 3 * hw + k0, dst + i * 3 * hw + k0, hw, n, hue);
+      }
+    }
+  });
   return out;
 }
 
