@@ -160,7 +160,7 @@ Axis antialias_axis(int64_t in, int64_t out, bool cubic) {
     used_taps = std::max(used_taps, xsize);
   }
   a.taps = used_taps;  // weights of the unused tail taps are zero: skip them
-  a.identity = in == out;  // scale 1: weights 1, 0 (see the identity note in the tests)
+  a.identity = in == out;  // scale 1 gives each output the weights 1, 0 of its own input exactly
   return a;
 }
 
