@@ -54,6 +54,10 @@ def cases(quick: bool):
         ("autocontrast", lambda: F.autocontrast(img)),
         ("equalize", lambda: F.equalize(img)),
         ("gaussian_blur 5x5", lambda: F.gaussian_blur(img, [5, 5], [1.5, 1.5])),
+        ("rotate 30 nearest", lambda: F.rotate(img, 30.0)),
+        ("rotate 30 bilinear, fill", lambda: F.rotate(img, 30.0, bl, fill=[0, 0, 0])),
+        ("perspective bilinear", lambda: F.perspective(img, [[0, 0], [639, 0], [639, 479], [0, 479]],
+                                                       [[10, 5], [600, 20], [630, 470], [5, 400]])),
     ]
     if quick:
         keep = {"resize 224x224 bilinear", "resize 224x224 bilinear antialias", "normalize float32",

@@ -450,3 +450,16 @@ def test_each_op_reaches_its_native_kernel(monkeypatch, call, op):
     monkeypatch.setattr(_tensor, "_op", _Recorder(calls))
     call(smooth_image((3, 12, 14)))
     assert calls == [op]
+
+
+def test_pil_images_take_torchvisions_pil_path_unchanged():
+    from PIL import Image
+
+    pil = Image.fromarray(smooth_image((3, 40, 52)).permute(1, 2, 0).numpy())
+    pipeline = T.Compose([T.RandomResizedCrop(24), T.RandomHorizontalFlip(), T.ColorJitter(0.3, 0.3, 0.3, 0.1),
+                          T.RandomRotation(15), T.ToTensor()])
+    torch.manual_seed(3)
+    ours = pipeline(pil)
+    torch.manual_seed(3)
+    ref = run_torchvision(pipeline, pil)
+    assert torch.equal(ours, ref)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "image/transforms/common.h"
+#include "image/transforms/resample_simd.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -45,26 +46,36 @@ void grayscale_plane(const T* src, int64_t hw, T* dst) {
   for (int64_t k = 0; k < hw; ++k) dst[k] = cast_out<T>(gray_value(value(r[k]), value(g[k]), value(b[k])));
 }
 
-// out = clamp(ratio * a + (1 - ratio) * other, 0, bound) per pixel, other given per image by
-// other_fn(i, channel, k).
-template <typename T, typename Other>
-void blend(const Image& im, double ratio, at::Tensor& out, const Other& other_fn) {
+template <typename T>
+void blend_row(const T* __restrict__ a, const T* __restrict__ b, float b_const, T* __restrict__ o, int64_t n,
+               float r, float ir, float bound) {
+  if (b != nullptr) {
+    for (int64_t k = 0; k < n; ++k) {
+      const float v = r * value(a[k]) + ir * value(b[k]);
+      o[k] = cast_out<T>(std::min(std::max(v, 0.0f), bound));
+    }
+  } else {
+    for (int64_t k = 0; k < n; ++k) {
+      const float v = r * value(a[k]) + ir * b_const;
+      o[k] = cast_out<T>(std::min(std::max(v, 0.0f), bound));
+    }
+  }
+}
+
+// out = clamp(ratio * a + (1 - ratio) * other, 0, bound) per pixel (torchvision's _blend); other of
+// plane (image i, channel ch) is the row other_row(i, ch) if not null, else the value other_const(i).
+template <typename T, typename Row, typename Const>
+void blend(const Image& im, double ratio, at::Tensor& out, const Row& other_row, const Const& other_const) {
   const float r = static_cast<float>(ratio);
   const float ir = static_cast<float>(1.0 - ratio);
   const float bound = bound_of<T>();
   const T* src = im.t.data_ptr<T>();
   T* dst = out.data_ptr<T>();
   const int64_t c = im.c, hw = im.hw;
-  // Captured by value: uint8 stores may alias anything reached through a reference.
-  parallel_items(im.b * c, hw, [=](int64_t begin, int64_t end) {
+  parallel_items(im.b * c, hw, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const int64_t i = p / c, ch = p % c;
-      const T* a = src + p * hw;
-      T* o = dst + p * hw;
-      for (int64_t k = 0; k < hw; ++k) {
-        const float v = r * value(a[k]) + ir * other_fn(i, ch, k);
-        o[k] = cast_out<T>(std::min(std::max(v, 0.0f), bound));
-      }
+      blend_row<T>(src + p * hw, other_row(i, ch), other_const(i), dst + p * hw, hw, r, ir, bound);
     }
   });
 }
@@ -72,7 +83,8 @@ void blend(const Image& im, double ratio, at::Tensor& out, const Other& other_fn
 template <typename T>
 at::Tensor brightness_impl(const Image& im, double factor) {
   at::Tensor out = at::empty_like(im.t);
-  blend<T>(im, factor, out, [](int64_t, int64_t, int64_t) { return 0.0f; });
+  blend<T>(im, factor, out, [](int64_t, int64_t) { return static_cast<const T*>(nullptr); },
+           [](int64_t) { return 0.0f; });
   return out;
 }
 
@@ -96,8 +108,8 @@ at::Tensor contrast_impl(const Image& im, double factor) {
     }
   });
   at::Tensor out = at::empty_like(im.t);
-  const float* m = means.data();
-  blend<T>(im, factor, out, [m](int64_t i, int64_t, int64_t) { return m[i]; });
+  blend<T>(im, factor, out, [](int64_t, int64_t) { return static_cast<const T*>(nullptr); },
+           [&](int64_t i) { return means[i]; });
   return out;
 }
 
@@ -111,7 +123,8 @@ at::Tensor saturation_impl(const Image& im, double factor) {
   });
   at::Tensor out = at::empty_like(im.t);
   const int64_t hw = im.hw;
-  blend<T>(im, factor, out, [g, hw](int64_t i, int64_t, int64_t k) { return value(g[i * hw + k]); });
+  blend<T>(im, factor, out, [&](int64_t i, int64_t) -> const T* { return g + i * hw; },
+           [](int64_t) { return 0.0f; });
   return out;
 }
 
@@ -161,24 +174,39 @@ inline void hue_shift(float r, float g, float b, float hue, float* out) {
 }
 
 template <typename T>
+void hue_range(const T* __restrict__ src, T* __restrict__ dst, int64_t hw, int64_t begin, int64_t end, float hue) {
+  for (int64_t j = begin; j < end; ++j) {
+    const int64_t i = j / hw, k = j % hw;
+    const T* s = src + i * 3 * hw + k;
+    T* d = dst + i * 3 * hw + k;
+    float rgb[3];
+    if constexpr (std::is_same<T, uint8_t>::value) {
+      hue_shift(s[0] / 255.0f, s[hw] / 255.0f, s[2 * hw] / 255.0f, hue, rgb);
+      for (int c = 0; c < 3; ++c) d[c * hw] = to_u8(rgb[c] * 255.0f);
+    } else {
+      hue_shift(s[0], s[hw], s[2 * hw], hue, rgb);
+      for (int c = 0; c < 3; ++c) d[c * hw] = rgb[c];
+    }
+  }
+}
+
+template <typename T>
 at::Tensor hue_impl(const Image& im, double factor) {
   at::Tensor out = at::empty_like(im.t);
   const T* src = im.t.data_ptr<T>();
   T* dst = out.data_ptr<T>();
   const float hue = static_cast<float>(factor);
   const int64_t hw = im.hw;
-  parallel_items(im.b * hw, 40, [=](int64_t begin, int64_t end) {
+  const int64_t chunk = 4096;
+  const int64_t chunks = (hw + chunk - 1) / chunk;
+  parallel_items(im.b * chunks, chunk * 40, [=](int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; ++j) {
-      const int64_t i = j / hw, k = j % hw;
-      const T* s = src + i * 3 * hw + k;
-      T* d = dst + i * 3 * hw + k;
-      float rgb[3];
+      const int64_t i = j / chunks, k0 = (j % chunks) * chunk;
+      const int64_t n = std::min(chunk, hw - k0);
       if constexpr (std::is_same<T, uint8_t>::value) {
-        hue_shift(s[0] / 255.0f, s[hw] / 255.0f, s[2 * hw] / 255.0f, hue, rgb);
-        for (int c = 0; c < 3; ++c) d[c * hw] = to_u8(rgb[c] * 255.0f);
+        simd::hue_row_u8(src + i * 3 * hw + k0, dst + i * 3 * hw + k0, hw, n, hue);
       } else {
-        hue_shift(s[0], s[hw], s[2 * hw], hue, rgb);
-        for (int c = 0; c < 3; ++c) d[c * hw] = rgb[c];
+        simd::hue_row_f32(src + i * 3 * hw + k0, dst + i * 3 * hw + k0, hw, n, hue);
       }
     }
   });
@@ -213,13 +241,10 @@ at::Tensor gamma_impl(const Image& im, double gamma, double gain) {
       const float y = std::min(std::max(g * pow_like_torch(x, e), 0.0f), 1.0f);
       lut[v] = to_u8(y * f);
     }
-    at::parallel_for(0, n, 1 << 16, [&](int64_t b, int64_t en) {
-      for (int64_t i = b; i < en; ++i) dst[i] = lut[src[i]];
-    });
+    const uint8_t* table = lut;
+    map_elements(src, dst, n, [table](uint8_t v) { return table[v]; });
   } else {
-    at::parallel_for(0, n, 1 << 14, [&](int64_t b, int64_t en) {
-      for (int64_t i = b; i < en; ++i) dst[i] = std::min(std::max(g * pow_like_torch(src[i], e), 0.0f), 1.0f);
-    });
+    map_elements(src, dst, n, [g, e](float v) { return std::min(std::max(g * pow_like_torch(v, e), 0.0f), 1.0f); });
   }
   return out;
 }
@@ -227,7 +252,7 @@ at::Tensor gamma_impl(const Image& im, double gamma, double gain) {
 // 3x3 smoothing of torchvision's _blurred_degenerate_image (weights 1/13, centre 5/13), interior only;
 // the border keeps the input. uint8 results are rounded, as _cast_squeeze_out does.
 template <typename T>
-void degenerate_plane(const T* src, int64_t h, int64_t w, T* dst) {
+void degenerate_plane(const T* __restrict__ src, int64_t h, int64_t w, T* __restrict__ dst) {
   const float k = 1.0f / 13.0f;
   const float kc = 5.0f / 13.0f;
   std::memcpy(dst, src, sizeof(T) * h * w);
@@ -247,7 +272,9 @@ void degenerate_plane(const T* src, int64_t h, int64_t w, T* dst) {
       acc += value(r2[x]) * k;
       acc += value(r2[x + 1]) * k;
       if constexpr (std::is_same<T, uint8_t>::value) {
-        o[x] = to_u8(round_half_even(acc));
+        // acc lies in [0, 255]: the add-and-subtract rounding (half to even) needs no range guard,
+        // which keeps this loop vectorisable.
+        o[x] = to_u8((acc + 12582912.0f) - 12582912.0f);
       } else {
         o[x] = acc;
       }
@@ -264,11 +291,29 @@ at::Tensor sharpness_impl(const Image& im, int64_t h, int64_t w, double factor) 
     for (int64_t p = begin; p < end; ++p) degenerate_plane<T>(src + p * im.hw, h, w, bl + p * im.hw);
   });
   at::Tensor out = at::empty_like(im.t);
-  const int64_t ch = im.c, hw = im.hw;
-  blend<T>(im, factor, out, [bl, ch, hw](int64_t i, int64_t c, int64_t k) {
-    return value(bl[(i * ch + c) * hw + k]);
-  });
+  const int64_t chans = im.c, hw = im.hw;
+  blend<T>(im, factor, out, [&](int64_t i, int64_t c) -> const T* { return bl + (i * chans + c) * hw; },
+           [](int64_t) { return 0.0f; });
   return out;
+}
+
+template <typename T>
+void autocontrast_plane(const T* __restrict__ a, T* __restrict__ o, int64_t hw) {
+  const float bound = bound_of<T>();
+  T lo = a[0], hi = a[0];
+  for (int64_t k = 1; k < hw; ++k) {
+    lo = std::min(lo, a[k]);
+    hi = std::max(hi, a[k]);
+  }
+  float mn = value(lo);
+  float scale = bound / (value(hi) - mn);
+  if (!std::isfinite(scale)) {
+    mn = 0.0f;
+    scale = 1.0f;
+  }
+  for (int64_t k = 0; k < hw; ++k) {
+    o[k] = cast_out<T>(std::min(std::max((value(a[k]) - mn) * scale, 0.0f), bound));
+  }
 }
 
 template <typename T>
@@ -276,27 +321,9 @@ at::Tensor autocontrast_impl(const Image& im) {
   at::Tensor out = at::empty_like(im.t);
   const T* src = im.t.data_ptr<T>();
   T* dst = out.data_ptr<T>();
-  const float bound = bound_of<T>();
   const int64_t hw = im.hw;
   parallel_items(im.b * im.c, hw, [=](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const T* a = src + p * hw;
-      T* o = dst + p * hw;
-      T lo = a[0], hi = a[0];
-      for (int64_t k = 1; k < hw; ++k) {
-        lo = std::min(lo, a[k]);
-        hi = std::max(hi, a[k]);
-      }
-      float mn = value(lo);
-      float scale = bound / (value(hi) - mn);
-      if (!std::isfinite(scale)) {
-        mn = 0.0f;
-        scale = 1.0f;
-      }
-      for (int64_t k = 0; k < hw; ++k) {
-        o[k] = cast_out<T>(std::min(std::max((value(a[k]) - mn) * scale, 0.0f), bound));
-      }
-    }
+    for (int64_t p = begin; p < end; ++p) autocontrast_plane<T>(src + p * hw, dst + p * hw, hw);
   });
   return out;
 }
@@ -379,9 +406,7 @@ at::Tensor invert(const at::Tensor& img) {
     const T* s = im.t.data_ptr<T>();
     T* d = out.data_ptr<T>();
     const T bound = static_cast<T>(bound_of<T>());
-    at::parallel_for(0, n, 1 << 16, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] = static_cast<T>(bound - s[i]);
-    });
+    map_elements(s, d, n, [bound](T v) { return static_cast<T>(bound - v); });
     return out;
   });
 }
@@ -394,9 +419,7 @@ at::Tensor posterize(const at::Tensor& img, int64_t mask) {
   const uint8_t m = static_cast<uint8_t>(mask & 0xff);
   const uint8_t* s = im.t.data_ptr<uint8_t>();
   uint8_t* d = out.data_ptr<uint8_t>();
-  at::parallel_for(0, im.t.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) d[i] = s[i] & m;
-  });
+  map_elements(s, d, im.t.numel(), [m](uint8_t v) { return static_cast<uint8_t>(v & m); });
   return out;
 }
 
@@ -411,9 +434,7 @@ at::Tensor solarize(const at::Tensor& img, double threshold) {
     const T* s = im.t.data_ptr<T>();
     T* d = out.data_ptr<T>();
     const T bound = static_cast<T>(bound_of<T>());
-    at::parallel_for(0, n, 1 << 16, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] = value(s[i]) >= thr ? static_cast<T>(bound - s[i]) : s[i];
-    });
+    map_elements(s, d, n, [thr, bound](T v) { return value(v) >= thr ? static_cast<T>(bound - v) : v; });
     return out;
   });
 }

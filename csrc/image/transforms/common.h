@@ -69,6 +69,19 @@ inline float cast_out<float>(float v) {
   return v;
 }
 
+// dst[i] = f(src[i]) over [0, n) in parallel chunks. The loop lives in a function whose pointers
+// and functor are plain parameters: a uint8_t store may alias anything in memory, so values read
+// through a lambda's closure would be reloaded after every store and the loop would not vectorise.
+template <typename S, typename D, typename F>
+void map_range(const S* __restrict__ src, D* __restrict__ dst, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = f(src[i]);
+}
+
+template <typename S, typename D, typename F>
+void map_elements(const S* src, D* dst, int64_t n, F f) {
+  at::parallel_for(0, n, 1 << 16, [src, dst, f](int64_t b, int64_t e) { map_range(src + b, dst + b, e - b, f); });
+}
+
 template <typename T>
 constexpr float bound_of() {
   return std::is_same<T, uint8_t>::value ? 255.0f : 1.0f;

@@ -72,9 +72,7 @@ at::Tensor convert_image_dtype(const at::Tensor& img, at::ScalarType dtype) {
       at::parallel_for(0, n, chunk, [&](int64_t b, int64_t e) { simd::u8_to_f32_div(s + b, e - b, 255.0f, d + b); });
     } else {
       double* d = out.data_ptr<double>();
-      at::parallel_for(0, n, chunk, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) d[i] = static_cast<double>(s[i]) / 255.0;
-      });
+      map_elements(s, d, n, [](uint8_t v) { return static_cast<double>(v) / 255.0; });
     }
     return out;
   }
@@ -88,15 +86,11 @@ at::Tensor convert_image_dtype(const at::Tensor& img, at::ScalarType dtype) {
   if (from == at::kFloat) {
     const float* s = src.data_ptr<float>();
     const float f = static_cast<float>(255.0 + 1.0 - 1e-3);
-    at::parallel_for(0, n, chunk, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] = static_cast<uint8_t>(static_cast<int64_t>(s[i] * f));
-    });
+    map_elements(s, d, n, [f](float v) { return static_cast<uint8_t>(static_cast<int64_t>(v * f)); });
   } else {
     const double* s = src.data_ptr<double>();
     const double f = 255.0 + 1.0 - 1e-3;
-    at::parallel_for(0, n, chunk, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] = static_cast<uint8_t>(static_cast<int64_t>(s[i] * f));
-    });
+    map_elements(s, d, n, [f](double v) { return static_cast<uint8_t>(static_cast<int64_t>(v * f)); });
   }
   return out;
 }

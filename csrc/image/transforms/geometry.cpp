@@ -66,19 +66,21 @@ at::Tensor pad_impl(const at::Tensor& src, at::IntArrayRef p, T fill, PadMode mo
   const auto xmap = pad_map(w, left, right, mode);
   const T* s = src.data_ptr<T>();
   T* d = out.data_ptr<T>();
-  parallel_items(planes * oh, ow, [&](int64_t begin, int64_t end) {
+  const int64_t* ym = ymap.data();
+  const int64_t* xm = xmap.data();
+  parallel_items(planes * oh, ow, [=](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t plane = r / oh, oy = r % oh;
       T* o = d + r * ow;
-      const int64_t iy = ymap[oy];
+      const int64_t iy = ym[oy];
       if (iy < 0) {
         std::fill(o, o + ow, fill);
         continue;
       }
       const T* row = s + (plane * h + iy) * w;
-      for (int64_t x = 0; x < left; ++x) o[x] = xmap[x] < 0 ? fill : row[xmap[x]];
+      for (int64_t x = 0; x < left; ++x) o[x] = xm[x] < 0 ? fill : row[xm[x]];
       std::memcpy(o + left, row, sizeof(T) * w);
-      for (int64_t x = left + w; x < ow; ++x) o[x] = xmap[x] < 0 ? fill : row[xmap[x]];
+      for (int64_t x = left + w; x < ow; ++x) o[x] = xm[x] < 0 ? fill : row[xm[x]];
     }
   });
   return out;

@@ -54,6 +54,71 @@ struct ProjectiveGrid {
   }
 };
 
+// One output row. A function of plain parameters: uint8 stores may alias anything, so values read
+// through a closure would be reloaded after every store.
+template <typename T>
+void sample_row(const T* __restrict__ data, int64_t n, int64_t c, int64_t sn, int64_t sc, int64_t sh,
+                int64_t sw, int64_t h, int64_t w, const float* __restrict__ row_x,
+                const float* __restrict__ row_y, int64_t ow, bool nearest, bool has_fill,
+                const float* __restrict__ fill_values, T* __restrict__ orow, int64_t plane_size) {
+  auto put = [](T* dst, float v) {
+    if constexpr (std::is_same<T, uint8_t>::value) {
+      *dst = to_u8(round_half_even(v));
+    } else {
+      *dst = v;
+    }
+  };
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    const float x = row_x[ox], y = row_y[ox];
+    if (nearest) {
+      const float xr = round_half_even(x), yr = round_half_even(y);
+      const bool inside = xr >= 0 && xr < w && yr >= 0 && yr < h;
+      const int64_t off = inside ? static_cast<int64_t>(yr) * sh + static_cast<int64_t>(xr) * sw : 0;
+      for (int64_t b = 0; b < n; ++b) {
+        for (int64_t ch = 0; ch < c; ++ch) {
+          T* dst = orow + (b * c + ch) * plane_size + ox;
+          if (inside) {
+            *dst = data[b * sn + ch * sc + off];  // an exact copy, as sampling at a pixel centre is
+          } else {
+            put(dst, has_fill ? fill_values[ch] : 0.0f);  // the sampled mask is 0 there (< 0.5)
+          }
+        }
+      }
+      continue;
+    }
+    const float fx = floor_fast(x), fy = floor_fast(y);
+    const float dw = x - fx, dn = y - fy;  // distances to the west column and north row
+    const float de = (fx + 1.0f) - x, ds = (fy + 1.0f) - y;
+    const float wnw = ds * de, wne = ds * dw, wsw = dn * de, wse = dn * dw;
+    const bool finite = std::fabs(fx) < 1e9f && std::fabs(fy) < 1e9f;
+    const int64_t x0 = finite ? static_cast<int64_t>(fx) : -2, y0 = finite ? static_cast<int64_t>(fy) : -2;
+    const bool in_w = x0 >= 0 && x0 < w, in_e = x0 + 1 >= 0 && x0 + 1 < w;
+    const bool in_n = y0 >= 0 && y0 < h, in_s = y0 + 1 >= 0 && y0 + 1 < h;
+    const bool nw = in_n && in_w, ne = in_n && in_e, sw_ = in_s && in_w, se = in_s && in_e;
+    float mask = 0.0f;
+    if (has_fill) {
+      mask = (nw ? wnw : 0.0f) + (ne ? wne : 0.0f);
+      mask = mask + (sw_ ? wsw : 0.0f);
+      mask = mask + (se ? wse : 0.0f);
+    }
+    const int64_t o_nw = y0 * sh + x0 * sw;
+    for (int64_t b = 0; b < n; ++b) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const T* p = data + b * sn + ch * sc;
+        const float vnw = nw ? static_cast<float>(p[o_nw]) : 0.0f;
+        const float vne = ne ? static_cast<float>(p[o_nw + sw]) : 0.0f;
+        const float vsw = sw_ ? static_cast<float>(p[o_nw + sh]) : 0.0f;
+        const float vse = se ? static_cast<float>(p[o_nw + sh + sw]) : 0.0f;
+        float v = vnw * wnw + vne * wne;
+        v = v + vsw * wsw;
+        v = v + vse * wse;
+        if (has_fill) v = v * mask + (1.0f - mask) * fill_values[ch];
+        put(orow + (b * c + ch) * plane_size + ox, v);
+      }
+    }
+  }
+}
+
 template <typename T, typename Grid>
 void sample(const at::Tensor& in4, const Grid& grid, int64_t oh, int64_t ow, bool nearest,
             bool has_fill, const std::vector<float>& fills, T* out) {
@@ -67,62 +132,10 @@ void sample(const at::Tensor& in4, const Grid& grid, int64_t oh, int64_t ow, boo
   parallel_items(oh, ow * c * n * 4, [=, &grid, &fills](int64_t begin, int64_t end) {
     const float* fill_values = fills.data();
     std::vector<float> row_x(ow), row_y(ow);
-    auto put = [=](T* dst, float v) {
-      if constexpr (std::is_same<T, uint8_t>::value) {
-        *dst = to_u8(round_half_even(v));
-      } else {
-        *dst = v;
-      }
-    };
     for (int64_t oy = begin; oy < end; ++oy) {
       grid.row(oy, sx, sy, row_x.data(), row_y.data());
-      T* orow = out + oy * ow;
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        const float x = row_x[ox], y = row_y[ox];
-        if (nearest) {
-          const float xr = round_half_even(x), yr = round_half_even(y);
-          const bool inside = xr >= 0 && xr < w && yr >= 0 && yr < h;
-          const int64_t off = inside ? static_cast<int64_t>(yr) * sh + static_cast<int64_t>(xr) * sw : 0;
-          for (int64_t b = 0; b < n; ++b) {
-            for (int64_t ch = 0; ch < c; ++ch) {
-              float v = inside ? static_cast<float>(data[b * sn + ch * sc + off]) : 0.0f;
-              if (has_fill && !inside) v = fill_values[ch];  // the sampled mask is 0 there (< 0.5)
-              put(orow + (b * c + ch) * plane_size + ox, v);
-            }
-          }
-          continue;
-        }
-        const float fx = floor_fast(x), fy = floor_fast(y);
-        const float dw = x - fx, dn = y - fy;  // distances to the west column and north row
-        const float de = (fx + 1.0f) - x, ds = (fy + 1.0f) - y;
-        const float wnw = ds * de, wne = ds * dw, wsw = dn * de, wse = dn * dw;
-        const bool finite = std::fabs(fx) < 1e9f && std::fabs(fy) < 1e9f;
-        const int64_t x0 = finite ? static_cast<int64_t>(fx) : -2, y0 = finite ? static_cast<int64_t>(fy) : -2;
-        const bool in_w = x0 >= 0 && x0 < w, in_e = x0 + 1 >= 0 && x0 + 1 < w;
-        const bool in_n = y0 >= 0 && y0 < h, in_s = y0 + 1 >= 0 && y0 + 1 < h;
-        const bool nw = in_n && in_w, ne = in_n && in_e, sw_ = in_s && in_w, se = in_s && in_e;
-        float mask = 0.0f;
-        if (has_fill) {
-          mask = (nw ? wnw : 0.0f) + (ne ? wne : 0.0f);
-          mask = mask + (sw_ ? wsw : 0.0f);
-          mask = mask + (se ? wse : 0.0f);
-        }
-        const int64_t o_nw = y0 * sh + x0 * sw;
-        for (int64_t b = 0; b < n; ++b) {
-          for (int64_t ch = 0; ch < c; ++ch) {
-            const T* p = data + b * sn + ch * sc;
-            const float vnw = nw ? static_cast<float>(p[o_nw]) : 0.0f;
-            const float vne = ne ? static_cast<float>(p[o_nw + sw]) : 0.0f;
-            const float vsw = sw_ ? static_cast<float>(p[o_nw + sh]) : 0.0f;
-            const float vse = se ? static_cast<float>(p[o_nw + sh + sw]) : 0.0f;
-            float v = vnw * wnw + vne * wne;
-            v = v + vsw * wsw;
-            v = v + vse * wse;
-            if (has_fill) v = v * mask + (1.0f - mask) * fill_values[ch];
-            put(orow + (b * c + ch) * plane_size + ox, v);
-          }
-        }
-      }
+      sample_row<T>(data, n, c, sn, sc, sh, sw, h, w, row_x.data(), row_y.data(), ow, nearest, has_fill,
+                    fill_values, out + oy * ow, plane_size);
     }
   });
 }

@@ -151,6 +151,83 @@ void ProjectiveRow(const float* HWY_RESTRICT xs, int64_t n, float y, const float
   });
 }
 
+// x mod 1 for finite x, sign of x kept (std::fmod(x, 1)): exact, x minus its integer part.
+template <class D, class V>
+HWY_INLINE V Fmod1(D, V x) {
+  return hn::Sub(x, hn::Trunc(x));
+}
+
+template <class D, class V>
+HWY_INLINE void HueShift(D d, V r, V g, V b, float hue, V* out_r, V* out_g, V* out_b) {
+  const auto one = hn::Set(d, 1.0f);
+  const auto zero = hn::Zero(d);
+  const auto maxc = hn::Max(hn::Max(r, g), b);
+  const auto minc = hn::Min(hn::Min(r, g), b);
+  const auto eqc = hn::Eq(maxc, minc);
+  const auto cr = hn::Sub(maxc, minc);
+  const auto s = hn::Div(cr, hn::IfThenElse(eqc, one, maxc));
+  const auto crd = hn::IfThenElse(eqc, one, cr);
+  const auto rc = hn::Div(hn::Sub(maxc, r), crd);
+  const auto gc = hn::Div(hn::Sub(maxc, g), crd);
+  const auto bc = hn::Div(hn::Sub(maxc, b), crd);
+  const auto is_r = hn::Eq(maxc, r);
+  const auto is_g = hn::Eq(maxc, g);
+  const auto hr = hn::IfThenElseZero(is_r, hn::Sub(bc, gc));
+  const auto hg = hn::IfThenElseZero(hn::AndNot(is_r, is_g), hn::Sub(hn::Add(hn::Set(d, 2.0f), rc), bc));
+  const auto hb = hn::IfThenElseZero(hn::Not(hn::Or(is_r, is_g)), hn::Sub(hn::Add(hn::Set(d, 4.0f), gc), rc));
+  auto h = hn::Add(hn::Add(hr, hg), hb);
+  h = Fmod1(d, hn::Add(hn::Div(h, hn::Set(d, 6.0f)), one));
+  // (h + hue) % 1.0 with Python semantics (torch.remainder): add 1 to a negative remainder.
+  auto m = Fmod1(d, hn::Add(h, hn::Set(d, hue)));
+  m = hn::IfThenElse(hn::Lt(m, zero), hn::Add(m, one), m);
+  h = m;
+  const auto v = maxc;
+  const auto h6 = hn::Mul(h, hn::Set(d, 6.0f));
+  const auto fi = hn::Floor(h6);
+  const auto f = hn::Sub(h6, fi);
+  // i % 6 for i in [0, 6]: only 6 wraps to 0.
+  const auto i = hn::IfThenElse(hn::Ge(fi, hn::Set(d, 6.0f)), zero, fi);
+  const auto p = hn::Min(hn::Max(hn::Mul(v, hn::Sub(one, s)), zero), one);
+  const auto q = hn::Min(hn::Max(hn::Mul(v, hn::Sub(one, hn::Mul(s, f))), zero), one);
+  const auto t = hn::Min(hn::Max(hn::Mul(v, hn::Sub(one, hn::Mul(s, hn::Sub(one, f)))), zero), one);
+  const auto i0 = hn::Eq(i, zero), i1 = hn::Eq(i, one), i2 = hn::Eq(i, hn::Set(d, 2.0f));
+  const auto i3 = hn::Eq(i, hn::Set(d, 3.0f)), i4 = hn::Eq(i, hn::Set(d, 4.0f));
+  // Rows of torchvision's table: r = (v, q, p, p, t, v), g = (t, v, v, q, p, p), b = (p, p, t, v, v, q).
+  *out_r = hn::IfThenElse(i0, v, hn::IfThenElse(i1, q, hn::IfThenElse(i2, p, hn::IfThenElse(i3, p, hn::IfThenElse(i4, t, v)))));
+  *out_g = hn::IfThenElse(i0, t, hn::IfThenElse(i1, v, hn::IfThenElse(i2, v, hn::IfThenElse(i3, q, hn::IfThenElse(i4, p, p)))));
+  *out_b = hn::IfThenElse(i0, p, hn::IfThenElse(i1, p, hn::IfThenElse(i2, t, hn::IfThenElse(i3, v, hn::IfThenElse(i4, v, q)))));
+}
+
+void HueRowU8(const uint8_t* HWY_RESTRICT src, uint8_t* HWY_RESTRICT dst, int64_t plane, int64_t n, float hue) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    const auto k255 = hn::Set(d, 255.0f);
+    auto load = [&](const uint8_t* p) {
+      return hn::Div(hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, p + x))), k255);
+    };
+    decltype(load(src)) r2, g2, b2;
+    HueShift(d, load(src), load(src + plane), load(src + 2 * plane), hue, &r2, &g2, &b2);
+    auto store = [&](decltype(r2) v, uint8_t* p) {
+      hn::StoreU(hn::DemoteTo(du8, hn::ConvertTo(di, hn::Mul(v, k255))), du8, p + x);
+    };
+    store(r2, dst);
+    store(g2, dst + plane);
+    store(b2, dst + 2 * plane);
+  });
+}
+
+void HueRowF32(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst, int64_t plane, int64_t n, float hue) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    decltype(hn::LoadU(d, src)) r2, g2, b2;
+    HueShift(d, hn::LoadU(d, src + x), hn::LoadU(d, src + plane + x), hn::LoadU(d, src + 2 * plane + x), hue,
+             &r2, &g2, &b2);
+    hn::StoreU(r2, d, dst + x);
+    hn::StoreU(g2, d, dst + plane + x);
+    hn::StoreU(b2, d, dst + 2 * plane + x);
+  });
+}
+
 void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
   // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
   // shuffle is available everywhere and keeps the loop memory-bound.
@@ -196,6 +273,8 @@ HWY_EXPORT(F32RoundToU8);
 HWY_EXPORT(SubDiv);
 HWY_EXPORT(RoundScaleSubDiv);
 HWY_EXPORT(ReverseU8);
+HWY_EXPORT(HueRowU8);
+HWY_EXPORT(HueRowF32);
 HWY_EXPORT(ProjectiveRow);
 HWY_EXPORT(ReverseF32);
 
@@ -226,6 +305,12 @@ void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, fl
 void projective_row(const float* xs, int64_t n, float y, const float* t, const float* d, bool perspective,
                     float sx, float sy, float* out_x, float* out_y) {
   HWY_DYNAMIC_DISPATCH(ProjectiveRow)(xs, n, y, t, d, perspective, sx, sy, out_x, out_y);
+}
+void hue_row_u8(const uint8_t* src, uint8_t* dst, int64_t plane, int64_t n, float hue) {
+  HWY_DYNAMIC_DISPATCH(HueRowU8)(src, dst, plane, n, hue);
+}
+void hue_row_f32(const float* src, float* dst, int64_t plane, int64_t n, float hue) {
+  HWY_DYNAMIC_DISPATCH(HueRowF32)(src, dst, plane, n, hue);
 }
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);

@@ -50,6 +50,13 @@ void round_scale_sub_div(const float* src, int64_t n, float scale, float sub, fl
 void projective_row(const float* xs, int64_t n, float y, const float* t, const float* d, bool perspective,
                     float sx, float sy, float* out_x, float* out_y);
 
+// torchvision's adjust_hue on planar RGB rows (n pixels; planes r, g, b at stride `plane`):
+// rgb -> hsv (its _rgb2hsv), h = (h + hue) mod 1 (torch.remainder), hsv -> rgb (its _hsv2rgb),
+// in float with the same operations. uint8 rows are divided by 255 first and written back as
+// uint8(x * 255) (truncation), as torchvision does.
+void hue_row_u8(const uint8_t* src, uint8_t* dst, int64_t plane, int64_t n, float hue);
+void hue_row_f32(const float* src, float* dst, int64_t plane, int64_t n, float hue);
+
 // dst[n - 1 - x] = src[x] for x < n (a mirrored row), not padded; src and dst must not overlap.
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst);
 void reverse_f32(const float* src, int64_t n, float* dst);

@@ -160,7 +160,7 @@ Axis antialias_axis(int64_t in, int64_t out, bool cubic) {
     used_taps = std::max(used_taps, xsize);
   }
   a.taps = used_taps;  // weights of the unused tail taps are zero: skip them
-  a.identity = in == out;  // scale 1: weights 1, 0 (see the identity note in the tests)
+  a.identity = in == out;  // scale 1 gives each output the weights 1, 0 of its own input exactly
   return a;
 }
 
@@ -286,12 +286,14 @@ void resize_nearest(const Planes& in, int64_t out_h, int64_t out_w, T* out) {
   std::vector<int64_t> off(out_w);
   for (int64_t x = 0; x < out_w; ++x) off[x] = ix[x] * in.sw;
   const int64_t grain = std::max<int64_t>(1, 32768 / (out_w + 1));
-  at::parallel_for(0, in.count() * out_h, grain, [&](int64_t begin, int64_t end) {
+  const int64_t* offs = off.data();
+  const int64_t* rows = iy.data();
+  at::parallel_for(0, in.count() * out_h, grain, [=, &in](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t plane = i / out_h, oy = i % out_h;
-      const T* src = in.row<T>(plane, iy[oy]);
+      const T* src = in.row<T>(plane, rows[oy]);
       T* dst = out + i * out_w;
-      for (int64_t x = 0; x < out_w; ++x) dst[x] = src[off[x]];
+      for (int64_t x = 0; x < out_w; ++x) dst[x] = src[offs[x]];
     }
   });
 }
