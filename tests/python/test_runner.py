@@ -2,7 +2,6 @@
 gives the outputs the Python model gives with torchvision's own kernels; inputs of every kind are read
 exactly; bad input is a clear error with a non-zero exit and no output presented as complete."""
 import json
-import os
 import subprocess
 from pathlib import Path
 
