@@ -52,7 +52,7 @@ def cases(quick: bool):
     work = Path(tempfile.mkdtemp(prefix="tva_bench_runner_"))
     images = work / "images"
     images.mkdir()
-    count = _photos(images, 2 if quick else 4)
+    count = _photos(images, 2 if quick else 3)
     if count == 0:
         print(f"[runner] no photos in {PHOTOS} (package mate-backgrounds): case skipped")
         return []
@@ -77,4 +77,4 @@ def cases(quick: bool):
         f", {count} photos 640x427, tva_runner"
     return [Case("runner", name,
                  [Variant("torchvision", lambda: run("off")), Variant("adapter", lambda: run("on"))],
-                 rounds=1 if quick else 2, items=count)]
+                 rounds=1, items=count)]

@@ -292,7 +292,16 @@ def _progress(total: int, enabled: bool, label: str):
 
 
 def run(args, adapter: str, model: Optional[torch.nn.Module] = None, keep_outputs: bool = False):
-    """One benchmark run; returns (summary, outputs of the first batch if keep_outputs)."""
+    """One benchmark run with the adapter on or off (restored afterwards); returns (summary, the
+    flattened outputs of the first batch if keep_outputs, the model)."""
+    was = torchvision_adapter.is_enabled()
+    try:
+        return _run(args, adapter, model, keep_outputs)
+    finally:
+        (torchvision_adapter.enable if was else torchvision_adapter.disable)()
+
+
+def _run(args, adapter: str, model: Optional[torch.nn.Module], keep_outputs: bool):
     if args.batch_size < 1:
         raise BenchmarkError("--batch-size must be at least 1")
     if args.loop < 1:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ._common import (COCO80_TO_COCO91, IMAGE_EXTS, ToolError, coco_category_names, image_id_of,
-                      progress, write_atomic, write_json)
+                      progress, write_atomic)
 
 Detections = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # boxes [N, 4], scores [N], labels [N]
 
