@@ -1,7 +1,7 @@
 """Inference over a split and COCO evaluation of the detections.
 
 The evaluation goes through the pycocotools API (``COCO``, ``loadRes``, ``COCOeval``) as provided by
-``torchvision_adapter.coco``; ``_dev_eval`` stands in only when that module is missing.
+``torchvision_adapter.coco``.
 """
 import contextlib
 import io
@@ -11,14 +11,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-try:
-    from torchvision_adapter.coco import COCO, COCOeval  # the project's pycocotools-compatible evaluator
+from torchvision_adapter.coco import COCO, COCOeval  # the project's pycocotools-compatible evaluator
 
-    EVALUATOR = "torchvision_adapter.coco"
-except ImportError:  # only while torchvision_adapter.coco is not part of the tree
-    from ._dev_eval import COCO, COCOeval
-
-    EVALUATOR = "torchvision_adapter.demo._dev_eval (fallback: torchvision_adapter.coco not found)"
+EVALUATOR = "torchvision_adapter.coco"
 
 from .data import CocoDetection
 
