@@ -15,6 +15,17 @@ namespace simd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// The lanes of a mask as the low bits of a word (lane k -> bit k).
+template <class D, class M>
+HWY_INLINE uint64_t MaskToBits(D d, M mask) {
+  const size_t lanes = hn::Lanes(d);
+  uint8_t bytes[8] = {0};
+  hn::StoreMaskBits(d, mask, bytes);
+  uint64_t m = 0;
+  for (size_t b = 0; b < (lanes + 7) / 8; ++b) m |= uint64_t{bytes[b]} << (8 * b);
+  return lanes < 64 ? m & ((uint64_t{1} << lanes) - 1) : m;
+}
+
 template <typename T>
 HWY_INLINE uint64_t IouAbove(const BoxGroup<T>& g, size_t n, const IouQuery<T>& q) {
   const hn::ScalableTag<T> d;
@@ -37,12 +48,7 @@ HWY_INLINE uint64_t IouAbove(const BoxGroup<T>& g, size_t n, const IouQuery<T>& 
     const auto inter = hn::Mul(w, h);
     const auto uni = hn::Sub(hn::Add(qarea, hn::LoadU(d, g.area + k)), inter);
     const auto above = hn::Gt(hn::Div(inter, uni), thr);
-    uint8_t mask_bytes[8] = {0};
-    hn::StoreMaskBits(d, above, mask_bytes);
-    uint64_t m = 0;
-    for (size_t b = 0; b < (lanes + 7) / 8; ++b) m |= uint64_t{mask_bytes[b]} << (8 * b);
-    if (lanes < 64) m &= (uint64_t{1} << lanes) - 1;
-    bits |= m << k;
+    bits |= MaskToBits(d, above) << k;
   }
   return bits;
 }
@@ -78,12 +84,7 @@ void BlocksInWindow(
           hn::Sub(cy, hn::LoadU(d, b.max_cy + k)));
       out = hn::Or(out, hn::Ge(dx, hn::Mul(cf, hn::Add(ww, max_w))));
       out = hn::Or(out, hn::Ge(dy, hn::Mul(cf, hn::Add(wh, max_h))));
-      uint8_t mask_bytes[8] = {0};
-      hn::StoreMaskBits(d, hn::Not(out), mask_bytes);
-      uint64_t m = 0;
-      for (size_t q = 0; q < (lanes + 7) / 8; ++q) m |= uint64_t{mask_bytes[q]} << (8 * q);
-      if (lanes < 64) m &= (uint64_t{1} << lanes) - 1;
-      word |= m << (k - k0);
+      word |= MaskToBits(d, hn::Not(out)) << (k - k0);
     }
     if (k_end - k0 < 64) word &= (uint64_t{1} << (k_end - k0)) - 1;
     bits[j0 / 64] = word;
