@@ -8,6 +8,8 @@ PY          := $(VENV)/bin/python
 JOBS        ?= $(shell nproc)
 QUICK       ?= 0
 FUZZ_SECONDS ?= 60
+# Paths under the source tree are hashed relative to it, so clones and other checkouts share ccache hits.
+export CCACHE_BASEDIR := $(CURDIR)
 
 # Everything the project uses, from Debian's archive only.
 APT_PACKAGES := \
