@@ -1,5 +1,6 @@
 """Detection preprocessing (mmdetection style) fused into one native pass: resize, normalize, pad."""
 import math
+import os
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
@@ -40,7 +41,8 @@ def detection_preprocess(
     """Resize + normalize + pad of a detector's input in one native pass over the pixels.
 
     Args:
-        img (Tensor[3, H, W], uint8): an RGB image, e.g. from a native decoder.
+        img (Tensor[3, H, W], uint8): an RGB image, e.g. from a native decoder; or an image file's
+            path or encoded bytes (bytes or a 1-D uint8 tensor), decoded natively to RGB first.
         scale ((int, int)): target ``(w, h)`` (mmdetection's order), e.g. ``(1333, 800)``.
         keep_ratio (bool): scale to fit ``scale`` keeping the aspect ratio (mmcv ``imrescale``);
             otherwise resize to exactly ``scale`` (e.g. ``(640, 640)``).
@@ -62,6 +64,16 @@ def detection_preprocess(
     uint8 values; the result equals ``F.pad(F.normalize(F.resize(img, ...).float(), mean, std), ...)``
     (with ``/ 255`` before normalizing when ``value_range`` is 1, and the channel flip for BGR).
     """
+    if isinstance(img, (str, os.PathLike)):
+        from .. import io as _io
+
+        img = _io.read_image(os.fspath(img))
+    elif isinstance(img, (bytes, bytearray, memoryview)) or (
+        isinstance(img, Tensor) and img.dtype == torch.uint8 and img.ndim == 1
+    ):
+        from .. import io as _io
+
+        img = _io.decode_image(img)
     if not isinstance(img, Tensor) or img.dtype != torch.uint8 or img.ndim != 3 or img.shape[0] != 3:
         raise TypeError(f"img should be a uint8 tensor of shape [3, H, W], got {getattr(img, 'shape', type(img))}")
     if value_range not in (1, 255):

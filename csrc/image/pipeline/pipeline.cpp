@@ -1,0 +1,434 @@
+// Fused preprocessing pipelines (see pipeline.h).
+//
+// The resize is the adapter's separable resize (transforms/resize.cpp) restricted to the output
+// window: the indices and weights of each output row and column are computed with the same formulas
+// (torch's), the width pass runs over the source rows the height pass reads, and both passes use the
+// same SIMD row kernels, so every computed pixel has the value the full-size resize gives it. Axes
+// that do not change size are a single tap of weight 1 (exact: x * 1 == x).
+#include "image/pipeline/pipeline.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "image/transforms/resample_simd.h"
+
+namespace tva {
+namespace image {
+namespace {
+
+// Outputs [o0, o1) of one resized axis: output k reads source idx[t * stride + k] with weight
+// w[t * stride + k] for t < count[k]; padding lanes read index 0 with weight 0.
+struct AxisPart {
+  int64_t n = 0;
+  int64_t taps = 0;
+  int64_t stride = 0;
+  std::vector<int32_t> idx;
+  std::vector<float> w;
+  std::vector<int32_t> count;
+  int64_t lo = 0;  // source indices used: [lo, hi]
+  int64_t hi = -1;
+
+  void init(int64_t outputs, int64_t n_taps) {
+    n = outputs;
+    taps = n_taps;
+    stride = simd::padded(std::max<int64_t>(outputs, 1));
+    idx.assign(taps * stride, 0);
+    w.assign(taps * stride, 0.0f);
+    count.assign(outputs, static_cast<int32_t>(taps));
+  }
+  void set(int64_t t, int64_t k, int64_t i, float weight) {
+    idx[t * stride + k] = static_cast<int32_t>(i);
+    w[t * stride + k] = weight;
+  }
+  // Source range of the real lanes, and indices made relative to lo (padding lanes stay 0).
+  void rebase() {
+    lo = INT64_MAX;
+    hi = -1;
+    for (int64_t t = 0; t < taps; ++t) {
+      for (int64_t k = 0; k < n; ++k) {
+        lo = std::min<int64_t>(lo, idx[t * stride + k]);
+        hi = std::max<int64_t>(hi, idx[t * stride + k]);
+      }
+    }
+    if (hi < 0) {
+      lo = 0;
+      return;
+    }
+    for (int64_t t = 0; t < taps; ++t) {
+      for (int64_t k = 0; k < n; ++k) idx[t * stride + k] -= static_cast<int32_t>(lo);
+    }
+  }
+};
+
+void single_tap(AxisPart* a, int64_t o0, int64_t o1, const std::vector<int64_t>& src) {
+  a->init(o1 - o0, 1);
+  for (int64_t o = o0; o < o1; ++o) a->set(0, o - o0, src[o - o0], 1.0f);
+}
+
+// torch's nearest_idx (the legacy "nearest" mode torchvision uses).
+void nearest_part(AxisPart* a, int64_t in, int64_t out, int64_t o0, int64_t o1) {
+  std::vector<int64_t> src(o1 - o0);
+  const float scale = static_cast<float>(in) / out;
+  for (int64_t o = o0; o < o1; ++o) {
+    int64_t i;
+    if (out == in) {
+      i = o;
+    } else if (out == 2 * in) {
+      i = o >> 1;
+    } else {
+      i = std::min(static_cast<int64_t>(std::floor(o * scale)), in - 1);
+    }
+    src[o - o0] = i;
+  }
+  single_tap(a, o0, o1, src);
+}
+
+// torch's compute_source_index_and_lambda, index arithmetic in double.
+void linear_part(AxisPart* a, int64_t in, int64_t out, int64_t o0, int64_t o1) {
+  a->init(o1 - o0, 2);
+  const float scale = static_cast<float>(in) / out;
+  for (int64_t o = o0; o < o1; ++o) {
+    double real = static_cast<double>(scale) * (o + 0.5) - 0.5;
+    if (real < 0) real = 0;
+    const int64_t i0 = static_cast<int64_t>(real);
+    const int64_t i1 = i0 + ((i0 < in - 1) ? 1 : 0);
+    const float l1 = static_cast<float>(real - i0);
+    a->set(0, o - o0, i0, 1.0f - l1);
+    a->set(1, o - o0, i1, l1);
+  }
+}
+
+inline float cubic1(float x, float A) {
+  return ((A + 2) * x - (A + 3)) * x * x + 1;
+}
+inline float cubic2(float x, float A) {
+  return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+}
+
+// torch's HelperInterpCubic::compute_indices_weights (A = -0.75, clamped taps).
+void cubic_part(AxisPart* a, int64_t in, int64_t out, int64_t o0, int64_t o1) {
+  a->init(o1 - o0, 4);
+  const float scale = static_cast<float>(in) / out;
+  const float A = -0.75f;
+  for (int64_t o = o0; o < o1; ++o) {
+    const float real = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
+    const int64_t i0 = static_cast<int64_t>(std::floor(real));
+    const float t = real - static_cast<float>(i0);
+    const float x2 = static_cast<float>(1.0 - t);
+    const float c[4] = {cubic2(static_cast<float>(t + 1.0), A), cubic1(t, A), cubic1(x2, A),
+                        cubic2(static_cast<float>(x2 + 1.0), A)};
+    for (int64_t k = 0; k < 4; ++k) {
+      a->set(k, o - o0, std::max<int64_t>(std::min<int64_t>(i0 - 1 + k, in - 1), 0), c[k]);
+    }
+  }
+}
+
+inline float aa_linear(float x) {
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return static_cast<float>(1.0 - x);
+  return 0.0f;
+}
+
+inline float aa_cubic(float x) {
+  const double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return static_cast<float>(((a + 2.0) * x - (a + 3.0)) * x * x + 1);
+  if (x < 2.0) return static_cast<float>((((x - 5) * x + 8) * x - 4) * a);
+  return 0.0f;
+}
+
+// torch's HelperInterpBase::_compute_weights_aa (the antialiased kernels).
+void antialias_part(AxisPart* a, int64_t in, int64_t out, int64_t o0, int64_t o1, bool cubic) {
+  const float scale = static_cast<float>(in) / out;
+  const int64_t interp_size = cubic ? 4 : 2;
+  const float support =
+      static_cast<float>((scale >= 1.0) ? (interp_size * 0.5) * scale : interp_size * 0.5);
+  const float invscale = static_cast<float>((scale >= 1.0) ? 1.0 / scale : 1.0);
+  const int64_t max_taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  a->init(o1 - o0, max_taps);
+  std::vector<float> wt(max_taps);
+  int64_t used_taps = 1;
+  for (int64_t o = o0; o < o1; ++o) {
+    const int64_t k = o - o0;
+    const float center = static_cast<float>(scale * (o + 0.5));
+    const int64_t xmin = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+    int64_t xsize = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in) - xmin;
+    xsize = std::max<int64_t>(std::min<int64_t>(xsize, max_taps), 0);
+    float total = 0.0f;
+    for (int64_t j = 0; j < xsize; ++j) {
+      const float dist = static_cast<float>(j + xmin) - center;
+      const float arg = static_cast<float>((dist + 0.5) * invscale);
+      wt[j] = cubic ? aa_cubic(arg) : aa_linear(arg);
+      total += wt[j];
+    }
+    for (int64_t j = 0; j < xsize; ++j) {
+      if (total != 0.0f) wt[j] /= total;
+      a->set(j, k, xmin + j, wt[j]);
+    }
+    for (int64_t j = xsize; j < max_taps; ++j) a->set(j, k, std::min<int64_t>(xmin, in - 1), 0.0f);
+    a->count[k] = static_cast<int32_t>(std::max<int64_t>(xsize, 1));
+    used_taps = std::max(used_taps, xsize);
+  }
+  // Zero-weight tail taps change nothing (x + y * 0 == x): drop the ones no output uses.
+  if (used_taps < max_taps) {
+    AxisPart b;
+    b.init(a->n, used_taps);
+    for (int64_t t = 0; t < used_taps; ++t) {
+      std::copy_n(a->idx.data() + t * a->stride, a->stride, b.idx.data() + t * b.stride);
+      std::copy_n(a->w.data() + t * a->stride, a->stride, b.w.data() + t * b.stride);
+    }
+    b.count = a->count;
+    *a = std::move(b);
+  }
+}
+
+// Outputs [o0, o1) of an axis resized from `in` to `out` samples.
+AxisPart make_part(int64_t in, int64_t out, int64_t o0, int64_t o1, PipelineInterp interp,
+                   bool antialias) {
+  AxisPart a;
+  if (in == out) {
+    std::vector<int64_t> src(o1 - o0);
+    for (int64_t o = o0; o < o1; ++o) src[o - o0] = o;
+    single_tap(&a, o0, o1, src);
+  } else if (interp == PipelineInterp::kNearest) {
+    nearest_part(&a, in, out, o0, o1);
+  } else if (antialias) {
+    antialias_part(&a, in, out, o0, o1, interp == PipelineInterp::kBicubic);
+  } else if (interp == PipelineInterp::kBicubic) {
+    cubic_part(&a, in, out, o0, o1);
+  } else {
+    linear_part(&a, in, out, o0, o1);
+  }
+  a.rebase();
+  return a;
+}
+
+// uint8 pixels of a source region: element (c, y, x) at data[c * sc + y * sh + x * sw], (0, 0)
+// being the region's first used pixel.
+struct View {
+  at::Tensor keep;
+  const uint8_t* data = nullptr;
+  int64_t channels = 0, sc = 0, sh = 0, sw = 0;
+};
+
+View make_view(const at::Tensor& t) {  // [C, H, W] uint8
+  View v;
+  v.keep = t;
+  v.data = t.data_ptr<uint8_t>();
+  v.channels = t.size(0);
+  v.sc = t.stride(0);
+  v.sh = t.stride(1);
+  v.sw = t.stride(2);
+  return v;
+}
+
+// Source row y as floats, one buffer per channel (n pixels from column 0 of the view).
+void load_row(const View& v, int64_t y, int64_t n, float* const* bufs) {
+  const uint8_t* row = v.data + y * v.sh;
+  if (v.sw == 1) {
+    for (int64_t c = 0; c < v.channels; ++c) simd::u8_to_f32(row + c * v.sc, n, bufs[c]);
+  } else if (v.channels == 3 && v.sc == 1 && v.sw == 3) {
+    float* __restrict__ r = bufs[0];
+    float* __restrict__ g = bufs[1];
+    float* __restrict__ b = bufs[2];
+    for (int64_t x = 0; x < n; ++x) {
+      r[x] = static_cast<float>(row[3 * x]);
+      g[x] = static_cast<float>(row[3 * x + 1]);
+      b[x] = static_cast<float>(row[3 * x + 2]);
+    }
+  } else {
+    for (int64_t c = 0; c < v.channels; ++c) {
+      const uint8_t* src = row + c * v.sc;
+      for (int64_t x = 0; x < n; ++x) bufs[c][x] = static_cast<float>(src[x * v.sw]);
+    }
+  }
+}
+
+void check_spec(const PipelineSpec& s, int64_t in_w, int64_t in_h, int64_t channels) {
+  TORCH_CHECK(s.src.x >= 0 && s.src.y >= 0 && s.src.width > 0 && s.src.height > 0 &&
+                  s.src.x + s.src.width <= in_w && s.src.y + s.src.height <= in_h,
+              "pipeline: src [", s.src.x, ", ", s.src.y, ", ", s.src.width, ", ", s.src.height,
+              "] should be a non-empty region of the ", in_w, "x", in_h, " image");
+  TORCH_CHECK(s.resize_h > 0 && s.resize_w > 0, "pipeline: resize should be positive, got [",
+              s.resize_h, ", ", s.resize_w, "]");
+  TORCH_CHECK(s.win_w > 0 && s.win_h > 0, "pipeline: window should be non-empty, got ", s.win_w,
+              "x", s.win_h);
+  TORCH_CHECK(s.win_w <= (1 << 20) && s.win_h <= (1 << 20) && s.resize_w <= (1 << 24) &&
+                  s.resize_h <= (1 << 24),
+              "pipeline: output size too large");
+  TORCH_CHECK(s.mean.size() == s.std.size(), "pipeline: mean and std should have as many values, got ",
+              s.mean.size(), " and ", s.std.size());
+  TORCH_CHECK(s.mean.empty() || s.mean.size() == 1 || static_cast<int64_t>(s.mean.size()) == channels,
+              "pipeline: mean and std should have 1 or ", channels, " values, got ", s.mean.size());
+  TORCH_CHECK(s.mean.empty() || s.out_float, "pipeline: normalisation needs a float output");
+  for (float v : s.std) TORCH_CHECK(v != 0.0f, "pipeline: std must not be zero");
+}
+
+// The fused passes for a source region of in_w x in_h pixels (the spec's src, possibly decoded at a
+// reduced scale) resized to spec.resize_*; fetch(x, y, w, h) returns the pixels of a sub-region.
+template <typename Fetch>
+at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpec& s,
+                 const Fetch& fetch) {
+  const int64_t rw = s.resize_w, rh = s.resize_h;
+  // Computed part of the window: resized pixels in the valid rectangle and the window.
+  const int64_t c0 = std::max<int64_t>({s.win_x, s.valid_x0, 0});
+  const int64_t c1 = std::min<int64_t>({s.win_x + s.win_w, s.valid_x1, rw});
+  const int64_t r0 = std::max<int64_t>({s.win_y, s.valid_y0, 0});
+  const int64_t r1 = std::min<int64_t>({s.win_y + s.win_h, s.valid_y1, rh});
+  const bool any = c1 > c0 && r1 > r0;
+
+  const at::ScalarType dtype = s.out_float ? at::kFloat : at::kByte;
+  at::Tensor out = at::empty({channels, s.win_h, s.win_w}, at::TensorOptions().dtype(dtype));
+  const int64_t ww = s.win_w, wh = s.win_h;
+
+  AxisPart ax_w, ax_h;
+  View view;
+  std::unique_ptr<float[]> tmp;
+  int64_t nrows = 0;
+  if (any) {
+    ax_w = make_part(in_w, rw, c0, c1, s.interp, s.antialias);
+    ax_h = make_part(in_h, rh, r0, r1, s.interp, s.antialias);
+    nrows = ax_h.hi - ax_h.lo + 1;
+    const int64_t ncols = ax_w.hi - ax_w.lo + 1;
+    view = fetch(ax_w.lo, ax_h.lo, ncols, nrows);
+    TORCH_CHECK(view.channels == channels, "pipeline: internal error, channel count changed");
+
+    // Width pass over the source rows the height pass reads.
+    std::vector<char> used(nrows, 0);
+    for (int64_t t = 0; t < ax_h.taps; ++t) {
+      for (int64_t k = 0; k < ax_h.n; ++k) {
+        if (t < ax_h.count[k]) used[ax_h.idx[t * ax_h.stride + k]] = 1;
+      }
+    }
+    std::vector<int64_t> rows;
+    for (int64_t y = 0; y < nrows; ++y) {
+      if (used[y]) rows.push_back(y);
+    }
+    const int64_t ts = ax_w.stride;
+    tmp.reset(new float[channels * nrows * ts]);
+    float* tmp_ptr = tmp.get();
+    const int64_t grain = std::max<int64_t>(1, 32768 / (channels * (ncols + ax_w.n * ax_w.taps) + 1));
+    at::parallel_for(0, static_cast<int64_t>(rows.size()), grain, [&](int64_t begin, int64_t end) {
+      const int64_t pn = simd::padded(ncols);
+      std::unique_ptr<float[]> buf(new float[channels * pn]);
+      std::vector<float*> bufs(channels);
+      for (int64_t c = 0; c < channels; ++c) bufs[c] = buf.get() + c * pn;
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t y = rows[i];
+        load_row(view, y, ncols, bufs.data());
+        for (int64_t c = 0; c < channels; ++c) {
+          simd::resample_row(bufs[c], ax_w.idx.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, ax_w.n,
+                             tmp_ptr + (c * nrows + y) * ts);
+        }
+      }
+    });
+  }
+
+  // Height pass and conversion, one output row at a time.
+  const int64_t off = c0 - s.win_x;  // first computed column in the window
+  const int64_t grain = std::max<int64_t>(1, 32768 / (ww * (any ? ax_h.taps : 1) + 1));
+  const float* tmp_ptr = tmp.get();
+  at::parallel_for(0, channels * wh, grain, [&](int64_t begin, int64_t end) {
+    std::unique_ptr<float[]> row(new float[ww + simd::kPad + (any ? ax_w.stride : 0)]);
+    std::unique_ptr<float[]> flipped(new float[ww]);
+    std::unique_ptr<uint8_t[]> flipped_u8(new uint8_t[ww]);
+    std::vector<const float*> srcs(any ? ax_h.taps : 1);
+    std::vector<float> wts(any ? ax_h.taps : 1);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t c = i / wh, oy = i % wh;
+      const int64_t wy = s.vflip ? wh - 1 - oy : oy;  // row of the window
+      const int64_t r = s.win_y + wy;                 // row of the resized image
+      std::fill(row.get(), row.get() + ww, 0.0f);
+      if (any && r >= r0 && r < r1) {
+        const int64_t k = r - r0;
+        const int64_t taps = ax_h.count[k];
+        for (int64_t t = 0; t < taps; ++t) {
+          srcs[t] = tmp_ptr + (c * nrows + ax_h.idx[t * ax_h.stride + k]) * ax_w.stride;
+          wts[t] = ax_h.w[t * ax_h.stride + k];
+        }
+        simd::combine_rows(srcs.data(), wts.data(), taps, ax_w.n, row.get() + off);
+        std::fill(row.get() + off + ax_w.n, row.get() + ww, 0.0f);
+      }
+      if (s.out_float) {
+        float* dst = out.data_ptr<float>() + i * ww;
+        float* conv = s.hflip ? flipped.get() : dst;
+        const float m = s.mean.empty() ? 0.0f : s.mean[s.mean.size() == 1 ? 0 : c];
+        const float d = s.std.empty() ? 1.0f : s.std[s.std.size() == 1 ? 0 : c];
+        simd::round_scale_sub_div(row.get(), ww, 255.0f, m, d, conv);
+        if (s.hflip) simd::reverse_f32(conv, ww, dst);
+      } else {
+        uint8_t* dst = out.data_ptr<uint8_t>() + i * ww;
+        uint8_t* conv = s.hflip ? flipped_u8.get() : dst;
+        simd::f32_round_to_u8(row.get(), ww, conv);
+        if (s.hflip) simd::reverse_u8(conv, ww, dst);
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+at::Tensor run_pipeline(const at::Tensor& img, const PipelineSpec& spec) {
+  TORCH_CHECK(img.device().is_cpu(), "pipeline: img must be a CPU tensor, got a tensor on ",
+              img.device());
+  TORCH_CHECK(img.scalar_type() == at::kByte && img.dim() == 3,
+              "pipeline: img should be a uint8 [C, H, W] tensor, got ", img.scalar_type(),
+              " with shape ", img.sizes());
+  const int64_t channels = img.size(0);
+  TORCH_CHECK(channels > 0, "pipeline: img should have at least one channel");
+  check_spec(spec, img.size(2), img.size(1), channels);
+  const CropRect& src = spec.src;
+  return fused(src.width, src.height, channels, spec, [&](int64_t x, int64_t y, int64_t w, int64_t h) {
+    return make_view(img.narrow(1, src.y + y, h).narrow(2, src.x + x, w));
+  });
+}
+
+at::Tensor run_pipeline_encoded(const uint8_t* data, size_t size, const PipelineSpec& spec) {
+  const DecodeInfo header = read_image_info(data, size);
+  check_spec(spec, header.full_width, header.full_height, 3);
+  const CropRect& src = spec.src;
+  DecodeOptions opts;
+  opts.mode = ImageMode::kRGB;
+  opts.max_pixels = spec.max_pixels;
+  if (spec.fast && header.format == ImageFormat::kJPEG) {
+    const int64_t denom =
+        choose_scale_denom(src.width, src.height, spec.resize_w, spec.resize_h);
+    if (denom > 1) {
+      // Reduced-size decoding of the whole source region, then the resize from that size.
+      opts.crop = src;
+      opts.min_width = spec.resize_w;
+      opts.min_height = spec.resize_h;
+      opts.dct = DctMethod::kFast;
+      opts.fancy_upsampling = false;
+      DecodeInfo info;
+      const at::Tensor small = decode_image(data, size, opts, &info);
+      return fused(small.size(2), small.size(1), 3, spec,
+                   [&](int64_t x, int64_t y, int64_t w, int64_t h) {
+                     return make_view(small.narrow(1, y, h).narrow(2, x, w));
+                   });
+    }
+  }
+  return fused(src.width, src.height, 3, spec, [&](int64_t x, int64_t y, int64_t w, int64_t h) {
+    const int64_t fx = src.x + x, fy = src.y + y;
+    // With several threads a JPEG decoded in full rows from the top is decoded in parallel bands;
+    // a region is decoded by one thread. Decode the full-width top part when the region is most of it.
+    if (header.format == ImageFormat::kJPEG && at::get_num_threads() > 1 && !at::in_parallel_region() &&
+        2 * w * h >= header.full_width * (fy + h)) {
+      opts.crop = CropRect{0, 0, header.full_width, fy + h};
+      const at::Tensor top = decode_image(data, size, opts);
+      return make_view(top.narrow(1, fy, h).narrow(2, fx, w));
+    }
+    opts.crop = CropRect{fx, fy, w, h};
+    return make_view(decode_image(data, size, opts));
+  });
+}
+
+}  // namespace image
+}  // namespace tva
