@@ -244,14 +244,15 @@ def test_pickle_and_repr():
     assert "RandomResizedCrop" in repr(pipe)
 
 
-def test_dataloader_workers_with_imagefolder(tmp_path):
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_dataloader_workers_with_imagefolder(tmp_path, context):
     for i in range(4):
         cls = tmp_path / f"c{i % 2}"
         cls.mkdir(exist_ok=True)
         (cls / f"{i}.jpg").write_bytes(jpeg_bytes(smooth_rgb(40 + i, 50, i), quality=90))
     transforms = [T.Resize(20), T.CenterCrop(16), T.ToTensor(), T.Normalize(MEAN, STD)]
     ds = torchvision.datasets.ImageFolder(str(tmp_path), loader=Pipeline(transforms))
-    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, multiprocessing_context=context)
     batches = [x for x, _ in loader]
     got = torch.cat(batches)
     want = torch.stack([unfused(transforms, tio.read_file(p)) for p, _ in ds.samples])
