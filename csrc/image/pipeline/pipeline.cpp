@@ -313,6 +313,19 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
     const int64_t ts = ax_w.stride;
     tmp.reset(new float[channels * nrows * ts]);
     float* tmp_ptr = tmp.get();
+    // Interleaved pixels (what the decoders produce): one conversion of the whole row, and per
+    // channel the indices of its samples in it (same values read, so the same results).
+    const bool interleaved = channels > 1 && view.sc == 1 && view.sw == channels;
+    std::vector<std::vector<int32_t>> idx_c;
+    if (interleaved) {
+      idx_c.resize(channels);
+      for (int64_t c = 0; c < channels; ++c) {
+        idx_c[c].resize(ax_w.idx.size());
+        for (size_t j = 0; j < ax_w.idx.size(); ++j) {
+          idx_c[c][j] = static_cast<int32_t>(ax_w.idx[j] * channels + c);
+        }
+      }
+    }
     const int64_t grain = std::max<int64_t>(1, 32768 / (channels * (ncols + ax_w.n * ax_w.taps) + 1));
     at::parallel_for(0, static_cast<int64_t>(rows.size()), grain, [&](int64_t begin, int64_t end) {
       const int64_t pn = simd::padded(ncols);
@@ -321,10 +334,15 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
       for (int64_t c = 0; c < channels; ++c) bufs[c] = buf.get() + c * pn;
       for (int64_t i = begin; i < end; ++i) {
         const int64_t y = rows[i];
-        load_row(view, y, ncols, bufs.data());
+        if (interleaved) {
+          simd::u8_to_f32(view.data + y * view.sh, ncols * channels, buf.get());
+        } else {
+          load_row(view, y, ncols, bufs.data());
+        }
         for (int64_t c = 0; c < channels; ++c) {
-          simd::resample_row(bufs[c], ax_w.idx.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, ax_w.n,
-                             tmp_ptr + (c * nrows + y) * ts);
+          simd::resample_row(interleaved ? buf.get() : bufs[c],
+                             interleaved ? idx_c[c].data() : ax_w.idx.data(), ax_w.w.data(),
+                             ax_w.taps, ax_w.stride, ax_w.n, tmp_ptr + (c * nrows + y) * ts);
         }
       }
     });
