@@ -177,6 +177,20 @@ def test_one_channel_tensor():
     assert_close(out, ref, std=(0.2,))
 
 
+def test_two_dimensional_images_keep_torchvisions_shapes():
+    img = tio.decode_image(PNG_GRAY, "gray")[0]
+    for transforms in ([T.CenterCrop(60), T.RandomHorizontalFlip()], [T.RandomCrop(30), T.ConvertImageDtype(torch.float32)],
+                       [T.CenterCrop(20), T.ToTensor(), T.Normalize((0.5,), (0.2,))], [T.CenterCrop(10), T.PILToTensor()],
+                       [T.ToTensor(), T.Resize(20)]):
+        torch.manual_seed(0)
+        out = Pipeline(transforms)(img)
+        torch.manual_seed(0)
+        ref = T.Compose(transforms)(img)
+        assert_close(out, ref, std=(0.2,))
+    with pytest.raises(ValueError):  # torchvision's resize takes no [H, W] tensor
+        Pipeline([T.Resize(20), T.ToTensor()])(img)
+
+
 def test_non_contiguous_and_tiny_images():
     big = tio.decode_image(JPEG)
     transforms = [T.Resize((5, 7)), T.CenterCrop(6), T.ToTensor()]

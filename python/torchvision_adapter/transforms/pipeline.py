@@ -88,8 +88,9 @@ def _float_values(values, channels: int) -> Optional[List[float]]:
 class _Plan:
     """The composed geometry and value conversion of a fused prefix (see csrc/image/pipeline)."""
 
-    def __init__(self, c: int, h: int, w: int):
+    def __init__(self, c: int, h: int, w: int, ndim: int = 3):
         self.c = c
+        self.ndim = ndim  # a [H, W] image stays 2-D until ToTensor / PILToTensor add the channel
         self.src = [0, 0, w, h]  # x, y, width, height in the source image
         self.resize: Optional[Tuple[int, int]] = None
         self.interpolation = "nearest"
@@ -164,6 +165,8 @@ def _resize_mode(t) -> Optional[str]:
 def _step(plan: _Plan, t) -> bool:
     """Adds transform t to the plan (drawing its random parameters) or returns False, untouched."""
     kind = type(t)
+    if kind in (T.Resize, T.RandomResizedCrop) and plan.ndim == 2:
+        return False  # torchvision's tensor resize needs [..., C, H, W] (it raises for [H, W])
     if kind is T.Resize:
         mode = _resize_mode(t)
         size = [t.size] if _is_int(t.size) else t.size
@@ -223,11 +226,14 @@ def _step(plan: _Plan, t) -> bool:
                 plan.vflip = not plan.vflip
         return True
     if kind is T.PILToTensor:
-        return plan.values == 0
+        if plan.values:
+            return False
+        plan.ndim = 3
+        return True
     if kind is T.ToTensor:
         if plan.values or torch.get_default_dtype() != torch.float32:
             return False
-        plan.values = 1
+        plan.values, plan.ndim = 1, 3
         return True
     if kind is T.ConvertImageDtype:
         if t.dtype != torch.float32 or plan.values == 2:
@@ -235,7 +241,7 @@ def _step(plan: _Plan, t) -> bool:
         plan.values = max(plan.values, 1)
         return True
     if kind is T.Normalize:
-        if plan.values != 1:
+        if plan.values != 1 or plan.ndim != 3:
             return False
         mean, std = _float_values(t.mean, plan.c), _float_values(t.std, plan.c)
         if mean is None or std is None:
@@ -294,8 +300,8 @@ class Pipeline:
             n += 1
         return n
 
-    def _plan(self, c: int, h: int, w: int) -> Tuple[_Plan, int]:
-        plan = _Plan(c, h, w)
+    def _plan(self, c: int, h: int, w: int, ndim: int = 3) -> Tuple[_Plan, int]:
+        plan = _Plan(c, h, w, ndim)
         n = 0
         for t in self.transforms:
             if not _step(plan, t):
@@ -320,7 +326,7 @@ class Pipeline:
             if img.dtype == torch.uint8 and img.ndim == 1:
                 return self._encoded(img)
             if img.dtype == torch.uint8 and img.ndim in (2, 3) and img.device.type == "cpu" and img.numel() > 0:
-                return self._decoded(img.unsqueeze(0) if img.ndim == 2 else img)
+                return self._decoded(img)
             return self._rest(img, 0)
         if isinstance(img, (bytes, bytearray, memoryview)):
             return self._encoded(_io._as_byte_tensor(img))
@@ -336,11 +342,14 @@ class Pipeline:
     def _decoded(self, img: Tensor):
         if img.requires_grad and torch.is_grad_enabled():
             return self._rest(img, 0)
-        c, h, w = img.shape
-        plan, n = self._plan(c, h, w)
+        ndim = img.ndim
+        img3 = img.unsqueeze(0) if ndim == 2 else img
+        c, h, w = img3.shape
+        plan, n = self._plan(c, h, w, ndim)
         if n == 0:
             return self._rest(img, 0)
-        return self._rest(_ops.pipeline(img, *plan.args()), n)
+        out = _ops.pipeline(img3, *plan.args())
+        return self._rest(out.squeeze(0) if plan.ndim == 2 else out, n)
 
     def _encoded(self, data: Tensor):
         try:
