@@ -128,6 +128,17 @@ def test_common_pipelines_match_torchvision():
             assert_close(out, ref, rare=0.03)
 
 
+def test_nested_compose_is_flattened():
+    inner = T.Compose([T.CenterCrop(40), T.RandomHorizontalFlip()])
+    pipe = Pipeline(T.Compose([T.Resize(50), inner, T.ToTensor()]))
+    assert pipe.fusable == 4
+    for seed in range(3):
+        torch.manual_seed(seed)
+        out = pipe(JPEG)
+        torch.manual_seed(seed)
+        assert_close(out, unfused([T.Resize(50), inner, T.ToTensor()], JPEG))
+
+
 def test_unsupported_transforms_run_unfused_after_the_prefix():
     jitter = T.ColorJitter(0.4, 0.4, 0.4, 0.1)
     for transforms in (

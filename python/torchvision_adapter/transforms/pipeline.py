@@ -253,6 +253,17 @@ def _step(plan: _Plan, t) -> bool:
     return False
 
 
+def _flatten(transforms) -> list:
+    """Nested Composes are applied one transform after the other: their transforms can be fused."""
+    out = []
+    for t in transforms:
+        if type(t) is T.Compose:
+            out.extend(_flatten(t.transforms))
+        else:
+            out.append(t)
+    return out
+
+
 class Pipeline:
     """A Compose applied to an image file, encoded bytes or a decoded image in one native pass.
 
@@ -282,7 +293,7 @@ class Pipeline:
                 raise TypeError(f"transforms should be callables, got {type(t).__name__}")
         if mode not in ("exact", "fast"):
             raise ValueError(f"mode should be 'exact' or 'fast', got {mode!r}")
-        self.transforms = list(transforms)
+        self.transforms = _flatten(transforms)
         self.mode = mode
 
     def __repr__(self) -> str:
