@@ -9,7 +9,6 @@ is PIL + torchvision transforms. Each case's check verifies that Pipeline's exac
 unfused native result (and reports the fast mode's difference in levels for the photo case).
 """
 import glob
-import io
 import os
 
 import numpy as np
@@ -100,7 +99,7 @@ def _opencv_eval(paths):
     return run
 
 
-def _check_exact(paths, tf, seeded=False):
+def _check_exact(paths, tf):
     def check():
         for i, p in enumerate(paths[:4]):
             torch.manual_seed(i)

@@ -11,7 +11,6 @@ import torchvision.transforms as T
 from PIL import Image
 from torchvision.transforms import InterpolationMode as IM
 
-import torchvision_adapter
 from torchvision_adapter import io as tio
 from torchvision_adapter.transforms import Pipeline
 
