@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "image/transforms/common.h"
+#include "image/transforms/grid_sample_simd.h"
 #include "image/transforms/resample_simd.h"
 #include "image/transforms/transforms.h"
 
@@ -127,6 +128,21 @@ void sample(const at::Tensor& in4, const Grid& grid, int64_t oh, int64_t ow, boo
   const int64_t sn = in4.stride(0), sc = in4.stride(1), sh = in4.stride(2), sw = in4.stride(3);
   const float sx = static_cast<float>(w) / 2, sy = static_cast<float>(h) / 2;
   const int64_t plane_size = oh * ow;
+  // The SIMD sampler addresses pixels with 32-bit offsets, and reads uint8 pixels 4 bytes at a time.
+  const int64_t extent = 1 + (n - 1) * sn + (c - 1) * sc + (h - 1) * sh + (w - 1) * sw;
+  if (n * c * h * w > 0 && extent >= 4 && extent < (int64_t{1} << 31) && h < (int64_t{1} << 24) &&
+      w < (int64_t{1} << 24)) {
+    const simd::SampleImage im{data, std::is_same<T, uint8_t>::value, n, c, h, w, sn, sc, sh, sw,
+                               extent, nearest, has_fill, fills.data()};
+    parallel_items(oh, ow * c * n * 4, [=, &grid, &im](int64_t begin, int64_t end) {
+      std::vector<float> row_x(ow), row_y(ow);
+      for (int64_t oy = begin; oy < end; ++oy) {
+        grid.row(oy, sx, sy, row_x.data(), row_y.data());
+        simd::sample_row(im, row_x.data(), row_y.data(), ow, out + oy * ow, plane_size);
+      }
+    });
+    return;
+  }
   // Everything the inner loops read is copied into locals: stores through a uint8_t pointer may
   // alias anything, so values reached through references would be reloaded after every store.
   parallel_items(oh, ow * c * n * 4, [=, &grid, &fills](int64_t begin, int64_t end) {

@@ -6,6 +6,7 @@
 #include <hwy/highway.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "image/transforms/resample_simd.h"
 
@@ -27,6 +28,26 @@ void ResampleRow(
     for (int64_t k = 1; k < taps; ++k) {
       const int64_t o = k * stride + x;
       acc = hn::Add(acc, hn::Mul(hn::GatherIndex(d, row, hn::LoadU(di, idx + o)), hn::LoadU(d, w + o)));
+    }
+    hn::StoreU(acc, d, out + x);
+  }
+}
+
+void ResampleRowU8Taps(
+    const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT offs, const float* HWY_RESTRICT w,
+    int64_t taps, int64_t stride, int64_t n, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto mask = hn::Set(di, 0xFF);
+  // One 32-bit gather at byte offset offs[x] brings up to four neighbours (little-endian bytes).
+  const int32_t* base = reinterpret_cast<const int32_t*>(row);
+  for (int64_t x = 0; x < n; x += lanes) {
+    const auto v = hn::GatherOffset(di, base, hn::LoadU(di, offs + x));
+    auto acc = hn::Mul(hn::ConvertTo(d, hn::And(v, mask)), hn::LoadU(d, w + x));
+    for (int64_t k = 1; k < taps; ++k) {
+      const auto px = hn::ConvertTo(d, hn::And(hn::ShiftRightSame(v, static_cast<int>(8 * k)), mask));
+      acc = hn::Add(acc, hn::Mul(px, hn::LoadU(d, w + k * stride + x)));
     }
     hn::StoreU(acc, d, out + x);
   }
@@ -66,6 +87,38 @@ HWY_INLINE void ForEachBlock(int64_t n, const F& f) {
   for (; x + lanes <= n; x += lanes) f(d, x);
   const hn::CappedTag<float, 1> d1;
   for (; x < n; ++x) f(d1, x);
+}
+
+void CombineRowsToU8(
+    const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT w, int64_t taps, int64_t n,
+    uint8_t* HWY_RESTRICT out) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    auto acc = hn::Mul(hn::LoadU(d, rows[0] + x), hn::Set(d, w[0]));
+    for (int64_t k = 1; k < taps; ++k) acc = hn::Add(acc, hn::Mul(hn::LoadU(d, rows[k] + x), hn::Set(d, w[k])));
+    acc = hn::Min(hn::Max(hn::Round(acc), hn::Zero(d)), hn::Set(d, 255.0f));
+    hn::StoreU(hn::DemoteTo(du8, hn::ConvertTo(di, acc)), du8, out + x);
+  });
+}
+
+void U8ToF32Div255(const uint8_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
+  int64_t x = 0;
+#if HWY_HAVE_FLOAT64
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const hn::Rebind<int32_t, decltype(dd)> di;
+  const hn::Rebind<uint8_t, decltype(dd)> du8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(dd));
+  const auto inv = hn::Set(dd, 1.0 / 255.0);
+  for (; x + 2 * lanes <= n; x += 2 * lanes) {
+    const auto a = hn::PromoteTo(dd, hn::PromoteTo(di, hn::LoadU(du8, src + x)));
+    const auto b = hn::PromoteTo(dd, hn::PromoteTo(di, hn::LoadU(du8, src + x + lanes)));
+    hn::StoreU(hn::DemoteTo(df, hn::Mul(a, inv)), df, dst + x);
+    hn::StoreU(hn::DemoteTo(df, hn::Mul(b, inv)), df, dst + x + lanes);
+  }
+#endif
+  for (; x < n; ++x) dst[x] = static_cast<float>(static_cast<double>(src[x]) * (1.0 / 255.0));
 }
 
 void U8ToF32(const uint8_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
@@ -228,6 +281,37 @@ void HueRowF32(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst, int64_t p
   });
 }
 
+// Applies f(d, v) to whole uint8 vectors, then to the tail one lane at a time.
+template <class F>
+HWY_INLINE void MapBytes(const uint8_t* src, int64_t n, uint8_t* dst, const F& f) {
+  const hn::ScalableTag<uint8_t> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t x = 0;
+  for (; x + lanes <= n; x += lanes) hn::StoreU(f(d, hn::LoadU(d, src + x)), d, dst + x);
+  const hn::CappedTag<uint8_t, 1> d1;
+  for (; x < n; ++x) hn::StoreU(f(d1, hn::LoadU(d1, src + x)), d1, dst + x);
+}
+
+void InvertU8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  MapBytes(src, n, dst, [](auto d, auto v) { return hn::Sub(hn::Set(d, uint8_t{255}), v); });
+}
+
+void AndU8(const uint8_t* src, int64_t n, uint8_t m, uint8_t* dst) {
+  MapBytes(src, n, dst, [m](auto d, auto v) { return hn::And(v, hn::Set(d, m)); });
+}
+
+void SolarizeU8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst) {
+  if (t > 255) {
+    if (src != dst) std::memmove(dst, src, static_cast<size_t>(n));
+    return;
+  }
+  const uint8_t tu = static_cast<uint8_t>(t < 0 ? 0 : t);
+  MapBytes(src, n, dst, [tu](auto d, auto v) {
+    const auto above = hn::Eq(hn::Max(v, hn::Set(d, tu)), v);  // v >= t
+    return hn::IfThenElse(above, hn::Sub(hn::Set(d, uint8_t{255}), v), v);
+  });
+}
+
 void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
   // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
   // shuffle is available everywhere and keeps the loop memory-bound.
@@ -267,12 +351,18 @@ namespace simd {
 
 HWY_EXPORT(ResampleRow);
 HWY_EXPORT(CombineRows);
+HWY_EXPORT(ResampleRowU8Taps);
+HWY_EXPORT(CombineRowsToU8);
+HWY_EXPORT(U8ToF32Div255);
 HWY_EXPORT(U8ToF32);
 HWY_EXPORT(U8ToF32Div);
 HWY_EXPORT(F32RoundToU8);
 HWY_EXPORT(SubDiv);
 HWY_EXPORT(RoundScaleSubDiv);
 HWY_EXPORT(ReverseU8);
+HWY_EXPORT(InvertU8);
+HWY_EXPORT(AndU8);
+HWY_EXPORT(SolarizeU8);
 HWY_EXPORT(HueRowU8);
 HWY_EXPORT(HueRowF32);
 HWY_EXPORT(ProjectiveRow);
@@ -285,6 +375,17 @@ void resample_row(
 }
 void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(CombineRows)(rows, w, taps, n, out);
+}
+void resample_row_u8_taps(
+    const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,
+    float* out) {
+  HWY_DYNAMIC_DISPATCH(ResampleRowU8Taps)(row, offs, w, taps, stride, n, out);
+}
+void combine_rows_to_u8(const float* const* rows, const float* w, int64_t taps, int64_t n, uint8_t* out) {
+  HWY_DYNAMIC_DISPATCH(CombineRowsToU8)(rows, w, taps, n, out);
+}
+void u8_to_f32_div255(const uint8_t* src, int64_t n, float* dst) {
+  HWY_DYNAMIC_DISPATCH(U8ToF32Div255)(src, n, dst);
 }
 void u8_to_f32(const uint8_t* src, int64_t n, float* dst) {
   HWY_DYNAMIC_DISPATCH(U8ToF32)(src, n, dst);
@@ -311,6 +412,15 @@ void hue_row_u8(const uint8_t* src, uint8_t* dst, int64_t plane, int64_t n, floa
 }
 void hue_row_f32(const float* src, float* dst, int64_t plane, int64_t n, float hue) {
   HWY_DYNAMIC_DISPATCH(HueRowF32)(src, dst, plane, n, hue);
+}
+void invert_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(InvertU8)(src, n, dst);
+}
+void and_u8(const uint8_t* src, int64_t n, uint8_t m, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(AndU8)(src, n, m, dst);
+}
+void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(SolarizeU8)(src, n, t, dst);
 }
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);

@@ -197,7 +197,16 @@ def posterize(img: Tensor, bits: int) -> Tensor:
 
 
 def solarize(img: Tensor, threshold: float) -> Tensor:
-    if _plain(img) and _channels_ok(img) and _real(threshold) and threshold <= (1 if img.is_floating_point() else 255):
+    # A negative int threshold is cast to uint8 (wrapped) by torch's comparison with a uint8 image:
+    # leave that to torchvision.
+    wrapped = isinstance(threshold, int) and threshold < 0 and img.dtype == torch.uint8
+    if (
+        _plain(img)
+        and _channels_ok(img)
+        and _real(threshold)
+        and not wrapped
+        and threshold <= (1 if img.is_floating_point() else 255)
+    ):
         return _op.solarize(img, float(threshold))
     return _orig["solarize"](img, threshold)
 
