@@ -21,10 +21,16 @@ template <class D, class DI, class M>
 HWY_INLINE hn::Vec<D> Fetch(D d, DI di, const SampleImage& img, hn::Vec<DI> off, M valid) {
   off = hn::IfThenElseZero(valid, off);
   if (img.is_u8) {
+    // The byte sits at the top of the word read 3 bytes earlier, or (the image's first 3 bytes) at
+    // byte `off` of the first word. Constant shifts only: Highway's one-lane variable shift reads
+    // its count from two lanes.
     const auto start = hn::Max(hn::Sub(off, hn::Set(di, 3)), hn::Zero(di));
-    const auto shift = hn::ShiftLeft<3>(hn::Sub(off, start));
     const auto word = hn::GatherOffset(di, static_cast<const int32_t*>(img.data), start);
-    const auto px = hn::And(hn::Shr(word, shift), hn::Set(di, 0xFF));
+    auto px = hn::ShiftRight<24>(word);
+    px = hn::IfThenElse(hn::Eq(off, hn::Set(di, 2)), hn::ShiftRight<16>(word), px);
+    px = hn::IfThenElse(hn::Eq(off, hn::Set(di, 1)), hn::ShiftRight<8>(word), px);
+    px = hn::IfThenElse(hn::Eq(off, hn::Zero(di)), word, px);
+    px = hn::And(px, hn::Set(di, 0xFF));
     return hn::IfThenElseZero(hn::RebindMask(d, valid), hn::ConvertTo(d, px));
   }
   const auto v = hn::GatherIndex(d, static_cast<const float*>(img.data), off);
