@@ -557,3 +557,25 @@ def test_warps_on_strided_channels_last_tiny_and_one_channel_images(dtype, inter
               [[1, 2], [w - 3, 0], [w - 2, h - 3], [2, h - 1]], interpolation, fill=f)
     for tiny in [img[0, :1, :1, :3], img[0, :, :2, :2]]:  # fewer than 4 bytes: the scalar sampler
         check(F.rotate, tiny, 45.0, interpolation, max_fraction=1.0)
+
+
+def test_normalize_is_bit_exact_across_magnitudes_and_hard_divisors():
+    # The quotient is computed without a divide where that is exact (see sub_div): check bit patterns
+    # (signed zeros included) over many magnitudes and divisors whose reciprocals round badly.
+    g = torch.Generator().manual_seed(5)
+    mant = torch.rand(3, 256, 257, generator=g) + 1
+    expo = torch.randint(-75, 75, (3, 256, 257), generator=g).float()
+    sign = torch.randint(0, 2, (3, 256, 257), generator=g).float() * 2 - 1
+    x = sign * mant * torch.pow(2.0, expo)
+    x[0, 0, :8] = torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 1e-45, -3e38, 0.25])
+    divisors = [0.229, 0.99999994, 1.9999999, 3.0, 0.1, 7.000001e-3, 1e-19, 2e18, -0.6, 255.0]
+    for k in range(0, len(divisors), 3):
+        std = (divisors[k: k + 3] + [1.0, 1.0])[:3]
+        for mean in ([0.0, 0.0, 0.0], [0.485, -0.456, 0.25]):
+            ours = F.normalize(x, mean, std)
+            ref = run_torchvision(F.normalize, x, mean, std)
+            assert torch.equal(ours.view(torch.int32), ref.view(torch.int32)), (mean, std)
+    img = torch.arange(256, dtype=torch.uint8).view(1, 16, 16).expand(3, 16, 16)
+    u = F.convert_image_dtype(img, torch.float32)
+    for mean, std in [([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), ([0.5] * 3, [0.5] * 3)]:
+        assert torch.equal(F.normalize(u, mean, std).view(torch.int32), run_torchvision(F.normalize, u, mean, std).view(torch.int32))

@@ -149,6 +149,38 @@ void F32RoundToU8(const float* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRIC
 }
 
 void SubDiv(const float* src, int64_t n, float sub, float div, float* dst) {
+#if HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_SSSE3
+  // With fused multiply-add, a / b is computed without a divide (several times slower per lane):
+  // y = RN(1 / b), q = RN(a * y), r = a - q * b (exact, fused), q' = RN(q + r * y) is the correctly
+  // rounded quotient when y is the correctly rounded reciprocal and q is within an ulp of a / b
+  // (Markstein's theorem), which holds while nothing overflows or underflows: vectors with a lane
+  // outside [2^-60, 2^60] (other than zero), and divisors outside that range, use the divide.
+  const float inv = 1.0f / div;
+  const float lo = 8.67361738e-19f, hi = 1.15292150e+18f;  // 2^-60, 2^60
+  const float adiv = std::fabs(div);
+  if (adiv >= lo && adiv <= hi) {
+    const hn::ScalableTag<float> d;
+    const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+    const auto vsub = hn::Set(d, sub), vdiv = hn::Set(d, div), vinv = hn::Set(d, inv);
+    const auto vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+    int64_t x = 0;
+    for (; x + lanes <= n; x += lanes) {
+      const auto a = hn::Sub(hn::LoadU(d, src + x), vsub);
+      const auto mag = hn::Abs(a);
+      const auto zero = hn::Eq(a, hn::Zero(d));
+      const auto ok = hn::Or(hn::And(hn::Ge(mag, vlo), hn::Le(mag, vhi)), zero);
+      if (HWY_LIKELY(hn::AllTrue(d, ok))) {
+        const auto q = hn::Mul(a, vinv);  // a signed zero stays q: the correction would lose its sign
+        const auto r = hn::NegMulAdd(q, vdiv, a);
+        hn::StoreU(hn::IfThenElse(zero, q, hn::MulAdd(r, vinv, q)), d, dst + x);
+      } else {
+        hn::StoreU(hn::Div(a, vdiv), d, dst + x);
+      }
+    }
+    for (; x < n; ++x) dst[x] = (src[x] - sub) / div;
+    return;
+  }
+#endif
   ForEachBlock(n, [&](auto d, int64_t x) {
     const auto v = hn::Sub(hn::LoadU(d, src + x), hn::Set(d, sub));
     hn::StoreU(hn::Div(v, hn::Set(d, div)), d, dst + x);
