@@ -467,22 +467,25 @@ def test_pil_images_take_torchvisions_pil_path_unchanged():
 
 # ---------------------------------------------------------------- fast paths of the single ops
 
+@pytest.mark.parametrize("antialias", [False, True])
 @pytest.mark.parametrize("interpolation", [BILINEAR, BICUBIC])
-@pytest.mark.parametrize("in_w, out_w", [(1, 5), (2, 7), (3, 2), (5, 17), (37, 11), (64, 63), (97, 300), (640, 224)])
-def test_resize_uint8_rows_sampled_from_bytes(interpolation, in_w, out_w):
+@pytest.mark.parametrize("in_w, out_w", [(1, 5), (2, 7), (3, 2), (5, 17), (37, 11), (64, 63), (97, 300), (640, 224), (301, 23)])
+def test_resize_uint8_rows_sampled_from_bytes(interpolation, antialias, in_w, out_w):
     # uint8 rows are sampled straight from their bytes (edge pixels repeated on both sides): down- and
     # upscales, tiny widths, edges where taps are clamped.
     # upscales, tiny widths, edges where taps are clamped. Tiny outputs hold few pixels: one rounding
     # tie (torch's fused multiply-adds) may be more than 1% of them.
     img = smooth_image((3, 9, in_w), seed=in_w)
-    check(F.resize, img, [7, out_w], interpolation, max_fraction=0.05)
-    check(F.resize, img, [13, out_w], interpolation, max_fraction=0.05)
+    check(F.resize, img, [7, out_w], interpolation, antialias=antialias, max_fraction=0.05)
+    check(F.resize, img, [13, out_w], interpolation, antialias=antialias, max_fraction=0.05)
 
 
 @pytest.mark.parametrize("interpolation", [BILINEAR, BICUBIC])
 def test_resize_uint8_batched_strided_and_channels_last(interpolation):
     big = smooth_image((2, 3, 41, 77))
     check(F.resize, big, [19, 31], interpolation)
+    check(F.resize, big, [19, 31], interpolation, antialias=True)
+    check(F.resize, big[..., ::2], [11, 17], interpolation, antialias=True)
     check(F.resize, big[..., ::2], [19, 31], interpolation)  # strided columns
     check(F.resize, big[0, :, 3:38, 5:70], [50, 101], interpolation)  # crop view
     check(F.resize, big.contiguous(memory_format=torch.channels_last), [23, 59], interpolation)

@@ -43,10 +43,12 @@ void ResampleRowU8Taps(
   // One 32-bit gather at byte offset offs[x] brings up to four neighbours (little-endian bytes).
   const int32_t* base = reinterpret_cast<const int32_t*>(row);
   for (int64_t x = 0; x < n; x += lanes) {
-    const auto v = hn::GatherOffset(di, base, hn::LoadU(di, offs + x));
+    const auto o = hn::LoadU(di, offs + x);
+    auto v = hn::GatherOffset(di, base, o);
     auto acc = hn::Mul(hn::ConvertTo(d, hn::And(v, mask)), hn::LoadU(d, w + x));
     for (int64_t k = 1; k < taps; ++k) {
-      const auto px = hn::ConvertTo(d, hn::And(hn::ShiftRightSame(v, static_cast<int>(8 * k)), mask));
+      if ((k & 3) == 0) v = hn::GatherOffset(di, base, hn::Add(o, hn::Set(di, static_cast<int32_t>(k))));
+      const auto px = hn::ConvertTo(d, hn::And(hn::ShiftRightSame(v, static_cast<int>(8 * (k & 3))), mask));
       acc = hn::Add(acc, hn::Mul(px, hn::LoadU(d, w + k * stride + x)));
     }
     hn::StoreU(acc, d, out + x);

@@ -25,10 +25,10 @@ void resample_row(
     float* out);
 
 // Horizontal pass straight from uint8 pixels when the taps of every output are consecutive pixels
-// (bilinear, bicubic): for x < n, out[x] = float(row[offs[x]]) * w[x], then for k = 1..taps-1:
-// out[x] += float(row[offs[x] + k]) * w[k*stride + x], the same operations as resample_row on the
-// widened row. taps <= 4; row must be readable for 4 bytes from every offs[x]; offs, w and out are
-// padded (padded lanes of offs hold valid offsets).
+// (bilinear, bicubic, antialiased windows): for x < n, out[x] = float(row[offs[x]]) * w[x], then for
+// k = 1..taps-1: out[x] += float(row[offs[x] + k]) * w[k*stride + x], the same operations as
+// resample_row on the widened row. row must be readable for taps rounded up to a multiple of 4
+// bytes from every offs[x]; offs, w and out are padded (padded lanes of offs hold valid offsets).
 void resample_row_u8_taps(
     const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,
     float* out);

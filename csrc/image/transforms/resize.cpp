@@ -161,6 +161,7 @@ Axis antialias_axis(int64_t in, int64_t out, bool cubic) {
       a.set(j, o, xmin + j, wt[j]);
     }
     for (int64_t j = xsize; j < max_taps; ++j) a.set(j, o, std::min<int64_t>(xmin, in - 1), 0.0f);
+    a.start.push_back(xmin);
     a.count[o] = static_cast<int32_t>(std::max<int64_t>(xsize, 1));
     used_taps = std::max(used_taps, xsize);
   }
@@ -238,15 +239,18 @@ struct ByteTaps {
 
 ByteTaps byte_taps(const Axis& a, int64_t in, int64_t out) {
   ByteTaps bt;
-  if (a.identity || a.taps > 4 || static_cast<int64_t>(a.start.size()) != out) return bt;
+  if (a.identity || a.taps > 16 || static_cast<int64_t>(a.start.size()) != out) return bt;
+  const int64_t span = (a.taps + 3) / 4 * 4;  // bytes the gathers read from each start
   int64_t lo = 0, hi = in;
   for (int64_t o = 0; o < out; ++o) {
     const int64_t s = a.start[o];
     for (int64_t k = 0; k < a.taps; ++k) {
+      // Taps past an output's count have weight 0: whatever pixel they read adds nothing.
+      if (k >= a.count[o] && a.w[k * a.stride + o] == 0.0f) continue;
       if (a.idx[k * a.stride + o] != std::min<int64_t>(std::max<int64_t>(s + k, 0), in - 1)) return bt;
     }
     lo = std::min(lo, s);
-    hi = std::max(hi, s + 4);
+    hi = std::max(hi, s + span);
   }
   if (-lo > 64 || hi - in > 64) return bt;
   bt.left = -lo;
@@ -280,7 +284,7 @@ void resample(const Planes& in, const Axis& ax_h, const Axis& ax_w, int64_t out_
   const ByteTaps bt = in.dtype == at::kByte ? byte_taps(ax_w, in.w, out_w) : ByteTaps{};
   at::parallel_for(0, planes * in.h, grain_h, [&](int64_t begin, int64_t end) {
     std::unique_ptr<float[]> buf(new float[simd::padded(in.w)]);
-    std::unique_ptr<uint8_t[]> bytes(bt.ok ? new uint8_t[bt.left + in.w + bt.right + 4] : nullptr);
+    std::unique_ptr<uint8_t[]> bytes(bt.ok ? new uint8_t[bt.left + in.w + bt.right + 16] : nullptr);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t plane = i / in.h, y = i % in.h;
       if (!used[y]) continue;
@@ -294,7 +298,7 @@ void resample(const Planes& in, const Axis& ax_h, const Axis& ax_w, int64_t out_
           for (int64_t x = 0; x < in.w; ++x) b[x] = src[x * in.sw];
         }
         std::memset(bytes.get(), b[0], bt.left);
-        std::memset(b + in.w, b[in.w - 1], bt.right + 4);
+        std::memset(b + in.w, b[in.w - 1], bt.right + 16);
         simd::resample_row_u8_taps(bytes.get(), bt.offs.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, out_w, dst);
       } else if (ax_w.identity) {
         const float* src = load_row(in, plane, y, dst);
