@@ -536,6 +536,8 @@ def test_uint8_byte_maps(threshold):
     for x in [img, img[0], img[:, :, ::2, 1:], img.contiguous(memory_format=torch.channels_last)]:
         check(F.solarize, x, threshold, max_level=0)
         check(F.invert, x, max_level=0)
+        check(F.autocontrast, x, max_level=0)
+        check(F.autocontrast, x // 7 + 100, max_level=0)  # a narrow range, stretched
         for bits in [0, 3, 7]:
             check(F.posterize, x, bits, max_level=0)
 

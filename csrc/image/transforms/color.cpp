@@ -347,7 +347,13 @@ at::Tensor autocontrast_impl(const Image& im) {
   T* dst = out.data_ptr<T>();
   const int64_t hw = im.hw;
   parallel_items(im.b * im.c, hw, [=](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) autocontrast_plane<T>(src + p * hw, dst + p * hw, hw);
+    for (int64_t p = begin; p < end; ++p) {
+      if constexpr (std::is_same<T, uint8_t>::value) {
+        simd::autocontrast_u8(src + p * hw, hw, dst + p * hw);
+      } else {
+        autocontrast_plane<T>(src + p * hw, dst + p * hw, hw);
+      }
+    }
   });
   return out;
 }

@@ -346,6 +346,47 @@ void SolarizeU8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst) {
   });
 }
 
+void AutocontrastU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
+  const hn::ScalableTag<uint8_t> du;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(du));
+  uint8_t lo = src[0], hi = src[0];
+  int64_t x = 0;
+  if (n >= lanes) {
+    auto vlo = hn::LoadU(du, src), vhi = vlo;
+    for (; x + lanes <= n; x += lanes) {
+      const auto v = hn::LoadU(du, src + x);
+      vlo = hn::Min(vlo, v);
+      vhi = hn::Max(vhi, v);
+    }
+    // Highway has no uint8 MinOfLanes on every target: reduce the lanes in memory.
+    HWY_ALIGN uint8_t lanes_lo[hn::MaxLanes(du)], lanes_hi[hn::MaxLanes(du)];
+    hn::Store(vlo, du, lanes_lo);
+    hn::Store(vhi, du, lanes_hi);
+    for (int64_t k = 0; k < lanes; ++k) {
+      lo = lanes_lo[k] < lo ? lanes_lo[k] : lo;
+      hi = lanes_hi[k] > hi ? lanes_hi[k] : hi;
+    }
+  }
+  for (; x < n; ++x) {
+    lo = src[x] < lo ? src[x] : lo;
+    hi = src[x] > hi ? src[x] : hi;
+  }
+  float mn = static_cast<float>(lo);
+  float scale = 255.0f / (static_cast<float>(hi) - mn);
+  if (!std::isfinite(scale)) {
+    mn = 0.0f;
+    scale = 1.0f;
+  }
+  ForEachBlock(n, [&](auto d, int64_t i) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    const auto v = hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, src + i)));
+    auto r = hn::Mul(hn::Sub(v, hn::Set(d, mn)), hn::Set(d, scale));
+    r = hn::Min(hn::Max(r, hn::Zero(d)), hn::Set(d, 255.0f));
+    hn::StoreU(hn::DemoteTo(du8, hn::ConvertTo(di, r)), du8, dst + i);
+  });
+}
+
 void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
   // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
   // shuffle is available everywhere and keeps the loop memory-bound.
@@ -397,6 +438,7 @@ HWY_EXPORT(ReverseU8);
 HWY_EXPORT(InvertU8);
 HWY_EXPORT(AndU8);
 HWY_EXPORT(SolarizeU8);
+HWY_EXPORT(AutocontrastU8);
 HWY_EXPORT(HueRowU8);
 HWY_EXPORT(HueRowF32);
 HWY_EXPORT(ProjectiveRow);
@@ -455,6 +497,9 @@ void and_u8(const uint8_t* src, int64_t n, uint8_t m, uint8_t* dst) {
 }
 void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(SolarizeU8)(src, n, t, dst);
+}
+void autocontrast_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(AutocontrastU8)(src, n, dst);
 }
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);

@@ -80,6 +80,10 @@ void invert_u8(const uint8_t* src, int64_t n, uint8_t* dst);
 void and_u8(const uint8_t* src, int64_t n, uint8_t m, uint8_t* dst);
 void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst);
 
+// torchvision's autocontrast on one uint8 plane: min/max over the plane, then
+// uint8(clamp((v - lo) * scale, 0, 255)) with scale = 255 / (hi - lo) (1 and lo = 0 for a flat plane).
+void autocontrast_u8(const uint8_t* src, int64_t n, uint8_t* dst);
+
 // dst[n - 1 - x] = src[x] for x < n (a mirrored row), not padded; src and dst must not overlap.
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst);
 void reverse_f32(const float* src, int64_t n, float* dst);
