@@ -584,3 +584,16 @@ def test_normalize_is_bit_exact_across_magnitudes_and_hard_divisors():
     u = F.convert_image_dtype(img, torch.float32)
     for mean, std in [([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), ([0.5] * 3, [0.5] * 3)]:
         assert torch.equal(F.normalize(u, mean, std).view(torch.int32), run_torchvision(F.normalize, u, mean, std).view(torch.int32))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_elastic_transform_grid_computed_on_the_fly(dtype):
+    img = smooth_image((2, 3, 31, 43)) if dtype == torch.uint8 else image((2, 3, 31, 43), dtype)
+    g = torch.Generator().manual_seed(3)
+    displacement = (torch.randn(1, 43, 31, 2, generator=g) * 0.1).transpose(1, 2)  # not contiguous
+    for interpolation, fill in [(BILINEAR, None), (BILINEAR, [1, 2, 3]), (NEAREST, [9])]:
+        check(F.elastic_transform, img, displacement, interpolation, fill=fill)
+    # The explicit-grid operator samples the same materialised grid identically.
+    grid = F_t._create_identity_grid([31, 43]) + displacement
+    explicit = torch.ops.torchvision_adapter.grid_transform(img, grid, "bilinear", [], False)
+    assert torch.equal(explicit, F.elastic_transform(img, displacement, BILINEAR))

@@ -39,6 +39,24 @@ struct TensorGrid {
   }
 };
 
+// elastic_transform's grid, identity plus displacement, without materialising it: torchvision's
+// _create_identity_grid holds xs[j] (x) and ys[i] (y) at [0, i, j], and the displacement
+// [1, H, W, 2] is added to it, the same float additions as here.
+struct DisplacedGrid {
+  const float* xs;
+  const float* ys;
+  const float* disp;
+  int64_t ow;
+  void row(int64_t oy, float sx, float sy, float* xs_out, float* ys_out) const {
+    const float* p = disp + oy * ow * 2;
+    const float y = ys[oy];
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      xs_out[ox] = ((xs[ox] + p[2 * ox]) + 1.0f) * sx - 0.5f;
+      ys_out[ox] = ((y + p[2 * ox + 1]) + 1.0f) * sy - 0.5f;
+    }
+  }
+};
+
 // torchvision's _gen_affine_grid / _perspective_grid without materialising it: base grid point
 // (x, y, 1) times a 3x2 matrix, evaluated as torch's batched matmul evaluates a 3-term dot product
 // here (fma(y, b, x * a) + c, checked bit for bit against torch), then for a perspective divided by
@@ -205,6 +223,24 @@ at::Tensor grid_transform(
   const at::Tensor g = grid.contiguous();
   const TensorGrid tg{g.data_ptr<float>(), g.size(2)};
   return run_sampler(img, tg, g.size(1), g.size(2), mode, fill, has_fill);
+}
+
+at::Tensor displaced_grid_transform(
+    const at::Tensor& img, const at::Tensor& xs, const at::Tensor& ys, const at::Tensor& displacement,
+    c10::string_view mode, at::ArrayRef<double> fill, bool has_fill) {
+  TORCH_CHECK(
+      xs.dim() == 1 && ys.dim() == 1 && xs.scalar_type() == at::kFloat && ys.scalar_type() == at::kFloat &&
+          xs.numel() > 0 && ys.numel() > 0,
+      "grid_transform: xs and ys should be non-empty 1-D float32 tensors");
+  TORCH_CHECK(
+      displacement.dim() == 4 && displacement.size(0) == 1 && displacement.size(1) == ys.numel() &&
+          displacement.size(2) == xs.numel() && displacement.size(3) == 2 &&
+          displacement.scalar_type() == at::kFloat,
+      "grid_transform: displacement should be a float32 [1, ", ys.numel(), ", ", xs.numel(), ", 2] tensor, got ",
+      displacement.scalar_type(), " ", displacement.sizes());
+  const at::Tensor x = xs.contiguous(), y = ys.contiguous(), d = displacement.contiguous();
+  const DisplacedGrid dg{x.data_ptr<float>(), y.data_ptr<float>(), d.data_ptr<float>(), x.numel()};
+  return run_sampler(img, dg, y.numel(), x.numel(), mode, fill, has_fill);
 }
 
 at::Tensor projective_transform(

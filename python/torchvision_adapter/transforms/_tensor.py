@@ -255,10 +255,6 @@ def _fill_values(img: Tensor, fill):
     return [float(v) for v in values]
 
 
-def _grid_transform(img: Tensor, grid: Tensor, interpolation: str, fill_values) -> Tensor:
-    return _op.grid_transform(img, grid, interpolation, fill_values, len(fill_values) > 0)
-
-
 def _affine_sample(img, matrix, w, h, ow, oh, interpolation, fill_values):
     """torchvision's _gen_affine_grid + _apply_grid_transform, the grid computed on the fly."""
     theta = torch.tensor(matrix, dtype=torch.float32).reshape(2, 3)
@@ -321,9 +317,15 @@ def elastic_transform(img: Tensor, displacement: Tensor, interpolation: str = "b
         and displacement.device.type == "cpu"
         and displacement.shape == (1, img.shape[-2], img.shape[-1], 2)
     ):
-        grid = F_t._create_identity_grid(list(img.shape[-2:])) + displacement
-        if grid.dtype == torch.float32:
-            return _grid_transform(img, grid, interpolation, fill_values)
+        # torchvision's _create_identity_grid, kept as its two axes; the native sampler adds the
+        # displacement to them point by point.
+        h, w = img.shape[-2:]
+        ys = torch.linspace((-h + 1) / h, (h - 1) / h, h)
+        xs = torch.linspace((-w + 1) / w, (w - 1) / w, w)
+        if xs.dtype == torch.float32:
+            return _op.displaced_grid_transform(
+                img, xs, ys, displacement, interpolation, fill_values, len(fill_values) > 0
+            )
     return _orig["elastic_transform"](img, displacement, interpolation, fill)
 
 
