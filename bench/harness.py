@@ -5,6 +5,7 @@ A benchmark *case* names a piece of work and two or more *variants* of it: the f
 with the adapter enabled; image cases add peers such as PIL or OpenCV). Variants run interleaved,
 round after round, so drifts in machine speed hit all of them alike; the median round is reported.
 """
+import contextlib
 import time
 from dataclasses import dataclass, field
 from statistics import median
@@ -38,15 +39,24 @@ def tv_vs_adapter(group, name, fn, **kw) -> Case:
     return Case(group, name, [Variant("torchvision", fn, False), Variant("adapter", fn, True)], **kw)
 
 
-def _call(v: Variant):
+@contextlib.contextmanager
+def _state(v: Variant):
+    """Switches the adapter as the variant asks, outside any timing: switching re-registers
+    dispatcher kernels, which costs more than many of the calls measured."""
     if v.adapter is None:
-        return v.fn()
+        yield
+        return
     was = torchvision_adapter.is_enabled()
     (torchvision_adapter.enable if v.adapter else torchvision_adapter.disable)()
     try:
-        return v.fn()
+        yield
     finally:
         (torchvision_adapter.enable if was else torchvision_adapter.disable)()
+
+
+def _call(v: Variant):
+    with _state(v):
+        return v.fn()
 
 
 def run_case(case: Case) -> dict:
@@ -57,8 +67,9 @@ def run_case(case: Case) -> dict:
     times = {v.label: [] for v in case.variants}
     for _ in range(case.rounds):
         for v in case.variants:
-            t0 = time.perf_counter()
-            for _ in range(case.inner):
-                _call(v)
-            times[v.label].append((time.perf_counter() - t0) / case.inner * 1e3)
+            with _state(v):
+                t0 = time.perf_counter()
+                for _ in range(case.inner):
+                    v.fn()
+                times[v.label].append((time.perf_counter() - t0) / case.inner * 1e3)
     return {label: median(ts) for label, ts in times.items()}

@@ -25,22 +25,31 @@ def cases(quick: bool):
     img = photo()
     imgf = img.float() / 255
     bl, bc, nn = InterpolationMode.BILINEAR, InterpolationMode.BICUBIC, InterpolationMode.NEAREST
+    # Every functional op of the tensor path, one row each, on the same uint8 3x480x640 photo
+    # (normalize takes the float image users get from it).
+    quad = [[0, 0], [639, 0], [639, 479], [0, 479]]
+    torch.manual_seed(0)
+    displacement = T.ElasticTransform.get_params([50.0, 50.0], [5.0, 5.0], [480, 640])
     ops = [
+        ("resize 224x224 nearest", lambda: F.resize(img, [224, 224], nn)),
         ("resize 224x224 bilinear", lambda: F.resize(img, [224, 224], bl)),
         ("resize 224x224 bilinear antialias", lambda: F.resize(img, [224, 224], bl, antialias=True)),
         ("resize 224x224 bicubic", lambda: F.resize(img, [224, 224], bc)),
         ("resize 224x224 bicubic antialias", lambda: F.resize(img, [224, 224], bc, antialias=True)),
-        ("resize 224x224 nearest", lambda: F.resize(img, [224, 224], nn)),
         ("resize up 800x1067 bilinear", lambda: F.resize(img, [800, 1067], bl)),
         ("resize 224x224 bilinear, float32 input", lambda: F.resize(imgf, [224, 224], bl)),
+        ("crop 300x400 (a view)", lambda: F.crop(img, 50, 60, 300, 400)),
+        ("center_crop 224 (a view)", lambda: F.center_crop(img, [224, 224])),
+        ("resized_crop 300x400 -> 224 bilinear", lambda: F.resized_crop(img, 50, 60, 300, 400, [224, 224])),
         ("resized_crop 300x400 -> 224 antialias", lambda: F.resized_crop(img, 50, 60, 300, 400, [224, 224], antialias=True)),
-        ("normalize float32", lambda: F.normalize(imgf, MEAN, STD)),
-        ("convert_image_dtype uint8 -> float32", lambda: F.convert_image_dtype(img, torch.float32)),
-        ("hflip", lambda: F.hflip(img)),
-        ("vflip", lambda: F.vflip(img)),
         ("pad 16 constant", lambda: F.pad(img, 16)),
+        ("pad 16 edge", lambda: F.pad(img, 16, padding_mode="edge")),
         ("pad 16 reflect", lambda: F.pad(img, 16, padding_mode="reflect")),
         ("pad 16 symmetric", lambda: F.pad(img, 16, padding_mode="symmetric")),
+        ("hflip", lambda: F.hflip(img)),
+        ("vflip", lambda: F.vflip(img)),
+        ("normalize float32", lambda: F.normalize(imgf, MEAN, STD)),
+        ("convert_image_dtype uint8 -> float32", lambda: F.convert_image_dtype(img, torch.float32)),
         ("rgb_to_grayscale", lambda: F.rgb_to_grayscale(img)),
         ("adjust_brightness", lambda: F.adjust_brightness(img, 1.3)),
         ("adjust_contrast", lambda: F.adjust_contrast(img, 1.3)),
@@ -48,16 +57,17 @@ def cases(quick: bool):
         ("adjust_hue", lambda: F.adjust_hue(img, 0.1)),
         ("adjust_gamma", lambda: F.adjust_gamma(img, 0.8)),
         ("adjust_sharpness", lambda: F.adjust_sharpness(img, 1.5)),
-        ("invert", lambda: F.invert(img)),
         ("posterize", lambda: F.posterize(img, 3)),
         ("solarize", lambda: F.solarize(img, 128)),
+        ("invert", lambda: F.invert(img)),
         ("autocontrast", lambda: F.autocontrast(img)),
         ("equalize", lambda: F.equalize(img)),
         ("gaussian_blur 5x5", lambda: F.gaussian_blur(img, [5, 5], [1.5, 1.5])),
         ("rotate 30 nearest", lambda: F.rotate(img, 30.0)),
         ("rotate 30 bilinear, fill", lambda: F.rotate(img, 30.0, bl, fill=[0, 0, 0])),
-        ("perspective bilinear", lambda: F.perspective(img, [[0, 0], [639, 0], [639, 479], [0, 479]],
-                                                       [[10, 5], [600, 20], [630, 470], [5, 400]])),
+        ("affine bilinear", lambda: F.affine(img, 10.0, [20, 10], 1.1, [5.0, 3.0], bl)),
+        ("perspective bilinear", lambda: F.perspective(img, quad, [[10, 5], [600, 20], [630, 470], [5, 400]])),
+        ("elastic_transform bilinear", lambda: F.elastic_transform(img, displacement)),
     ]
     if quick:
         keep = {"resize 224x224 bilinear", "resize 224x224 bilinear antialias", "normalize float32",

@@ -463,3 +463,137 @@ def test_pil_images_take_torchvisions_pil_path_unchanged():
     torch.manual_seed(3)
     ref = run_torchvision(pipeline, pil)
     assert torch.equal(ours, ref)
+
+
+# ---------------------------------------------------------------- fast paths of the single ops
+
+@pytest.mark.parametrize("antialias", [False, True])
+@pytest.mark.parametrize("interpolation", [BILINEAR, BICUBIC])
+@pytest.mark.parametrize("in_w, out_w", [(1, 5), (2, 7), (3, 2), (5, 17), (37, 11), (64, 63), (97, 300), (640, 224), (301, 23)])
+def test_resize_uint8_rows_sampled_from_bytes(interpolation, antialias, in_w, out_w):
+    # uint8 rows are sampled straight from their bytes (edge pixels repeated on both sides): down- and
+    # upscales, tiny widths, edges where taps are clamped.
+    # upscales, tiny widths, edges where taps are clamped. Tiny outputs hold few pixels: one rounding
+    # tie (torch's fused multiply-adds) may be more than 1% of them.
+    img = smooth_image((3, 9, in_w), seed=in_w)
+    check(F.resize, img, [7, out_w], interpolation, antialias=antialias, max_fraction=0.05)
+    check(F.resize, img, [13, out_w], interpolation, antialias=antialias, max_fraction=0.05)
+
+
+@pytest.mark.parametrize("interpolation", [BILINEAR, BICUBIC])
+def test_resize_uint8_batched_strided_and_channels_last(interpolation):
+    big = smooth_image((2, 3, 41, 77))
+    check(F.resize, big, [19, 31], interpolation)
+    check(F.resize, big, [19, 31], interpolation, antialias=True)
+    check(F.resize, big[..., ::2], [11, 17], interpolation, antialias=True)
+    check(F.resize, big[..., ::2], [19, 31], interpolation)  # strided columns
+    check(F.resize, big[0, :, 3:38, 5:70], [50, 101], interpolation)  # crop view
+    check(F.resize, big.contiguous(memory_format=torch.channels_last), [23, 59], interpolation)
+
+
+def test_convert_image_dtype_every_uint8_value_and_recycled_outputs():
+    every = torch.arange(256, dtype=torch.uint8).view(1, 16, 16)
+    for dtype in [torch.float32, torch.float64]:
+        assert torch.equal(F.convert_image_dtype(every, dtype), run_torchvision(F.convert_image_dtype, every, dtype))
+    # Outputs above a megabyte reuse freed buffers: results stay right, and a live output is never
+    # handed out again.
+    img = smooth_image((3, 301, 407))
+    ref = run_torchvision(F.convert_image_dtype, img, torch.float32)
+    first = F.convert_image_dtype(img, torch.float32)
+    for _ in range(3):
+        again = F.convert_image_dtype(img, torch.float32)
+        assert torch.equal(again, ref)
+        assert again.data_ptr() != first.data_ptr()
+        del again
+    assert torch.equal(first, ref)
+    assert torch.equal(F.to_tensor(img), ref)
+    cl = smooth_image((2, 3, 200, 333)).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(F.convert_image_dtype(cl, torch.float32), run_torchvision(F.convert_image_dtype, cl, torch.float32))
+    strided = img[:, ::2, 1::3]
+    assert torch.equal(F.convert_image_dtype(strided, torch.float32), run_torchvision(F.convert_image_dtype, strided, torch.float32))
+
+
+def test_normalize_large_batched_and_non_contiguous():
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    x = image((2, 3, 211, 317), torch.float32)  # above a megabyte: recycled output buffers
+    ref = run_torchvision(F.normalize, x, mean, std)
+    keep = F.normalize(x, mean, std)
+    for _ in range(3):
+        assert torch.equal(F.normalize(x, mean, std), ref)
+    assert torch.equal(keep, ref)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(F.normalize(cl, mean, std), run_torchvision(F.normalize, cl, mean, std))
+    view = x[:, :, 1::2, :300]
+    assert torch.equal(F.normalize(view, mean, std), run_torchvision(F.normalize, view, mean, std))
+    wide = image((3, 33, 35), torch.float32) * 1e6 - 3e5  # values far from [0, 1]
+    assert torch.equal(F.normalize(wide, [1e5, -7.5, 0.1], [3.3, 1e-3, 7e4]),
+                       run_torchvision(F.normalize, wide, [1e5, -7.5, 0.1], [3.3, 1e-3, 7e4]))
+
+
+@pytest.mark.parametrize("threshold", [-1, 0, 0.5, 100.2, 128, 254.9, 255])
+def test_uint8_byte_maps(threshold):
+    img = image((2, 3, 37, 53))  # odd sizes: vector tails
+    for x in [img, img[0], img[:, :, ::2, 1:], img.contiguous(memory_format=torch.channels_last)]:
+        check(F.solarize, x, threshold, max_level=0)
+        check(F.invert, x, max_level=0)
+        check(F.autocontrast, x, max_level=0)
+        check(F.autocontrast, x // 7 + 100, max_level=0)  # a narrow range, stretched
+        for bits in [0, 3, 7]:
+            check(F.posterize, x, bits, max_level=0)
+
+
+def test_contrast_uint8_mean_over_large_and_batched_images():
+    for img in [smooth_image((3, 67, 129)), smooth_image((2, 3, 71, 97)), image((3, 5, 7))]:
+        for factor in [0.3, 1.0, 1.7]:
+            check(F.adjust_contrast, img, factor)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("interpolation", [NEAREST, BILINEAR])
+def test_warps_on_strided_channels_last_tiny_and_one_channel_images(dtype, interpolation):
+    img = smooth_image((2, 3, 29, 45)) if dtype == torch.uint8 else image((2, 3, 29, 45), dtype)
+    fill = [7, 100, 250] if dtype == torch.uint8 else [0.2, 0.5, 0.9]
+    for x in [img, img.contiguous(memory_format=torch.channels_last), img[:, :, 2:27:2, 1:44], img[0, :1]]:
+        f = fill[: x.shape[-3]]
+        check(F.rotate, x, 17.0, interpolation, fill=f)
+        check(F.affine, x, -8.0, [2, 3], 0.9, [4.0, 1.0], interpolation)
+        h, w = x.shape[-2:]
+        check(F.perspective, x, [[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]],
+              [[1, 2], [w - 3, 0], [w - 2, h - 3], [2, h - 1]], interpolation, fill=f)
+    for tiny in [img[0, :1, :1, :3], img[0, :, :2, :2]]:  # fewer than 4 bytes: the scalar sampler
+        check(F.rotate, tiny, 45.0, interpolation, max_fraction=1.0)
+
+
+def test_normalize_is_bit_exact_across_magnitudes_and_hard_divisors():
+    # The quotient is computed without a divide where that is exact (see sub_div): check bit patterns
+    # (signed zeros included) over many magnitudes and divisors whose reciprocals round badly.
+    g = torch.Generator().manual_seed(5)
+    mant = torch.rand(3, 256, 257, generator=g) + 1
+    expo = torch.randint(-75, 75, (3, 256, 257), generator=g).float()
+    sign = torch.randint(0, 2, (3, 256, 257), generator=g).float() * 2 - 1
+    x = sign * mant * torch.pow(2.0, expo)
+    x[0, 0, :8] = torch.tensor([0.0, -0.0, float("inf"), float("-inf"), float("nan"), 1e-45, -3e38, 0.25])
+    divisors = [0.229, 0.99999994, 1.9999999, 3.0, 0.1, 7.000001e-3, 1e-19, 2e18, -0.6, 255.0]
+    for k in range(0, len(divisors), 3):
+        std = (divisors[k: k + 3] + [1.0, 1.0])[:3]
+        for mean in ([0.0, 0.0, 0.0], [0.485, -0.456, 0.25]):
+            ours = F.normalize(x, mean, std)
+            ref = run_torchvision(F.normalize, x, mean, std)
+            assert torch.equal(ours.view(torch.int32), ref.view(torch.int32)), (mean, std)
+    img = torch.arange(256, dtype=torch.uint8).view(1, 16, 16).expand(3, 16, 16)
+    u = F.convert_image_dtype(img, torch.float32)
+    for mean, std in [([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), ([0.5] * 3, [0.5] * 3)]:
+        assert torch.equal(F.normalize(u, mean, std).view(torch.int32), run_torchvision(F.normalize, u, mean, std).view(torch.int32))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_elastic_transform_grid_computed_on_the_fly(dtype):
+    img = smooth_image((2, 3, 31, 43)) if dtype == torch.uint8 else image((2, 3, 31, 43), dtype)
+    g = torch.Generator().manual_seed(3)
+    displacement = (torch.randn(1, 43, 31, 2, generator=g) * 0.1).transpose(1, 2)  # not contiguous
+    for interpolation, fill in [(BILINEAR, None), (BILINEAR, [1, 2, 3]), (NEAREST, [9])]:
+        check(F.elastic_transform, img, displacement, interpolation, fill=fill)
+    # The explicit-grid operator samples the same materialised grid identically.
+    grid = F_t._create_identity_grid([31, 43]) + displacement
+    explicit = torch.ops.torchvision_adapter.grid_transform(img, grid, "bilinear", [], False)
+    assert torch.equal(explicit, F.elastic_transform(img, displacement, BILINEAR))

@@ -88,15 +88,39 @@ at::Tensor brightness_impl(const Image& im, double factor) {
   return out;
 }
 
+// Sum of the uint8 grayscale values (truncated, as rgb_to_grayscale returns them) of one image: an
+// exact integer, so the mean below equals the double-accumulated one, and the loop vectorises.
+int64_t gray_sum_u8(const uint8_t* __restrict__ r, const uint8_t* __restrict__ g, const uint8_t* __restrict__ b,
+                    int64_t hw) {
+  int64_t total = 0;
+  for (int64_t k0 = 0; k0 < hw; k0 += 4096) {
+    const int64_t k1 = std::min(hw, k0 + 4096);
+    int32_t part = 0;  // at most 4096 * 255: no overflow
+    for (int64_t k = k0; k < k1; ++k) {
+      part += static_cast<int32_t>(gray_value(static_cast<float>(r[k]), static_cast<float>(g[k]), static_cast<float>(b[k])));
+    }
+    total += part;
+  }
+  return total;
+}
+
 template <typename T>
 at::Tensor contrast_impl(const Image& im, double factor) {
-  // torch.mean of the grayscale image (float32), per image; accumulated in double.
+  // torch.mean of the grayscale image (float32), per image; accumulated exactly (in integers for
+  // uint8, in double for float).
   std::vector<float> means(im.b);
   const T* src = im.t.data_ptr<T>();
   at::parallel_for(0, im.b, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const T* base = src + i * im.c * im.hw;
       double sum = 0;
+      if constexpr (std::is_same<T, uint8_t>::value) {
+        if (im.c == 3) {
+          sum = static_cast<double>(gray_sum_u8(base, base + im.hw, base + 2 * im.hw, im.hw));
+          means[i] = static_cast<float>(sum / static_cast<double>(im.hw));
+          continue;
+        }
+      }
       if (im.c == 3) {
         for (int64_t k = 0; k < im.hw; ++k) {
           sum += value(cast_out<T>(gray_value(value(base[k]), value(base[im.hw + k]), value(base[2 * im.hw + k]))));
@@ -323,7 +347,13 @@ at::Tensor autocontrast_impl(const Image& im) {
   T* dst = out.data_ptr<T>();
   const int64_t hw = im.hw;
   parallel_items(im.b * im.c, hw, [=](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) autocontrast_plane<T>(src + p * hw, dst + p * hw, hw);
+    for (int64_t p = begin; p < end; ++p) {
+      if constexpr (std::is_same<T, uint8_t>::value) {
+        simd::autocontrast_u8(src + p * hw, hw, dst + p * hw);
+      } else {
+        autocontrast_plane<T>(src + p * hw, dst + p * hw, hw);
+      }
+    }
   });
   return out;
 }
@@ -405,8 +435,12 @@ at::Tensor invert(const at::Tensor& img) {
     using T = decltype(tag);
     const T* s = im.t.data_ptr<T>();
     T* d = out.data_ptr<T>();
-    const T bound = static_cast<T>(bound_of<T>());
-    map_elements(s, d, n, [bound](T v) { return static_cast<T>(bound - v); });
+    if constexpr (std::is_same<T, uint8_t>::value) {
+      at::parallel_for(0, n, 1 << 16, [s, d](int64_t b, int64_t e) { simd::invert_u8(s + b, e - b, d + b); });
+    } else {
+      const T bound = static_cast<T>(bound_of<T>());
+      map_elements(s, d, n, [bound](T v) { return static_cast<T>(bound - v); });
+    }
     return out;
   });
 }
@@ -419,7 +453,7 @@ at::Tensor posterize(const at::Tensor& img, int64_t mask) {
   const uint8_t m = static_cast<uint8_t>(mask & 0xff);
   const uint8_t* s = im.t.data_ptr<uint8_t>();
   uint8_t* d = out.data_ptr<uint8_t>();
-  map_elements(s, d, im.t.numel(), [m](uint8_t v) { return static_cast<uint8_t>(v & m); });
+  at::parallel_for(0, im.t.numel(), 1 << 16, [s, d, m](int64_t b, int64_t e) { simd::and_u8(s + b, e - b, m, d + b); });
   return out;
 }
 
@@ -433,8 +467,14 @@ at::Tensor solarize(const at::Tensor& img, double threshold) {
     using T = decltype(tag);
     const T* s = im.t.data_ptr<T>();
     T* d = out.data_ptr<T>();
-    const T bound = static_cast<T>(bound_of<T>());
-    map_elements(s, d, n, [thr, bound](T v) { return value(v) >= thr ? static_cast<T>(bound - v) : v; });
+    if constexpr (std::is_same<T, uint8_t>::value) {
+      // v >= thr for an integer v is v >= ceil(thr); NaN compares false everywhere.
+      const int32_t t = std::isnan(thr) ? 256 : static_cast<int32_t>(std::min(std::max(std::ceil(thr), -1.0f), 256.0f));
+      at::parallel_for(0, n, 1 << 16, [s, d, t](int64_t b, int64_t e) { simd::solarize_u8(s + b, e - b, t, d + b); });
+    } else {
+      const T bound = static_cast<T>(bound_of<T>());
+      map_elements(s, d, n, [thr, bound](T v) { return value(v) >= thr ? static_cast<T>(bound - v) : v; });
+    }
     return out;
   });
 }

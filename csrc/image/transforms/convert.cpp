@@ -3,6 +3,7 @@
 
 #include "image/transforms/common.h"
 #include "image/transforms/resample_simd.h"
+#include "image/transforms/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -45,7 +46,7 @@ at::Tensor normalize(
       std.size());
   TORCH_CHECK(!inplace || img.is_contiguous(), "normalize: in-place needs a contiguous tensor");
   const at::Tensor src = img.contiguous();
-  at::Tensor out = inplace ? img : at::empty_like(src, at::MemoryFormat::Contiguous);
+  at::Tensor out = inplace ? img : empty_recycled(src.sizes(), src.options());
   const int64_t hw = img.size(-1) * img.size(-2);
   if (img.numel() == 0) return out;
   const int64_t planes = img.numel() / hw;
@@ -65,11 +66,11 @@ at::Tensor convert_image_dtype(const at::Tensor& img, at::ScalarType dtype) {
   const int64_t n = src.numel();
   const int64_t chunk = 1 << 15;
   if (from == at::kByte && (dtype == at::kFloat || dtype == at::kDouble)) {
-    at::Tensor out = at::empty(src.sizes(), src.options().dtype(dtype));
+    at::Tensor out = empty_recycled(src.sizes(), src.options().dtype(dtype));
     const uint8_t* s = src.data_ptr<uint8_t>();
     if (dtype == at::kFloat) {
       float* d = out.data_ptr<float>();
-      at::parallel_for(0, n, chunk, [&](int64_t b, int64_t e) { simd::u8_to_f32_div(s + b, e - b, 255.0f, d + b); });
+      at::parallel_for(0, n, chunk, [&](int64_t b, int64_t e) { simd::u8_to_f32_div255(s + b, e - b, d + b); });
     } else {
       double* d = out.data_ptr<double>();
       map_elements(s, d, n, [](uint8_t v) { return static_cast<double>(v) / 255.0; });

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "image/transforms/common.h"
+#include "image/transforms/grid_sample_simd.h"
 #include "image/transforms/resample_simd.h"
 #include "image/transforms/transforms.h"
 
@@ -34,6 +35,24 @@ struct TensorGrid {
       const float* p = g + (oy * ow + ox) * 2;
       xs_out[ox] = (p[0] + 1.0f) * sx - 0.5f;
       ys_out[ox] = (p[1] + 1.0f) * sy - 0.5f;
+    }
+  }
+};
+
+// elastic_transform's grid, identity plus displacement, without materialising it: torchvision's
+// _create_identity_grid holds xs[j] (x) and ys[i] (y) at [0, i, j], and the displacement
+// [1, H, W, 2] is added to it, the same float additions as here.
+struct DisplacedGrid {
+  const float* xs;
+  const float* ys;
+  const float* disp;
+  int64_t ow;
+  void row(int64_t oy, float sx, float sy, float* xs_out, float* ys_out) const {
+    const float* p = disp + oy * ow * 2;
+    const float y = ys[oy];
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      xs_out[ox] = ((xs[ox] + p[2 * ox]) + 1.0f) * sx - 0.5f;
+      ys_out[ox] = ((y + p[2 * ox + 1]) + 1.0f) * sy - 0.5f;
     }
   }
 };
@@ -127,6 +146,21 @@ void sample(const at::Tensor& in4, const Grid& grid, int64_t oh, int64_t ow, boo
   const int64_t sn = in4.stride(0), sc = in4.stride(1), sh = in4.stride(2), sw = in4.stride(3);
   const float sx = static_cast<float>(w) / 2, sy = static_cast<float>(h) / 2;
   const int64_t plane_size = oh * ow;
+  // The SIMD sampler addresses pixels with 32-bit offsets, and reads uint8 pixels 4 bytes at a time.
+  const int64_t extent = 1 + (n - 1) * sn + (c - 1) * sc + (h - 1) * sh + (w - 1) * sw;
+  if (n * c * h * w > 0 && extent >= 4 && extent < (int64_t{1} << 31) && h < (int64_t{1} << 24) &&
+      w < (int64_t{1} << 24)) {
+    const simd::SampleImage im{data, std::is_same<T, uint8_t>::value, n, c, h, w, sn, sc, sh, sw,
+                               extent, nearest, has_fill, fills.data()};
+    parallel_items(oh, ow * c * n * 4, [=, &grid, &im](int64_t begin, int64_t end) {
+      std::vector<float> row_x(ow), row_y(ow);
+      for (int64_t oy = begin; oy < end; ++oy) {
+        grid.row(oy, sx, sy, row_x.data(), row_y.data());
+        simd::sample_row(im, row_x.data(), row_y.data(), ow, out + oy * ow, plane_size);
+      }
+    });
+    return;
+  }
   // Everything the inner loops read is copied into locals: stores through a uint8_t pointer may
   // alias anything, so values reached through references would be reloaded after every store.
   parallel_items(oh, ow * c * n * 4, [=, &grid, &fills](int64_t begin, int64_t end) {
@@ -189,6 +223,24 @@ at::Tensor grid_transform(
   const at::Tensor g = grid.contiguous();
   const TensorGrid tg{g.data_ptr<float>(), g.size(2)};
   return run_sampler(img, tg, g.size(1), g.size(2), mode, fill, has_fill);
+}
+
+at::Tensor displaced_grid_transform(
+    const at::Tensor& img, const at::Tensor& xs, const at::Tensor& ys, const at::Tensor& displacement,
+    c10::string_view mode, at::ArrayRef<double> fill, bool has_fill) {
+  TORCH_CHECK(
+      xs.dim() == 1 && ys.dim() == 1 && xs.scalar_type() == at::kFloat && ys.scalar_type() == at::kFloat &&
+          xs.numel() > 0 && ys.numel() > 0,
+      "grid_transform: xs and ys should be non-empty 1-D float32 tensors");
+  TORCH_CHECK(
+      displacement.dim() == 4 && displacement.size(0) == 1 && displacement.size(1) == ys.numel() &&
+          displacement.size(2) == xs.numel() && displacement.size(3) == 2 &&
+          displacement.scalar_type() == at::kFloat,
+      "grid_transform: displacement should be a float32 [1, ", ys.numel(), ", ", xs.numel(), ", 2] tensor, got ",
+      displacement.scalar_type(), " ", displacement.sizes());
+  const at::Tensor x = xs.contiguous(), y = ys.contiguous(), d = displacement.contiguous();
+  const DisplacedGrid dg{x.data_ptr<float>(), y.data_ptr<float>(), d.data_ptr<float>(), x.numel()};
+  return run_sampler(img, dg, y.numel(), x.numel(), mode, fill, has_fill);
 }
 
 at::Tensor projective_transform(

@@ -6,6 +6,7 @@
 #include <hwy/highway.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "image/transforms/resample_simd.h"
 
@@ -27,6 +28,28 @@ void ResampleRow(
     for (int64_t k = 1; k < taps; ++k) {
       const int64_t o = k * stride + x;
       acc = hn::Add(acc, hn::Mul(hn::GatherIndex(d, row, hn::LoadU(di, idx + o)), hn::LoadU(d, w + o)));
+    }
+    hn::StoreU(acc, d, out + x);
+  }
+}
+
+void ResampleRowU8Taps(
+    const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT offs, const float* HWY_RESTRICT w,
+    int64_t taps, int64_t stride, int64_t n, float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const auto mask = hn::Set(di, 0xFF);
+  // One 32-bit gather at byte offset offs[x] brings up to four neighbours (little-endian bytes).
+  const int32_t* base = reinterpret_cast<const int32_t*>(row);
+  for (int64_t x = 0; x < n; x += lanes) {
+    const auto o = hn::LoadU(di, offs + x);
+    auto v = hn::GatherOffset(di, base, o);
+    auto acc = hn::Mul(hn::ConvertTo(d, hn::And(v, mask)), hn::LoadU(d, w + x));
+    for (int64_t k = 1; k < taps; ++k) {
+      if ((k & 3) == 0) v = hn::GatherOffset(di, base, hn::Add(o, hn::Set(di, static_cast<int32_t>(k))));
+      const auto px = hn::ConvertTo(d, hn::And(hn::ShiftRightSame(v, static_cast<int>(8 * (k & 3))), mask));
+      acc = hn::Add(acc, hn::Mul(px, hn::LoadU(d, w + k * stride + x)));
     }
     hn::StoreU(acc, d, out + x);
   }
@@ -68,6 +91,38 @@ HWY_INLINE void ForEachBlock(int64_t n, const F& f) {
   for (; x < n; ++x) f(d1, x);
 }
 
+void CombineRowsToU8(
+    const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT w, int64_t taps, int64_t n,
+    uint8_t* HWY_RESTRICT out) {
+  ForEachBlock(n, [&](auto d, int64_t x) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    auto acc = hn::Mul(hn::LoadU(d, rows[0] + x), hn::Set(d, w[0]));
+    for (int64_t k = 1; k < taps; ++k) acc = hn::Add(acc, hn::Mul(hn::LoadU(d, rows[k] + x), hn::Set(d, w[k])));
+    acc = hn::Min(hn::Max(hn::Round(acc), hn::Zero(d)), hn::Set(d, 255.0f));
+    hn::StoreU(hn::DemoteTo(du8, hn::ConvertTo(di, acc)), du8, out + x);
+  });
+}
+
+void U8ToF32Div255(const uint8_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
+  int64_t x = 0;
+#if HWY_HAVE_FLOAT64
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const hn::Rebind<int32_t, decltype(dd)> di;
+  const hn::Rebind<uint8_t, decltype(dd)> du8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(dd));
+  const auto inv = hn::Set(dd, 1.0 / 255.0);
+  for (; x + 2 * lanes <= n; x += 2 * lanes) {
+    const auto a = hn::PromoteTo(dd, hn::PromoteTo(di, hn::LoadU(du8, src + x)));
+    const auto b = hn::PromoteTo(dd, hn::PromoteTo(di, hn::LoadU(du8, src + x + lanes)));
+    hn::StoreU(hn::DemoteTo(df, hn::Mul(a, inv)), df, dst + x);
+    hn::StoreU(hn::DemoteTo(df, hn::Mul(b, inv)), df, dst + x + lanes);
+  }
+#endif
+  for (; x < n; ++x) dst[x] = static_cast<float>(static_cast<double>(src[x]) * (1.0 / 255.0));
+}
+
 void U8ToF32(const uint8_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
   ForEachBlock(n, [&](auto d, int64_t x) {
     const hn::Rebind<int32_t, decltype(d)> di;
@@ -96,6 +151,38 @@ void F32RoundToU8(const float* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRIC
 }
 
 void SubDiv(const float* src, int64_t n, float sub, float div, float* dst) {
+#if HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_SSSE3
+  // With fused multiply-add, a / b is computed without a divide (several times slower per lane):
+  // y = RN(1 / b), q = RN(a * y), r = a - q * b (exact, fused), q' = RN(q + r * y) is the correctly
+  // rounded quotient when y is the correctly rounded reciprocal and q is within an ulp of a / b
+  // (Markstein's theorem), which holds while nothing overflows or underflows: vectors with a lane
+  // outside [2^-60, 2^60] (other than zero), and divisors outside that range, use the divide.
+  const float inv = 1.0f / div;
+  const float lo = 8.67361738e-19f, hi = 1.15292150e+18f;  // 2^-60, 2^60
+  const float adiv = std::fabs(div);
+  if (adiv >= lo && adiv <= hi) {
+    const hn::ScalableTag<float> d;
+    const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+    const auto vsub = hn::Set(d, sub), vdiv = hn::Set(d, div), vinv = hn::Set(d, inv);
+    const auto vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+    int64_t x = 0;
+    for (; x + lanes <= n; x += lanes) {
+      const auto a = hn::Sub(hn::LoadU(d, src + x), vsub);
+      const auto mag = hn::Abs(a);
+      const auto zero = hn::Eq(a, hn::Zero(d));
+      const auto ok = hn::Or(hn::And(hn::Ge(mag, vlo), hn::Le(mag, vhi)), zero);
+      if (HWY_LIKELY(hn::AllTrue(d, ok))) {
+        const auto q = hn::Mul(a, vinv);  // a signed zero stays q: the correction would lose its sign
+        const auto r = hn::NegMulAdd(q, vdiv, a);
+        hn::StoreU(hn::IfThenElse(zero, q, hn::MulAdd(r, vinv, q)), d, dst + x);
+      } else {
+        hn::StoreU(hn::Div(a, vdiv), d, dst + x);
+      }
+    }
+    for (; x < n; ++x) dst[x] = (src[x] - sub) / div;
+    return;
+  }
+#endif
   ForEachBlock(n, [&](auto d, int64_t x) {
     const auto v = hn::Sub(hn::LoadU(d, src + x), hn::Set(d, sub));
     hn::StoreU(hn::Div(v, hn::Set(d, div)), d, dst + x);
@@ -228,6 +315,78 @@ void HueRowF32(const float* HWY_RESTRICT src, float* HWY_RESTRICT dst, int64_t p
   });
 }
 
+// Applies f(d, v) to whole uint8 vectors, then to the tail one lane at a time.
+template <class F>
+HWY_INLINE void MapBytes(const uint8_t* src, int64_t n, uint8_t* dst, const F& f) {
+  const hn::ScalableTag<uint8_t> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  int64_t x = 0;
+  for (; x + lanes <= n; x += lanes) hn::StoreU(f(d, hn::LoadU(d, src + x)), d, dst + x);
+  const hn::CappedTag<uint8_t, 1> d1;
+  for (; x < n; ++x) hn::StoreU(f(d1, hn::LoadU(d1, src + x)), d1, dst + x);
+}
+
+void InvertU8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  MapBytes(src, n, dst, [](auto d, auto v) { return hn::Sub(hn::Set(d, uint8_t{255}), v); });
+}
+
+void AndU8(const uint8_t* src, int64_t n, uint8_t m, uint8_t* dst) {
+  MapBytes(src, n, dst, [m](auto d, auto v) { return hn::And(v, hn::Set(d, m)); });
+}
+
+void SolarizeU8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst) {
+  if (t > 255) {
+    if (src != dst) std::memmove(dst, src, static_cast<size_t>(n));
+    return;
+  }
+  const uint8_t tu = static_cast<uint8_t>(t < 0 ? 0 : t);
+  MapBytes(src, n, dst, [tu](auto d, auto v) {
+    const auto above = hn::Eq(hn::Max(v, hn::Set(d, tu)), v);  // v >= t
+    return hn::IfThenElse(above, hn::Sub(hn::Set(d, uint8_t{255}), v), v);
+  });
+}
+
+void AutocontrastU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
+  const hn::ScalableTag<uint8_t> du;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(du));
+  uint8_t lo = src[0], hi = src[0];
+  int64_t x = 0;
+  if (n >= lanes) {
+    auto vlo = hn::LoadU(du, src), vhi = vlo;
+    for (; x + lanes <= n; x += lanes) {
+      const auto v = hn::LoadU(du, src + x);
+      vlo = hn::Min(vlo, v);
+      vhi = hn::Max(vhi, v);
+    }
+    // Highway has no uint8 MinOfLanes on every target: reduce the lanes in memory.
+    HWY_ALIGN uint8_t lanes_lo[hn::MaxLanes(du)], lanes_hi[hn::MaxLanes(du)];
+    hn::Store(vlo, du, lanes_lo);
+    hn::Store(vhi, du, lanes_hi);
+    for (int64_t k = 0; k < lanes; ++k) {
+      lo = lanes_lo[k] < lo ? lanes_lo[k] : lo;
+      hi = lanes_hi[k] > hi ? lanes_hi[k] : hi;
+    }
+  }
+  for (; x < n; ++x) {
+    lo = src[x] < lo ? src[x] : lo;
+    hi = src[x] > hi ? src[x] : hi;
+  }
+  float mn = static_cast<float>(lo);
+  float scale = 255.0f / (static_cast<float>(hi) - mn);
+  if (!std::isfinite(scale)) {
+    mn = 0.0f;
+    scale = 1.0f;
+  }
+  ForEachBlock(n, [&](auto d, int64_t i) {
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    const auto v = hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, src + i)));
+    auto r = hn::Mul(hn::Sub(v, hn::Set(d, mn)), hn::Set(d, scale));
+    r = hn::Min(hn::Max(r, hn::Zero(d)), hn::Set(d, 255.0f));
+    hn::StoreU(hn::DemoteTo(du8, hn::ConvertTo(di, r)), du8, dst + i);
+  });
+}
+
 void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
   // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
   // shuffle is available everywhere and keeps the loop memory-bound.
@@ -267,12 +426,19 @@ namespace simd {
 
 HWY_EXPORT(ResampleRow);
 HWY_EXPORT(CombineRows);
+HWY_EXPORT(ResampleRowU8Taps);
+HWY_EXPORT(CombineRowsToU8);
+HWY_EXPORT(U8ToF32Div255);
 HWY_EXPORT(U8ToF32);
 HWY_EXPORT(U8ToF32Div);
 HWY_EXPORT(F32RoundToU8);
 HWY_EXPORT(SubDiv);
 HWY_EXPORT(RoundScaleSubDiv);
 HWY_EXPORT(ReverseU8);
+HWY_EXPORT(InvertU8);
+HWY_EXPORT(AndU8);
+HWY_EXPORT(SolarizeU8);
+HWY_EXPORT(AutocontrastU8);
 HWY_EXPORT(HueRowU8);
 HWY_EXPORT(HueRowF32);
 HWY_EXPORT(ProjectiveRow);
@@ -285,6 +451,17 @@ void resample_row(
 }
 void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(CombineRows)(rows, w, taps, n, out);
+}
+void resample_row_u8_taps(
+    const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,
+    float* out) {
+  HWY_DYNAMIC_DISPATCH(ResampleRowU8Taps)(row, offs, w, taps, stride, n, out);
+}
+void combine_rows_to_u8(const float* const* rows, const float* w, int64_t taps, int64_t n, uint8_t* out) {
+  HWY_DYNAMIC_DISPATCH(CombineRowsToU8)(rows, w, taps, n, out);
+}
+void u8_to_f32_div255(const uint8_t* src, int64_t n, float* dst) {
+  HWY_DYNAMIC_DISPATCH(U8ToF32Div255)(src, n, dst);
 }
 void u8_to_f32(const uint8_t* src, int64_t n, float* dst) {
   HWY_DYNAMIC_DISPATCH(U8ToF32)(src, n, dst);
@@ -311,6 +488,18 @@ void hue_row_u8(const uint8_t* src, uint8_t* dst, int64_t plane, int64_t n, floa
 }
 void hue_row_f32(const float* src, float* dst, int64_t plane, int64_t n, float hue) {
   HWY_DYNAMIC_DISPATCH(HueRowF32)(src, dst, plane, n, hue);
+}
+void invert_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(InvertU8)(src, n, dst);
+}
+void and_u8(const uint8_t* src, int64_t n, uint8_t m, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(AndU8)(src, n, m, dst);
+}
+void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(SolarizeU8)(src, n, t, dst);
+}
+void autocontrast_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
+  HWY_DYNAMIC_DISPATCH(AutocontrastU8)(src, n, dst);
 }
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);

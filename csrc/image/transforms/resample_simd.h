@@ -24,14 +24,31 @@ void resample_row(
     const float* row, const int32_t* idx, const float* w, int64_t taps, int64_t stride, int64_t n,
     float* out);
 
+// Horizontal pass straight from uint8 pixels when the taps of every output are consecutive pixels
+// (bilinear, bicubic, antialiased windows): for x < n, out[x] = float(row[offs[x]]) * w[x], then for
+// k = 1..taps-1: out[x] += float(row[offs[x] + k]) * w[k*stride + x], the same operations as
+// resample_row on the widened row. row must be readable for taps rounded up to a multiple of 4
+// bytes from every offs[x]; offs, w and out are padded (padded lanes of offs hold valid offsets).
+void resample_row_u8_taps(
+    const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,
+    float* out);
+
 // Vertical pass. For x < n: out[x] = rows[0][x] * w[0], then out[x] += rows[k][x] * w[k]. Padded.
 void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out);
+
+// combine_rows followed by f32_round_to_u8, in one pass: rows padded, out not.
+void combine_rows_to_u8(const float* const* rows, const float* w, int64_t taps, int64_t n, uint8_t* out);
 
 // dst[x] = float(src[x]), not padded.
 void u8_to_f32(const uint8_t* src, int64_t n, float* dst);
 
 // dst[x] = float(src[x]) / divisor, not padded (torch's x.to(float) / divisor).
 void u8_to_f32_div(const uint8_t* src, int64_t n, float divisor, float* dst);
+
+// dst[x] = float(src[x]) / 255 correctly rounded (what torch's x.to(float) / 255 gives), computed
+// as float(double(src[x]) * (1.0 / 255)): for all 256 inputs that equals the float quotient (checked
+// exhaustively by the tests), and a multiply is several times cheaper than a divide. Not padded.
+void u8_to_f32_div255(const uint8_t* src, int64_t n, float* dst);
 
 // dst[x] = uint8(min(max(round_half_even(src[x]), 0), 255)), not padded.
 void f32_round_to_u8(const float* src, int64_t n, uint8_t* dst);
@@ -56,6 +73,16 @@ void projective_row(const float* xs, int64_t n, float y, const float* t, const f
 // uint8(x * 255) (truncation), as torchvision does.
 void hue_row_u8(const uint8_t* src, uint8_t* dst, int64_t plane, int64_t n, float hue);
 void hue_row_f32(const float* src, float* dst, int64_t plane, int64_t n, float hue);
+
+// Per-byte maps of uint8 pixels, not padded; src may equal dst.
+// invert: 255 - v. mask: v & m. solarize: v >= t ? 255 - v : v (t in [0, 256]; 256: no change).
+void invert_u8(const uint8_t* src, int64_t n, uint8_t* dst);
+void and_u8(const uint8_t* src, int64_t n, uint8_t m, uint8_t* dst);
+void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst);
+
+// torchvision's autocontrast on one uint8 plane: min/max over the plane, then
+// uint8(clamp((v - lo) * scale, 0, 255)) with scale = 255 / (hi - lo) (1 and lo = 0 for a flat plane).
+void autocontrast_u8(const uint8_t* src, int64_t n, uint8_t* dst);
 
 // dst[n - 1 - x] = src[x] for x < n (a mirrored row), not padded; src and dst must not overlap.
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst);

@@ -42,6 +42,9 @@ struct Axis {
   std::vector<int32_t> idx;
   std::vector<float> w;
   std::vector<int32_t> count;
+  // Unclamped first tap of each output when tap k reads input clamp(start + k, 0, in - 1) (bilinear,
+  // bicubic); empty otherwise.
+  std::vector<int64_t> start;
 
   void init(int64_t out, int64_t n_taps) {
     taps = n_taps;
@@ -76,6 +79,7 @@ Axis linear_axis(int64_t in, int64_t out) {
     const int64_t i1 = i0 + ((i0 < in - 1) ? 1 : 0);
     const float l1 = static_cast<float>(real - i0);
     const float l0 = 1.0f - l1;
+    a.start.push_back(i0);
     a.set(0, o, i0, l0);
     a.set(1, o, i1, l1);
   }
@@ -105,6 +109,7 @@ Axis cubic_axis(int64_t in, int64_t out) {
     const float c[4] = {
         cubic_conv2(static_cast<float>(t + 1.0), A), cubic_conv1(t, A), cubic_conv1(x2, A),
         cubic_conv2(static_cast<float>(x2 + 1.0), A)};
+    a.start.push_back(i0 - 1);
     for (int64_t k = 0; k < 4; ++k) {
       a.set(k, o, std::max<int64_t>(std::min<int64_t>(i0 - 1 + k, in - 1), 0), c[k]);
     }
@@ -156,6 +161,7 @@ Axis antialias_axis(int64_t in, int64_t out, bool cubic) {
       a.set(j, o, xmin + j, wt[j]);
     }
     for (int64_t j = xsize; j < max_taps; ++j) a.set(j, o, std::min<int64_t>(xmin, in - 1), 0.0f);
+    a.start.push_back(xmin);
     a.count[o] = static_cast<int32_t>(std::max<int64_t>(xsize, 1));
     used_taps = std::max(used_taps, xsize);
   }
@@ -222,10 +228,45 @@ const float* load_row(const Planes& in, int64_t plane, int64_t y, float* buf) {
   return buf;
 }
 
+// uint8 rows sampled straight from their bytes: when the taps of every output are consecutive
+// pixels of the row extended by its edge pixels (bilinear, bicubic), a copy of the row with `left`
+// and `right` repeated edge pixels lets one gather read all taps of an output at byte offset offs.
+struct ByteTaps {
+  bool ok = false;
+  int64_t left = 0, right = 0;
+  std::vector<int32_t> offs;  // padded like the axis
+};
+
+ByteTaps byte_taps(const Axis& a, int64_t in, int64_t out) {
+  ByteTaps bt;
+  if (a.identity || a.taps > 16 || static_cast<int64_t>(a.start.size()) != out) return bt;
+  const int64_t span = (a.taps + 3) / 4 * 4;  // bytes the gathers read from each start
+  int64_t lo = 0, hi = in;
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t s = a.start[o];
+    for (int64_t k = 0; k < a.taps; ++k) {
+      // Taps past an output's count have weight 0: whatever pixel they read adds nothing.
+      if (k >= a.count[o] && a.w[k * a.stride + o] == 0.0f) continue;
+      if (a.idx[k * a.stride + o] != std::min<int64_t>(std::max<int64_t>(s + k, 0), in - 1)) return bt;
+    }
+    lo = std::min(lo, s);
+    hi = std::max(hi, s + span);
+  }
+  if (-lo > 64 || hi - in > 64) return bt;
+  bt.left = -lo;
+  bt.right = hi - in;
+  bt.offs.assign(a.stride, 0);
+  for (int64_t o = 0; o < out; ++o) bt.offs[o] = static_cast<int32_t>(a.start[o] + bt.left);
+  bt.ok = true;
+  return bt;
+}
+
 // Runs both passes; finish(plane, oy, row) receives each output row (out_w floats, padded buffer).
+// With u8_out set, uint8 rows are written there instead ([planes, out_h, out_w], rounded and
+// clamped, as f32_round_to_u8 does) and finish is not called.
 template <typename Finish>
 void resample(const Planes& in, const Axis& ax_h, const Axis& ax_w, int64_t out_h, int64_t out_w,
-              const Finish& finish) {
+              const Finish& finish, uint8_t* u8_out = nullptr) {
   const int64_t planes = in.count();
   const int64_t tstride = ax_w.stride;  // == padded(out_w)
   std::vector<char> used(in.h, 0);
@@ -240,13 +281,26 @@ void resample(const Planes& in, const Axis& ax_h, const Axis& ax_w, int64_t out_
 
   // Width pass over the input rows the height pass reads.
   const int64_t grain_h = std::max<int64_t>(1, 32768 / (in.w + out_w * ax_w.taps + 1));
+  const ByteTaps bt = in.dtype == at::kByte ? byte_taps(ax_w, in.w, out_w) : ByteTaps{};
   at::parallel_for(0, planes * in.h, grain_h, [&](int64_t begin, int64_t end) {
     std::unique_ptr<float[]> buf(new float[simd::padded(in.w)]);
+    std::unique_ptr<uint8_t[]> bytes(bt.ok ? new uint8_t[bt.left + in.w + bt.right + 16] : nullptr);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t plane = i / in.h, y = i % in.h;
       if (!used[y]) continue;
       float* dst = tmp.get() + i * tstride;
-      if (ax_w.identity) {
+      if (bt.ok) {
+        const uint8_t* src = in.row<uint8_t>(plane, y);
+        uint8_t* b = bytes.get() + bt.left;
+        if (in.sw == 1) {
+          std::memcpy(b, src, in.w);
+        } else {
+          for (int64_t x = 0; x < in.w; ++x) b[x] = src[x * in.sw];
+        }
+        std::memset(bytes.get(), b[0], bt.left);
+        std::memset(b + in.w, b[in.w - 1], bt.right + 16);
+        simd::resample_row_u8_taps(bytes.get(), bt.offs.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, out_w, dst);
+      } else if (ax_w.identity) {
         const float* src = load_row(in, plane, y, dst);
         if (src != dst) std::memcpy(dst, src, sizeof(float) * out_w);
       } else {
@@ -269,7 +323,14 @@ void resample(const Planes& in, const Axis& ax_h, const Axis& ax_w, int64_t out_
         rows[k] = tmp.get() + (plane * in.h + ax_h.idx[k * ax_h.stride + oy]) * tstride;
         wts[k] = ax_h.w[k * ax_h.stride + oy];
       }
-      if (ax_h.identity) {
+      if (u8_out != nullptr) {
+        uint8_t* dst = u8_out + i * out_w;
+        if (ax_h.identity) {
+          simd::f32_round_to_u8(tmp.get() + (plane * in.h + oy) * tstride, out_w, dst);
+        } else {
+          simd::combine_rows_to_u8(rows.data(), wts.data(), taps, out_w, dst);
+        }
+      } else if (ax_h.identity) {
         finish(plane, oy, tmp.get() + (plane * in.h + oy) * tstride);
       } else {
         simd::combine_rows(rows.data(), wts.data(), taps, out_w, row.get());
@@ -332,10 +393,7 @@ at::Tensor resize(
     const Axis ax_h = make_axis(in.h, height, interp, antialias);
     const Axis ax_w = make_axis(in.w, width, interp, antialias);
     if (img.scalar_type() == at::kByte) {
-      uint8_t* o = out.data_ptr<uint8_t>();
-      resample(in, ax_h, ax_w, height, width, [&](int64_t plane, int64_t oy, const float* row) {
-        simd::f32_round_to_u8(row, width, o + (plane * height + oy) * width);
-      });
+      resample(in, ax_h, ax_w, height, width, [](int64_t, int64_t, const float*) {}, out.data_ptr<uint8_t>());
     } else {
       float* o = out.data_ptr<float>();
       resample(in, ax_h, ax_w, height, width, [&](int64_t plane, int64_t oy, const float* row) {

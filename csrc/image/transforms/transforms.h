@@ -64,6 +64,12 @@ at::Tensor grid_transform(
     const at::Tensor& img, const at::Tensor& grid, c10::string_view mode, at::ArrayRef<double> fill,
     bool has_fill);
 
+// The same for elastic_transform's grid: identity grid (x = xs[j], y = ys[i], torchvision's
+// _create_identity_grid) plus a [1, H, W, 2] float32 displacement; output size [ys.numel(), xs.numel()].
+at::Tensor displaced_grid_transform(
+    const at::Tensor& img, const at::Tensor& xs, const at::Tensor& ys, const at::Tensor& displacement,
+    c10::string_view mode, at::ArrayRef<double> fill, bool has_fill);
+
 // The same for the affine and perspective grids of rotate/affine/perspective, computed on the fly:
 // base point (xs[j], ys[i], 1) times theta ([3, 2]), divided by the product with `denominator` minus
 // 1 for a perspective. Output size [ys.numel(), xs.numel()].

@@ -48,6 +48,9 @@ TORCH_LIBRARY_FRAGMENT(torchvision_adapter, m) {
   m.def("gaussian_blur(Tensor img, Tensor kernel_x, Tensor kernel_y) -> Tensor");
   m.def("grid_transform(Tensor img, Tensor grid, str mode, float[] fill, bool has_fill) -> Tensor");
   m.def(
+      "displaced_grid_transform(Tensor img, Tensor xs, Tensor ys, Tensor displacement, str mode, float[] fill, "
+      "bool has_fill) -> Tensor");
+  m.def(
       "projective_transform(Tensor img, Tensor xs, Tensor ys, Tensor theta, Tensor? denominator, "
       "str mode, float[] fill, bool has_fill) -> Tensor");
 }
@@ -75,6 +78,7 @@ TORCH_LIBRARY_IMPL(torchvision_adapter, CPU, m) {
   m.impl("equalize", TORCH_FN(equalize));
   m.impl("gaussian_blur", TORCH_FN(gaussian_blur));
   m.impl("grid_transform", TORCH_FN(grid_transform));
+  m.impl("displaced_grid_transform", TORCH_FN(displaced_grid_transform));
   m.impl("projective_transform", TORCH_FN(projective_transform));
 }
 

@@ -197,7 +197,16 @@ def posterize(img: Tensor, bits: int) -> Tensor:
 
 
 def solarize(img: Tensor, threshold: float) -> Tensor:
-    if _plain(img) and _channels_ok(img) and _real(threshold) and threshold <= (1 if img.is_floating_point() else 255):
+    # A negative int threshold is cast to uint8 (wrapped) by torch's comparison with a uint8 image:
+    # leave that to torchvision.
+    wrapped = isinstance(threshold, int) and threshold < 0 and img.dtype == torch.uint8
+    if (
+        _plain(img)
+        and _channels_ok(img)
+        and _real(threshold)
+        and not wrapped
+        and threshold <= (1 if img.is_floating_point() else 255)
+    ):
         return _op.solarize(img, float(threshold))
     return _orig["solarize"](img, threshold)
 
@@ -244,10 +253,6 @@ def _fill_values(img: Tensor, fill):
     if img.dtype == torch.uint8 and not all(0 <= v <= 255 for v in values):
         return None  # torchvision would cast an out-of-range fill; leave that to it
     return [float(v) for v in values]
-
-
-def _grid_transform(img: Tensor, grid: Tensor, interpolation: str, fill_values) -> Tensor:
-    return _op.grid_transform(img, grid, interpolation, fill_values, len(fill_values) > 0)
 
 
 def _affine_sample(img, matrix, w, h, ow, oh, interpolation, fill_values):
@@ -312,9 +317,15 @@ def elastic_transform(img: Tensor, displacement: Tensor, interpolation: str = "b
         and displacement.device.type == "cpu"
         and displacement.shape == (1, img.shape[-2], img.shape[-1], 2)
     ):
-        grid = F_t._create_identity_grid(list(img.shape[-2:])) + displacement
-        if grid.dtype == torch.float32:
-            return _grid_transform(img, grid, interpolation, fill_values)
+        # torchvision's _create_identity_grid, kept as its two axes; the native sampler adds the
+        # displacement to them point by point.
+        h, w = img.shape[-2:]
+        ys = torch.linspace((-h + 1) / h, (h - 1) / h, h)
+        xs = torch.linspace((-w + 1) / w, (w - 1) / w, w)
+        if xs.dtype == torch.float32:
+            return _op.displaced_grid_transform(
+                img, xs, ys, displacement, interpolation, fill_values, len(fill_values) > 0
+            )
     return _orig["elastic_transform"](img, displacement, interpolation, fill)
 
 
