@@ -507,6 +507,15 @@ def test_convert_image_dtype_every_uint8_value_and_recycled_outputs():
         del again
     assert torch.equal(first, ref)
     assert torch.equal(F.to_tensor(img), ref)
+    # A recycled output behaves like any tensor: it can grow (resize_, out=) and be shared.
+    grown = F.convert_image_dtype(img, torch.float32)
+    grown.resize_(4, 301, 407)
+    assert torch.equal(grown[:3], ref)
+    out = F.convert_image_dtype(img, torch.float32)
+    torch.cat([ref, ref], out=out)
+    assert out.shape == (6, 301, 407) and torch.equal(out[3:], ref)
+    shared = F.convert_image_dtype(img, torch.float32).share_memory_()
+    assert shared.is_shared() and torch.equal(shared, ref)
     cl = smooth_image((2, 3, 200, 333)).contiguous(memory_format=torch.channels_last)
     assert torch.equal(F.convert_image_dtype(cl, torch.float32), run_torchvision(F.convert_image_dtype, cl, torch.float32))
     strided = img[:, ::2, 1::3]

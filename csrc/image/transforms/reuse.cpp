@@ -1,5 +1,6 @@
 #include "image/transforms/reuse.h"
 
+#include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 
 #include <cstdlib>
@@ -57,6 +58,17 @@ Pool& pool() {
   return *p;
 }
 
+struct Buffer {
+  void* data;
+  size_t bytes;
+};
+
+void give_back(void* ctx) {
+  const Buffer* b = static_cast<const Buffer*>(ctx);
+  pool().give(b->data, b->bytes);
+  delete b;
+}
+
 } // namespace
 
 at::Tensor empty_recycled(at::IntArrayRef sizes, const at::TensorOptions& options) {
@@ -65,7 +77,12 @@ at::Tensor empty_recycled(at::IntArrayRef sizes, const at::TensorOptions& option
   const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(c10::typeMetaToScalarType(options.dtype()));
   if (bytes < kMinBytes) return at::empty(sizes, options);
   void* p = pool().take(bytes);
-  return at::from_blob(p, sizes, [bytes](void* q) { pool().give(q, bytes); }, options);
+  // A resizable storage whose allocator is the CPU one: growing it (resize_, out= arguments) moves
+  // the data to a fresh allocation and hands this buffer back to the pool, as for any tensor.
+  c10::DataPtr data(p, new Buffer{p, bytes}, &give_back, c10::Device(c10::DeviceType::CPU));
+  c10::Storage storage(c10::Storage::use_byte_size_t(), bytes, std::move(data), c10::GetCPUAllocator(),
+                       /*resizable=*/true);
+  return at::empty({0}, options).set_(std::move(storage), 0, sizes);
 }
 
 } // namespace image
