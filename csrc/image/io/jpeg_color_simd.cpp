@@ -83,26 +83,48 @@ void UpsampleH2Fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, 
   }
 }
 
+// jdcolor.c's conversion in 16-bit lanes, exactly. With x = chroma - 128 in [-128, 127]:
+//   R = y + ((91881 xr + 2^15) >> 16)            = y + xr + ((26345 xr + 2^15) >> 16)
+//   B = y + ((116130 xb + 2^15) >> 16)           = y + 2 xb + ((-14942 xb + 2^15) >> 16)
+//   G = y + ((-22554 xb - 46802 xr + 2^15) >> 16) = y - xr + ((-22554 xb + 18734 xr + 2^15) >> 16)
+// (the multiples of 2^16 taken out leave the floor unchanged). A single product c x: with
+// MulHigh(128 x, c) = floor(c x / 512) and floor(floor(u) / n) = floor(u / n),
+//   (c x + 2^15) >> 16 = (MulHigh(128 x, c) + 64) >> 7.
+// The sum of two products needs their low bits: P = 256 floor(P / 256) + (P mod 256), where
+// floor(P / 256) = MulHigh(256 x, c) and P mod 256 is the low byte of the 16-bit product, so
+//   (P + Q + 2^15) >> 16 = (hP + hQ + 128 + ((lP + lQ) >> 8)) >> 8.
+// Clamping to [0, 255] is the saturating narrowing to uint8.
 void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
                  const uint8_t* HWY_RESTRICT cr, int64_t n, uint8_t* HWY_RESTRICT rgb) {
-  const hn::ScalableTag<int32_t> d32;
-  const hn::Rebind<uint8_t, decltype(d32)> d8;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d32));
-  const auto center = hn::Set(d32, 128);
-  const auto half = hn::Set(d32, ycc::kHalf);
-  const auto cr_r = hn::Set(d32, ycc::kCrR);
-  const auto cb_b = hn::Set(d32, ycc::kCbB);
-  const auto cr_g = hn::Set(d32, ycc::kCrG);
-  const auto cb_g = hn::Set(d32, ycc::kCbG);
+  const hn::ScalableTag<int16_t> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
+  const auto center = hn::Set(d16, 128);
+  const auto k64 = hn::Set(d16, 64);
+  const auto k128 = hn::Set(d16, 128);
+  const auto low_byte = hn::Set(d16, 0xFF);
+  const auto c_r = hn::Set(d16, 26345);
+  const auto c_b = hn::Set(d16, -14942);
+  const auto c_gb = hn::Set(d16, -22554);
+  const auto c_gr = hn::Set(d16, 18734);
   int64_t i = 0;
   for (; i + lanes <= n; i += lanes) {
-    const auto yv = hn::PromoteTo(d32, hn::LoadU(d8, y + i));
-    const auto xb = hn::Sub(hn::PromoteTo(d32, hn::LoadU(d8, cb + i)), center);
-    const auto xr = hn::Sub(hn::PromoteTo(d32, hn::LoadU(d8, cr + i)), center);
-    const auto r = hn::Add(yv, hn::ShiftRight<16>(hn::Add(hn::Mul(xr, cr_r), half)));
-    const auto b = hn::Add(yv, hn::ShiftRight<16>(hn::Add(hn::Mul(xb, cb_b), half)));
-    const auto g = hn::Add(
-        yv, hn::ShiftRight<16>(hn::Add(hn::Add(hn::Mul(xb, cb_g), half), hn::Mul(xr, cr_g))));
+    const auto yv = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, y + i)));
+    const auto xb = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cb + i))), center);
+    const auto xr = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cr + i))), center);
+    const auto xb7 = hn::ShiftLeft<7>(xb);
+    const auto xr7 = hn::ShiftLeft<7>(xr);
+    const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
+    const auto b_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xb7, c_b), k64));
+    const auto xb8 = hn::ShiftLeft<8>(xb);
+    const auto xr8 = hn::ShiftLeft<8>(xr);
+    const auto low = hn::Add(hn::And(hn::Mul(xb, c_gb), low_byte), hn::And(hn::Mul(xr, c_gr), low_byte));
+    const auto high = hn::Add(hn::Add(hn::MulHigh(xb8, c_gb), hn::MulHigh(xr8, c_gr)), k128);
+    const auto g_term = hn::ShiftRight<8>(hn::Add(high, hn::ShiftRight<8>(low)));
+    const auto r = hn::Add(hn::Add(yv, xr), r_term);
+    const auto g = hn::Add(hn::Sub(yv, xr), g_term);
+    const auto b = hn::Add(hn::Add(yv, hn::Add(xb, xb)), b_term);
     hn::StoreInterleaved3(hn::DemoteTo(d8, r), hn::DemoteTo(d8, g), hn::DemoteTo(d8, b), d8,
                           rgb + 3 * i);
   }
