@@ -96,3 +96,20 @@ def test_truncated_file_fails_cleanly(sampling, threads):
     for keep in (0.3, 0.9):
         with pytest.raises(ImageDecodeError, match="JPEG"):
             decode_image(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("denom", [2, 4, 8])
+@pytest.mark.parametrize("sampling", sorted(SUBSAMPLING))
+def test_reduced_sizes_equal_pil_draft(denom, sampling):
+    # At reduced scales libjpeg enlarges the chroma IDCT instead of upsampling where it can; the raw
+    # path follows the same plan (full-size chroma, or 2x1 / 2x2 triangle filter, or libjpeg's own
+    # path for box upsampling at 1/8).
+    for i, (w, h) in enumerate([(97, 61), (640, 480), (33, 130), (19, 23)]):
+        data = jpeg_bytes(smooth_rgb(h, w, seed=40 + i), quality=90, subsampling=SUBSAMPLING[sampling])
+        target = (max(1, w // denom), max(1, h // denom))
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", target)
+            ref = chw(np.array(im.convert("RGB")))
+        out = decode_image(data, min_size=target)
+        assert out.shape == ref.shape, (w, h)
+        assert torch.equal(out, ref), (w, h)

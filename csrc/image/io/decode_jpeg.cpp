@@ -259,25 +259,50 @@ void configure(Decompressor* d, const DecodeOptions& opts, int64_t denom) {
 // rows straight into the output, one pass per row instead of libjpeg's separate upsampling,
 // conversion and copy passes over intermediate buffers.
 
-// Whether the file and settings are ones the raw path reproduces exactly: YCbCr to RGB at full
-// scale with fancy upsampling, chroma sampled 1x1 and luma 1x1, 2x1 or 2x2 (libjpeg uses its fancy
-// h2 upsampling only when the chroma is more than 2 samples wide).
-bool raw_eligible(const jpeg_decompress_struct& c, int64_t denom, const DecodeOptions& opts) {
-  if (denom != 1 || !opts.fancy_upsampling || c.jpeg_color_space != JCS_YCbCr ||
-      c.out_color_space != JCS_RGB || c.num_components != 3 || c.CCIR601_sampling) {
-    return false;
+// How the raw path upsamples the chroma of a file, as libjpeg's jinit_upsampler would (after
+// jpeg_calc_output_dimensions, which may scale the chroma IDCT up so that reduced-size decoding needs
+// less upsampling): 1x1 (full size), 2x1 or 2x2 with the fancy triangle filter. {0, 0}: not a file
+// the raw path reproduces exactly (not YCbCr to RGB, other sampling factors, box upsampling, ...).
+struct ChromaUpsampling {
+  int h = 0;
+  int v = 0;
+};
+
+ChromaUpsampling raw_upsampling(const jpeg_decompress_struct& c) {
+  if (c.jpeg_color_space != JCS_YCbCr || c.out_color_space != JCS_RGB || c.num_components != 3 ||
+      c.CCIR601_sampling || c.raw_data_out) {
+    return {};
   }
+  const int min_size = c.min_DCT_scaled_size;
   const jpeg_component_info* comp = c.comp_info;
-  for (int ci = 1; ci < 3; ++ci) {
-    if (comp[ci].h_samp_factor != 1 || comp[ci].v_samp_factor != 1) {
-      return false;
-    }
+  // Luma at full output resolution.
+  if (comp[0].h_samp_factor * comp[0].DCT_scaled_size != c.max_h_samp_factor * min_size ||
+      comp[0].v_samp_factor * comp[0].DCT_scaled_size != c.max_v_samp_factor * min_size) {
+    return {};
   }
-  const int h = comp[0].h_samp_factor;
-  const int v = comp[0].v_samp_factor;
-  const bool sampling_ok = (h == 1 && v == 1) || (h == 2 && (v == 1 || v == 2));
-  return sampling_ok && c.max_h_samp_factor == h && c.max_v_samp_factor == v &&
-         (h == 1 || comp[1].downsampled_width > 2);
+  // Both chroma components laid out alike.
+  if (comp[1].h_samp_factor != 1 || comp[1].v_samp_factor != 1 || comp[2].h_samp_factor != 1 ||
+      comp[2].v_samp_factor != 1 || comp[1].DCT_scaled_size != comp[2].DCT_scaled_size) {
+    return {};
+  }
+  const int h_in = comp[1].DCT_scaled_size;  // samples per output group of max_h x max_v
+  if (c.max_v_samp_factor * min_size > 16 || h_in > 16) {
+    return {};  // upscaling IDCTs: more rows per iMCU than the decoder's row tables hold
+  }
+  const int h_out = c.max_h_samp_factor * min_size;
+  const int v_out = c.max_v_samp_factor * min_size;
+  const bool fancy = c.do_fancy_upsampling && min_size > 1;
+  const bool wide = comp[1].downsampled_width > 2;
+  if (h_in == h_out && h_in == v_out) {
+    return {1, 1};
+  }
+  if (fancy && wide && 2 * h_in == h_out && h_in == v_out) {
+    return {2, 1};
+  }
+  if (fancy && wide && 2 * h_in == h_out && 2 * h_in == v_out) {
+    return {2, 2};
+  }
+  return {};
 }
 
 // One iMCU row of raw planes. No C++ objects live in this frame (libjpeg may long-jump out).
@@ -310,22 +335,21 @@ bool end_decompress(Decompressor* d, bool finish) {
 // vertical upsampling blends in).
 class RawDecoder {
  public:
-  // jpeg_start_decompress must have run with raw_data_out set.
-  explicit RawDecoder(Decompressor* d) : d_(d) {
+  // jpeg_start_decompress must have run with raw_data_out set, on a file raw_upsampling accepted.
+  RawDecoder(Decompressor* d, ChromaUpsampling up) : d_(d), hup_(up.h), vup_(up.v) {
     const jpeg_decompress_struct& c = d->cinfo;
-    mh_ = c.max_h_samp_factor;
-    mv_ = c.max_v_samp_factor;
     width_ = c.output_width;
-    height_ = c.output_height;
-    luma_rows_ = 8 * mv_;
+    luma_rows_ = static_cast<int64_t>(c.max_v_samp_factor) * c.min_DCT_scaled_size;
+    chroma_rows_ = c.comp_info[1].DCT_scaled_size;
     total_ = c.total_iMCU_rows;
     chroma_w_ = c.comp_info[1].downsampled_width;
     chroma_h_ = c.comp_info[1].downsampled_height;
     // Planes are written in whole blocks; the padding lets SIMD loads run past the last column.
-    ystride_ = static_cast<int64_t>(c.comp_info[0].width_in_blocks) * 8 + kPad;
-    cstride_ = static_cast<int64_t>(c.comp_info[1].width_in_blocks) * 8 + kPad;
+    ystride_ = static_cast<int64_t>(c.comp_info[0].width_in_blocks) * c.comp_info[0].DCT_scaled_size +
+               kPad;
+    cstride_ = static_cast<int64_t>(c.comp_info[1].width_in_blocks) * chroma_rows_ + kPad;
     luma_.resize(static_cast<size_t>(2 * luma_rows_ * ystride_));
-    chroma_.resize(static_cast<size_t>(3 * 2 * 8 * cstride_));
+    chroma_.resize(static_cast<size_t>(3 * 2 * chroma_rows_ * cstride_));
     colsum_.resize(static_cast<size_t>(chroma_w_ + 2 + kPad));
     up_.resize(static_cast<size_t>(2 * (2 * chroma_w_ + 2 * kPad)));
   }
@@ -334,7 +358,7 @@ class RawDecoder {
   bool decode_until(int64_t end, uint8_t* out, int64_t row_bytes) {
     while (next_row_ < end) {
       const int64_t k = next_row_ / luma_rows_;
-      const int64_t need = std::min<int64_t>(total_, mv_ == 2 ? k + 2 : k + 1);
+      const int64_t need = std::min<int64_t>(total_, vup_ == 2 ? k + 2 : k + 1);
       while (read_ < need) {
         if (!read_imcu(read_)) {
           return false;
@@ -352,27 +376,29 @@ class RawDecoder {
   // Ends the decompression: finish (reads to the end of the file) once every iMCU row was read.
   bool end() { return end_decompress(d_, read_ == total_); }
 
-  int64_t next_row() const { return next_row_; }
-
  private:
   static constexpr int64_t kPad = 128;
+  static constexpr int64_t kMaxRows = 16;  // max_v_samp_factor (<= 2) x DCT size (<= 8)
 
   uint8_t* luma_row(int64_t imcu, int64_t r) {
     return luma_.data() + ((imcu % 2) * luma_rows_ + r) * ystride_;
   }
+  uint8_t* chroma_slot(int64_t imcu, int64_t comp, int64_t r) {
+    return chroma_.data() + (((imcu % 3) * 2 + comp) * chroma_rows_ + r) * cstride_;
+  }
   uint8_t* chroma_row(int64_t comp, int64_t g) {  // g: row of the chroma plane, clamped
     g = std::max<int64_t>(0, std::min<int64_t>(g, chroma_h_ - 1));
-    return chroma_.data() + ((((g / 8) % 3) * 2 + comp) * 8 + g % 8) * cstride_;
+    return chroma_slot(g / chroma_rows_, comp, g % chroma_rows_);
   }
 
   bool read_imcu(int64_t imcu) {
-    JSAMPROW rows[3][16];
+    JSAMPROW rows[3][kMaxRows];
     for (int64_t r = 0; r < luma_rows_; ++r) {
       rows[0][r] = luma_row(imcu, r);
     }
     for (int64_t comp = 0; comp < 2; ++comp) {
-      for (int64_t r = 0; r < 8; ++r) {
-        rows[1 + comp][r] = chroma_.data() + (((imcu % 3) * 2 + comp) * 8 + r) * cstride_;
+      for (int64_t r = 0; r < chroma_rows_; ++r) {
+        rows[1 + comp][r] = chroma_slot(imcu, comp, r);
       }
     }
     JSAMPARRAY planes[3] = {rows[0], rows[1], rows[2]};
@@ -381,22 +407,22 @@ class RawDecoder {
 
   void emit_row(int64_t y, uint8_t* out) {
     const uint8_t* yrow = luma_row(y / luma_rows_, y % luma_rows_);
-    if (mh_ == 1) {
+    if (hup_ == 1) {
       simd::ycc_to_rgb_row(yrow, chroma_row(0, y), chroma_row(1, y), width_, out);
       return;
     }
-    const int64_t cy = y / mv_;
-    const int64_t fy = mv_ == 1 ? -1 : (y % 2 == 0 ? cy - 1 : cy + 1);
+    const int64_t cy = y / vup_;
+    const int64_t fy = vup_ == 1 ? -1 : (y % 2 == 0 ? cy - 1 : cy + 1);
     uint8_t* up[2] = {up_.data(), up_.data() + 2 * chroma_w_ + 2 * kPad};
     for (int64_t comp = 0; comp < 2; ++comp) {
-      simd::upsample_h2_fancy(chroma_row(comp, cy), mv_ == 1 ? nullptr : chroma_row(comp, fy),
+      simd::upsample_h2_fancy(chroma_row(comp, cy), vup_ == 1 ? nullptr : chroma_row(comp, fy),
                               chroma_w_, colsum_.data(), up[comp]);
     }
     simd::ycc_to_rgb_row(yrow, up[0], up[1], width_, out);
   }
 
   Decompressor* d_;
-  int64_t mh_, mv_, width_, height_, luma_rows_, total_, chroma_w_, chroma_h_, ystride_,
+  int64_t hup_, vup_, width_, luma_rows_, chroma_rows_, total_, chroma_w_, chroma_h_, ystride_,
       cstride_;
   std::vector<uint8_t> luma_, chroma_, up_;
   std::vector<int16_t> colsum_;
@@ -404,7 +430,7 @@ class RawDecoder {
   int64_t next_row_ = 0;
 };
 
-// Starts a full-size raw decode (no crop, no skip).
+// Starts a raw decode of whole rows from the top (no crop, no skip).
 bool start_raw(Decompressor* d) {
   if (setjmp(d->err.jump)) {
     return false;
@@ -490,11 +516,12 @@ void decode_from_top(const uint8_t* data, size_t size, const DecodeOptions& opts
   }
   configure(&d, opts, denom);
   const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
-  if (raw_eligible(d.cinfo, denom, opts)) {
+  const ChromaUpsampling up = raw_upsampling(d.cinfo);
+  if (up.h != 0) {
     if (!start_raw(&d)) {
       fail(d);
     }
-    RawDecoder raw(&d);
+    RawDecoder raw(&d, up);
     for (int64_t b = 0; b < bands && !claimed[b].exchange(true); ++b) {
       if (!raw.decode_until(bounds[b + 1], out, row_bytes)) {
         fail(d);
@@ -647,11 +674,12 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
     });
     return out.permute({2, 0, 1});
   }
-  if (direct && plan.skip_rows == 0 && y1 == out_h && raw_eligible(*cinfo, denom, opts)) {
+  const ChromaUpsampling up = raw_upsampling(*cinfo);
+  if (direct && plan.skip_rows == 0 && y1 == out_h && up.h != 0) {
     if (!start_raw(&d)) {
       fail(d);
     }
-    RawDecoder raw(&d);
+    RawDecoder raw(&d, up);
     if (!raw.decode_until(out_h, out_ptr, out_stride) || !raw.end()) {
       fail(d);
     }

@@ -89,7 +89,8 @@ void UpsampleH2Fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, 
 //   G = y + ((-22554 xb - 46802 xr + 2^15) >> 16) = y - xr + ((-22554 xb + 18734 xr + 2^15) >> 16)
 // (the multiples of 2^16 taken out leave the floor unchanged). A single product c x: with
 // MulHigh(128 x, c) = floor(c x / 512) and floor(floor(u) / n) = floor(u / n),
-//   (c x + 2^15) >> 16 = (MulHigh(128 x, c) + 64) >> 7.
+//   (c x + 2^15) >> 16 = (MulHigh(128 x, c) + 64) >> 7,
+// and for even c, MulFixedPoint15(x, c / 2) = (x c / 2 + 2^14) >> 15 is the same in one step.
 // The sum of two products needs their low bits: P = 256 floor(P / 256) + (P mod 256), where
 // floor(P / 256) = MulHigh(256 x, c) and P mod 256 is the low byte of the 16-bit product, so
 //   (P + Q + 2^15) >> 16 = (hP + hQ + 128 + ((lP + lQ) >> 8)) >> 8.
@@ -105,7 +106,7 @@ void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
   const auto k128 = hn::Set(d16, 128);
   const auto low_byte = hn::Set(d16, 0xFF);
   const auto c_r = hn::Set(d16, 26345);
-  const auto c_b = hn::Set(d16, -14942);
+  const auto c_b_half = hn::Set(d16, -7471);
   const auto c_gb = hn::Set(d16, -22554);
   const auto c_gr = hn::Set(d16, 18734);
   int64_t i = 0;
@@ -113,10 +114,9 @@ void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
     const auto yv = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, y + i)));
     const auto xb = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cb + i))), center);
     const auto xr = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cr + i))), center);
-    const auto xb7 = hn::ShiftLeft<7>(xb);
     const auto xr7 = hn::ShiftLeft<7>(xr);
     const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
-    const auto b_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xb7, c_b), k64));
+    const auto b_term = hn::MulFixedPoint15(xb, c_b_half);
     const auto xb8 = hn::ShiftLeft<8>(xb);
     const auto xr8 = hn::ShiftLeft<8>(xr);
     const auto low = hn::Add(hn::And(hn::Mul(xb, c_gb), low_byte), hn::And(hn::Mul(xr, c_gr), low_byte));
