@@ -4,6 +4,10 @@ process, and ImageFolder iteration per image backend.
 Photos: the JPEGs Debian's mate-backgrounds ships (1.3-4.9 MP), and COCO-sized copies of them made in
 a temporary folder (resized to 640x480, re-encoded at quality 90 by PIL). Rates are images per second
 (Case.items). Every variant decodes to RGB uint8; native pixels are checked equal to torchvision.io's.
+
+Reduced-size decoding is reported per scale (1/2, 1/4, 1/8) against the full decode and against PIL's
+draft at the same scale (pixels checked equal), then for the typical loading step of a training
+pipeline: short side >= 256, and a centre crop decoded alone.
 """
 import atexit
 import glob
@@ -72,6 +76,9 @@ def _check_equal(datas):
 
 
 def _reduced_case(datas, denom, rounds):
+    """Decoding at 1/denom of full size (libjpeg's scaled IDCT, as PIL's draft) against the full decode
+    and against PIL's draft at the same scale. Huffman decoding is not reduced by scaling (about half
+    of a full decode), so 1/2 gains little; 1/4 and 1/8 also shrink the IDCT and colour work."""
     sizes = [_ops.image_info(d)[1:3] for d in datas]
     raw = [d.numpy().tobytes() for d in datas]
 
@@ -94,12 +101,62 @@ def _reduced_case(datas, denom, rounds):
             im = Image.open(io.BytesIO(b))
             im.draft("RGB", (w // denom, h // denom))
             ref = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
-            assert torch.equal(_ops.decode_image(d, 3, w // denom, h // denom), ref)
+            out = _ops.decode_image(d, 3, w // denom, h // denom)
+            assert out.shape[1] == -(-h // denom), "scale not taken"
+            assert torch.equal(out, ref)
 
     return Case(
         "decode",
-        f"decode to >= 1/{denom} size (reduced), {len(datas)} photos",
-        [Variant("native full", full), Variant("PIL draft", pil_draft), Variant("native reduced", native_reduced)],
+        f"decode at 1/{denom} size (scaled IDCT), {len(datas)} photos",
+        [Variant("native full", full), Variant(f"PIL draft 1/{denom}", pil_draft),
+         Variant(f"native 1/{denom}", native_reduced)],
+        rounds=rounds,
+        check=check,
+        items=len(datas),
+    )
+
+
+def _short_side_crop_case(datas, rounds, short=256):
+    """The loading step of a training pipeline: short side >= 256 (the smallest 1/2^k scale that
+    covers it), and a RandomResizedCrop-like region (the centre half in each dimension, >= 224)
+    decoded alone, against the full decode and PIL's draft + crop."""
+    sizes = [_ops.image_info(d)[1:3] for d in datas]
+    raw = [d.numpy().tobytes() for d in datas]
+
+    def target(w, h):
+        s = short / min(w, h)
+        return max(1, int(w * s)), max(1, int(h * s))
+
+    def full():
+        for d in datas:
+            _ops.decode_image(d)
+
+    def pil_short():
+        for b, (w, h) in zip(raw, sizes):
+            im = Image.open(io.BytesIO(b))
+            im.draft("RGB", target(w, h))
+            im.convert("RGB")
+
+    def native_short():
+        for d, (w, h) in zip(datas, sizes):
+            _ops.decode_image(d, 3, *target(w, h))
+
+    def native_crop():
+        for d, (w, h) in zip(datas, sizes):
+            _ops.decode_image(d, 3, 224, 224, [w // 4, h // 4, w // 2, h // 2])
+
+    def check():
+        for d, b, (w, h) in zip(datas, raw, sizes):
+            im = Image.open(io.BytesIO(b))
+            im.draft("RGB", target(w, h))
+            ref = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
+            assert torch.equal(_ops.decode_image(d, 3, *target(w, h)), ref)
+
+    return Case(
+        "decode",
+        f"decode to short side >= {short}, and a centre crop >= 224, {len(datas)} photos",
+        [Variant("native full", full), Variant(f"PIL draft short {short}", pil_short),
+         Variant(f"native short {short}", native_short), Variant("native crop 1/2 >= 224", native_crop)],
         rounds=rounds,
         check=check,
         items=len(datas),
@@ -142,5 +199,7 @@ def cases(quick: bool):
              rounds=rounds, check=_check_equal(photos), items=len(photos)),
         _reduced_case(photos, 2, rounds),
         _reduced_case(photos, 4, rounds),
+        _reduced_case(photos, 8, rounds),
+        _short_side_crop_case(photos, rounds),
         _imagefolder_case(root, rounds),
     ]

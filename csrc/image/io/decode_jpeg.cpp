@@ -10,6 +10,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csetjmp>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "image/io/decode.h"
+#include "image/io/jpeg_color_simd.h"
 
 namespace tva {
 namespace image {
@@ -251,6 +253,193 @@ void configure(Decompressor* d, const DecodeOptions& opts, int64_t denom) {
   }
 }
 
+// Raw-plane decoding. For the common YCbCr files (4:2:0, 4:2:2, 4:4:4) libjpeg hands over the
+// component planes after its IDCT (jpeg_read_raw_data); the fancy upsampling and the colour
+// conversion then run here (jpeg_color_simd.h, bit-identical to libjpeg's) and write interleaved RGB
+// rows straight into the output, one pass per row instead of libjpeg's separate upsampling,
+// conversion and copy passes over intermediate buffers.
+
+// How the raw path upsamples the chroma of a file, as libjpeg's jinit_upsampler would (after
+// jpeg_calc_output_dimensions, which may scale the chroma IDCT up so that reduced-size decoding needs
+// less upsampling): 1x1 (full size), 2x1 or 2x2 with the fancy triangle filter. {0, 0}: not a file
+// the raw path reproduces exactly (not YCbCr to RGB, other sampling factors, box upsampling, ...).
+struct ChromaUpsampling {
+  int h = 0;
+  int v = 0;
+};
+
+ChromaUpsampling raw_upsampling(const jpeg_decompress_struct& c) {
+  if (c.jpeg_color_space != JCS_YCbCr || c.out_color_space != JCS_RGB || c.num_components != 3 ||
+      c.CCIR601_sampling || c.raw_data_out) {
+    return {};
+  }
+  const int min_size = c.min_DCT_scaled_size;
+  const jpeg_component_info* comp = c.comp_info;
+  // Luma at full output resolution.
+  if (comp[0].h_samp_factor * comp[0].DCT_scaled_size != c.max_h_samp_factor * min_size ||
+      comp[0].v_samp_factor * comp[0].DCT_scaled_size != c.max_v_samp_factor * min_size) {
+    return {};
+  }
+  // Both chroma components laid out alike.
+  if (comp[1].h_samp_factor != 1 || comp[1].v_samp_factor != 1 || comp[2].h_samp_factor != 1 ||
+      comp[2].v_samp_factor != 1 || comp[1].DCT_scaled_size != comp[2].DCT_scaled_size) {
+    return {};
+  }
+  const int h_in = comp[1].DCT_scaled_size;  // samples per output group of max_h x max_v
+  if (c.max_v_samp_factor * min_size > 16 || h_in > 16) {
+    return {};  // upscaling IDCTs: more rows per iMCU than the decoder's row tables hold
+  }
+  const int h_out = c.max_h_samp_factor * min_size;
+  const int v_out = c.max_v_samp_factor * min_size;
+  const bool fancy = c.do_fancy_upsampling && min_size > 1;
+  const bool wide = comp[1].downsampled_width > 2;
+  if (h_in == h_out && h_in == v_out) {
+    return {1, 1};
+  }
+  if (fancy && wide && 2 * h_in == h_out && h_in == v_out) {
+    return {2, 1};
+  }
+  if (fancy && wide && 2 * h_in == h_out && 2 * h_in == v_out) {
+    return {2, 2};
+  }
+  return {};
+}
+
+// One iMCU row of raw planes. No C++ objects live in this frame (libjpeg may long-jump out).
+bool read_raw_imcu(Decompressor* d, JSAMPIMAGE planes, JDIMENSION lines) {
+  if (setjmp(d->err.jump)) {
+    return false;
+  }
+  if (jpeg_read_raw_data(&d->cinfo, planes, lines) != lines) {
+    std::snprintf(d->err.message, sizeof(d->err.message), "raw data ended at row %u",
+                  d->cinfo.output_scanline);
+    return false;
+  }
+  return true;
+}
+
+bool end_decompress(Decompressor* d, bool finish) {
+  if (setjmp(d->err.jump)) {
+    return false;
+  }
+  if (finish) {
+    jpeg_finish_decompress(&d->cinfo);
+  } else {
+    jpeg_abort_decompress(&d->cinfo);
+  }
+  return true;
+}
+
+// Streams iMCU rows of raw planes and turns them into RGB rows. Keeps the luma of two iMCU rows
+// and the chroma of three (the previous one gives the row above, the next one the row below that
+// vertical upsampling blends in).
+class RawDecoder {
+ public:
+  // jpeg_start_decompress must have run with raw_data_out set, on a file raw_upsampling accepted.
+  RawDecoder(Decompressor* d, ChromaUpsampling up) : d_(d), hup_(up.h), vup_(up.v) {
+    const jpeg_decompress_struct& c = d->cinfo;
+    width_ = c.output_width;
+    luma_rows_ = static_cast<int64_t>(c.max_v_samp_factor) * c.min_DCT_scaled_size;
+    chroma_rows_ = c.comp_info[1].DCT_scaled_size;
+    total_ = c.total_iMCU_rows;
+    chroma_w_ = c.comp_info[1].downsampled_width;
+    chroma_h_ = c.comp_info[1].downsampled_height;
+    // Planes are written in whole blocks; the padding lets SIMD loads run past the last column.
+    ystride_ = static_cast<int64_t>(c.comp_info[0].width_in_blocks) * c.comp_info[0].DCT_scaled_size +
+               kPad;
+    cstride_ = static_cast<int64_t>(c.comp_info[1].width_in_blocks) * chroma_rows_ + kPad;
+    luma_.resize(static_cast<size_t>(2 * luma_rows_ * ystride_));
+    chroma_.resize(static_cast<size_t>(3 * 2 * chroma_rows_ * cstride_));
+    colsum_.resize(static_cast<size_t>(chroma_w_ + 2 + kPad));
+    up_.resize(static_cast<size_t>(2 * (2 * chroma_w_ + 2 * kPad)));
+  }
+
+  // Writes rows [next_row(), end) to out (row r at out + r * row_bytes).
+  bool decode_until(int64_t end, uint8_t* out, int64_t row_bytes) {
+    while (next_row_ < end) {
+      const int64_t k = next_row_ / luma_rows_;
+      const int64_t need = std::min<int64_t>(total_, vup_ == 2 ? k + 2 : k + 1);
+      while (read_ < need) {
+        if (!read_imcu(read_)) {
+          return false;
+        }
+        ++read_;
+      }
+      const int64_t stop = std::min<int64_t>(end, (k + 1) * luma_rows_);
+      for (; next_row_ < stop; ++next_row_) {
+        emit_row(next_row_, out + next_row_ * row_bytes);
+      }
+    }
+    return true;
+  }
+
+  // Ends the decompression: finish (reads to the end of the file) once every iMCU row was read.
+  bool end() { return end_decompress(d_, read_ == total_); }
+
+ private:
+  static constexpr int64_t kPad = 128;
+  static constexpr int64_t kMaxRows = 16;  // max_v_samp_factor (<= 2) x DCT size (<= 8)
+
+  uint8_t* luma_row(int64_t imcu, int64_t r) {
+    return luma_.data() + ((imcu % 2) * luma_rows_ + r) * ystride_;
+  }
+  uint8_t* chroma_slot(int64_t imcu, int64_t comp, int64_t r) {
+    return chroma_.data() + (((imcu % 3) * 2 + comp) * chroma_rows_ + r) * cstride_;
+  }
+  uint8_t* chroma_row(int64_t comp, int64_t g) {  // g: row of the chroma plane, clamped
+    g = std::max<int64_t>(0, std::min<int64_t>(g, chroma_h_ - 1));
+    return chroma_slot(g / chroma_rows_, comp, g % chroma_rows_);
+  }
+
+  bool read_imcu(int64_t imcu) {
+    JSAMPROW rows[3][kMaxRows];
+    for (int64_t r = 0; r < luma_rows_; ++r) {
+      rows[0][r] = luma_row(imcu, r);
+    }
+    for (int64_t comp = 0; comp < 2; ++comp) {
+      for (int64_t r = 0; r < chroma_rows_; ++r) {
+        rows[1 + comp][r] = chroma_slot(imcu, comp, r);
+      }
+    }
+    JSAMPARRAY planes[3] = {rows[0], rows[1], rows[2]};
+    return read_raw_imcu(d_, planes, static_cast<JDIMENSION>(luma_rows_));
+  }
+
+  void emit_row(int64_t y, uint8_t* out) {
+    const uint8_t* yrow = luma_row(y / luma_rows_, y % luma_rows_);
+    if (hup_ == 1) {
+      simd::ycc_to_rgb_row(yrow, chroma_row(0, y), chroma_row(1, y), width_, out);
+      return;
+    }
+    const int64_t cy = y / vup_;
+    const int64_t fy = vup_ == 1 ? -1 : (y % 2 == 0 ? cy - 1 : cy + 1);
+    uint8_t* up[2] = {up_.data(), up_.data() + 2 * chroma_w_ + 2 * kPad};
+    for (int64_t comp = 0; comp < 2; ++comp) {
+      simd::upsample_h2_fancy(chroma_row(comp, cy), vup_ == 1 ? nullptr : chroma_row(comp, fy),
+                              chroma_w_, colsum_.data(), up[comp]);
+    }
+    simd::ycc_to_rgb_row(yrow, up[0], up[1], width_, out);
+  }
+
+  Decompressor* d_;
+  int64_t hup_, vup_, width_, luma_rows_, chroma_rows_, total_, chroma_w_, chroma_h_, ystride_,
+      cstride_;
+  std::vector<uint8_t> luma_, chroma_, up_;
+  std::vector<int16_t> colsum_;
+  int64_t read_ = 0;
+  int64_t next_row_ = 0;
+};
+
+// Starts a raw decode of whole rows from the top (no crop, no skip).
+bool start_raw(Decompressor* d) {
+  if (setjmp(d->err.jump)) {
+    return false;
+  }
+  d->cinfo.raw_data_out = TRUE;
+  jpeg_start_decompress(&d->cinfo);
+  return true;
+}
+
 // Parallel decoding of a sequential (baseline) JPEG in horizontal bands. One thread decodes from
 // the top, band after band, with one decompressor. The other threads take bands from the bottom up,
 // each with its own decompressor: it skips the rows above the band (jpeg_skip_scanlines only
@@ -326,11 +515,27 @@ void decode_from_top(const uint8_t* data, size_t size, const DecodeOptions& opts
     fail(d);
   }
   configure(&d, opts, denom);
+  const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
+  const ChromaUpsampling up = raw_upsampling(d.cinfo);
+  if (up.h != 0) {
+    if (!start_raw(&d)) {
+      fail(d);
+    }
+    RawDecoder raw(&d, up);
+    for (int64_t b = 0; b < bands && !claimed[b].exchange(true); ++b) {
+      if (!raw.decode_until(bounds[b + 1], out, row_bytes)) {
+        fail(d);
+      }
+    }
+    if (!raw.end()) {
+      fail(d);
+    }
+    return;
+  }
   RowPlan plan;
   if (!decode_rows(&d, &plan)) {
     fail(d);
   }
-  const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
   std::vector<JSAMPROW> rows(static_cast<size_t>(bounds.back()));
   for (int64_t r = 0; r < bounds.back(); ++r) {
     rows[r] = out + r * row_bytes;
@@ -467,6 +672,17 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
         }
       }
     });
+    return out.permute({2, 0, 1});
+  }
+  const ChromaUpsampling up = raw_upsampling(*cinfo);
+  if (direct && plan.skip_rows == 0 && y1 == out_h && up.h != 0) {
+    if (!start_raw(&d)) {
+      fail(d);
+    }
+    RawDecoder raw(&d, up);
+    if (!raw.decode_until(out_h, out_ptr, out_stride) || !raw.end()) {
+      fail(d);
+    }
     return out.permute({2, 0, 1});
   }
   std::vector<JSAMPROW> rows(plan.read_rows);

@@ -1,0 +1,168 @@
+// Highway translation unit: re-included once per SIMD target by foreach_target.h.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "image/io/jpeg_color_simd.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include <hwy/highway.h>
+
+#include "image/io/jpeg_color_simd.h"
+
+#ifndef TVA_JPEG_COLOR_CONSTANTS
+#define TVA_JPEG_COLOR_CONSTANTS
+namespace tva {
+namespace image {
+namespace simd {
+namespace ycc {
+// jdcolor.c's fixed-point constants: FIX(x) = (int32)(x * 2^16 + 0.5), results rounded by adding
+// ONE_HALF = 2^15 before the arithmetic shift by 16.
+constexpr int32_t kFix(double x) { return static_cast<int32_t>(x * 65536.0 + 0.5); }
+constexpr int32_t kCrR = kFix(1.40200);
+constexpr int32_t kCbB = kFix(1.77200);
+constexpr int32_t kCrG = -kFix(0.71414);
+constexpr int32_t kCbG = -kFix(0.34414);
+constexpr int32_t kHalf = 1 << 15;
+
+inline uint8_t clamp255(int32_t v) {
+  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+}  // namespace ycc
+}  // namespace simd
+}  // namespace image
+}  // namespace tva
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace tva {
+namespace image {
+namespace simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Column sums (3 * near + far for h2v2, the samples themselves for h2v1) with the edge columns
+// repeated: colsum[0] = cs(0), colsum[1 + i] = cs(i), colsum[n + 1] = cs(n - 1). libjpeg's special
+// first and last columns are this general formula with the edge repeated.
+template <int kShift, int kBiasEven, int kBiasOdd>
+void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT far, int64_t n,
+                int16_t* HWY_RESTRICT colsum, uint8_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
+  for (int64_t i = 0; i < n; i += lanes) {
+    auto cs = hn::BitCast(d16, hn::PromoteTo(hn::RebindToUnsigned<decltype(d16)>(),
+                                             hn::LoadU(d8, near + i)));
+    if (far != nullptr) {
+      const auto f = hn::BitCast(d16, hn::PromoteTo(hn::RebindToUnsigned<decltype(d16)>(),
+                                                    hn::LoadU(d8, far + i)));
+      cs = hn::Add(hn::Add(cs, hn::Add(cs, cs)), f);
+    }
+    hn::StoreU(cs, d16, colsum + 1 + i);
+  }
+  colsum[0] = colsum[1];
+  colsum[n + 1] = colsum[n];
+  const auto bias_even = hn::Set(d16, static_cast<int16_t>(kBiasEven));
+  const auto bias_odd = hn::Set(d16, static_cast<int16_t>(kBiasOdd));
+  for (int64_t i = 0; i < n; i += lanes) {
+    const auto c = hn::LoadU(d16, colsum + 1 + i);
+    const auto t = hn::Add(c, hn::Add(c, c));
+    const auto even =
+        hn::ShiftRight<kShift>(hn::Add(hn::Add(t, hn::LoadU(d16, colsum + i)), bias_even));
+    const auto odd =
+        hn::ShiftRight<kShift>(hn::Add(hn::Add(t, hn::LoadU(d16, colsum + 2 + i)), bias_odd));
+    hn::StoreInterleaved2(hn::DemoteTo(d8, even), hn::DemoteTo(d8, odd), d8, out + 2 * i);
+  }
+}
+
+void UpsampleH2Fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, int16_t* colsum,
+                     uint8_t* out) {
+  if (far != nullptr) {
+    // h2v2: (3 * cs(i) + cs(i -+ 1) + 8 or 7) >> 4
+    UpsampleH2<4, 8, 7>(near, far, in_width, colsum, out);
+  } else {
+    // h2v1: (3 * s(i) + s(i -+ 1) + 1 or 2) >> 2
+    UpsampleH2<2, 1, 2>(near, nullptr, in_width, colsum, out);
+  }
+}
+
+// jdcolor.c's conversion in 16-bit lanes, exactly. With x = chroma - 128 in [-128, 127]:
+//   R = y + ((91881 xr + 2^15) >> 16)            = y + xr + ((26345 xr + 2^15) >> 16)
+//   B = y + ((116130 xb + 2^15) >> 16)           = y + 2 xb + ((-14942 xb + 2^15) >> 16)
+//   G = y + ((-22554 xb - 46802 xr + 2^15) >> 16) = y - xr + ((-22554 xb + 18734 xr + 2^15) >> 16)
+// (the multiples of 2^16 taken out leave the floor unchanged). A single product c x: with
+// MulHigh(128 x, c) = floor(c x / 512) and floor(floor(u) / n) = floor(u / n),
+//   (c x + 2^15) >> 16 = (MulHigh(128 x, c) + 64) >> 7,
+// and for even c, MulFixedPoint15(x, c / 2) = (x c / 2 + 2^14) >> 15 is the same in one step.
+// The sum of two products needs their low bits: P = 256 floor(P / 256) + (P mod 256), where
+// floor(P / 256) = MulHigh(256 x, c) and P mod 256 is the low byte of the 16-bit product, so
+//   (P + Q + 2^15) >> 16 = (hP + hQ + 128 + ((lP + lQ) >> 8)) >> 8.
+// Clamping to [0, 255] is the saturating narrowing to uint8.
+void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
+                 const uint8_t* HWY_RESTRICT cr, int64_t n, uint8_t* HWY_RESTRICT rgb) {
+  const hn::ScalableTag<int16_t> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
+  const auto center = hn::Set(d16, 128);
+  const auto k64 = hn::Set(d16, 64);
+  const auto k128 = hn::Set(d16, 128);
+  const auto low_byte = hn::Set(d16, 0xFF);
+  const auto c_r = hn::Set(d16, 26345);
+  const auto c_b_half = hn::Set(d16, -7471);
+  const auto c_gb = hn::Set(d16, -22554);
+  const auto c_gr = hn::Set(d16, 18734);
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto yv = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, y + i)));
+    const auto xb = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cb + i))), center);
+    const auto xr = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cr + i))), center);
+    const auto xr7 = hn::ShiftLeft<7>(xr);
+    const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
+    const auto b_term = hn::MulFixedPoint15(xb, c_b_half);
+    const auto xb8 = hn::ShiftLeft<8>(xb);
+    const auto xr8 = hn::ShiftLeft<8>(xr);
+    const auto low = hn::Add(hn::And(hn::Mul(xb, c_gb), low_byte), hn::And(hn::Mul(xr, c_gr), low_byte));
+    const auto high = hn::Add(hn::Add(hn::MulHigh(xb8, c_gb), hn::MulHigh(xr8, c_gr)), k128);
+    const auto g_term = hn::ShiftRight<8>(hn::Add(high, hn::ShiftRight<8>(low)));
+    const auto r = hn::Add(hn::Add(yv, xr), r_term);
+    const auto g = hn::Add(hn::Sub(yv, xr), g_term);
+    const auto b = hn::Add(hn::Add(yv, hn::Add(xb, xb)), b_term);
+    hn::StoreInterleaved3(hn::DemoteTo(d8, r), hn::DemoteTo(d8, g), hn::DemoteTo(d8, b), d8,
+                          rgb + 3 * i);
+  }
+  for (; i < n; ++i) {
+    const int32_t yy = y[i];
+    const int32_t xb = static_cast<int32_t>(cb[i]) - 128;
+    const int32_t xr = static_cast<int32_t>(cr[i]) - 128;
+    rgb[3 * i] = ycc::clamp255(yy + ((xr * ycc::kCrR + ycc::kHalf) >> 16));
+    rgb[3 * i + 1] = ycc::clamp255(yy + ((xb * ycc::kCbG + ycc::kHalf + xr * ycc::kCrG) >> 16));
+    rgb[3 * i + 2] = ycc::clamp255(yy + ((xb * ycc::kCbB + ycc::kHalf) >> 16));
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace simd
+}  // namespace image
+}  // namespace tva
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tva {
+namespace image {
+namespace simd {
+
+HWY_EXPORT(UpsampleH2Fancy);
+HWY_EXPORT(YccToRgbRow);
+
+void upsample_h2_fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, int16_t* colsum,
+                       uint8_t* out) {
+  HWY_DYNAMIC_DISPATCH(UpsampleH2Fancy)(near, far, in_width, colsum, out);
+}
+
+void ycc_to_rgb_row(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, int64_t n,
+                    uint8_t* rgb) {
+  HWY_DYNAMIC_DISPATCH(YccToRgbRow)(y, cb, cr, n, rgb);
+}
+
+}  // namespace simd
+}  // namespace image
+}  // namespace tva
+#endif

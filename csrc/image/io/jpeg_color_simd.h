@@ -1,0 +1,30 @@
+// SIMD pieces of JPEG decoding that follow libjpeg's IDCT: fancy chroma upsampling and YCbCr -> RGB
+// conversion, bit-identical to libjpeg-turbo's jdsample.c and jdcolor.c (and so to its own SIMD
+// versions, which match those). decode_jpeg.cpp reads raw component planes with jpeg_read_raw_data
+// and runs these on them, writing interleaved RGB rows straight into the output.
+// Runtime dispatch picks the widest instruction set the CPU has (AVX-512, AVX2, SSE4, scalar).
+#pragma once
+
+#include <cstdint>
+
+namespace tva {
+namespace image {
+namespace simd {
+
+// One output row of 2:1 horizontal "triangle" upsampling (libjpeg's h2v1_fancy_upsample when
+// `far` is null, h2v2_fancy_upsample otherwise). `near` is the chroma row nearest the output row,
+// `far` the next nearest (the row above for even output rows, below for odd ones; the same row at
+// the image's edges). in_width (> 2) is the component's downsampled width. Writes 2 * in_width
+// samples to out. `near`, `far` may be read up to 64 bytes past in_width; `colsum` is scratch of at
+// least in_width + 2 + 64 values; `out` must hold 2 * in_width + 128 bytes.
+void upsample_h2_fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, int16_t* colsum,
+                       uint8_t* out);
+
+// libjpeg's ycc_rgb_convert for one row of n pixels: interleaved R, G, B to rgb (3 * n bytes, never
+// written past).
+void ycc_to_rgb_row(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, int64_t n,
+                    uint8_t* rgb);
+
+}  // namespace simd
+}  // namespace image
+}  // namespace tva
