@@ -1,51 +1,34 @@
 // Fused preprocessing pipelines (see pipeline.h).
 //
 // The resize is the adapter's separable resize (transforms/resize.cpp) restricted to the output
-// window: the indices and weights of each output row and column are computed with the same formulas
-// (torch's), the width pass runs over the source rows the height pass reads, and both passes use the
-// same SIMD row kernels, so every computed pixel has the value the full-size resize gives it. Axes
-// that do not change size are a single tap of weight 1 (exact: x * 1 == x).
+// window: the indices and weights of each output row and column come from the same code
+// (transforms/resize_axis.h, torch's formulas), the width pass runs over the source rows the height
+// pass reads, and both passes use the same SIMD row kernels, so every computed pixel has the value
+// the full-size resize gives it. Axes that do not change size are a single tap of weight 1 (exact:
+// x * 1 == x).
 #include "image/pipeline/pipeline.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "image/transforms/resample_simd.h"
+#include "image/transforms/resize_axis.h"
 
 namespace tva {
 namespace image {
 namespace {
 
-// Outputs [o0, o1) of one resized axis: output k reads source idx[t * stride + k] with weight
-// w[t * stride + k] for t < count[k]; padding lanes read index 0 with weight 0.
-struct AxisPart {
-  int64_t n = 0;
-  int64_t taps = 0;
-  int64_t stride = 0;
-  std::vector<int32_t> idx;
-  std::vector<float> w;
-  std::vector<int32_t> count;
+// Outputs [o0, o1) of one resized axis (see ResizeAxis), with the source indices made relative to
+// the first one used.
+struct AxisPart : ResizeAxis {
   int64_t lo = 0;  // source indices used: [lo, hi]
   int64_t hi = -1;
 
-  void init(int64_t outputs, int64_t n_taps) {
-    n = outputs;
-    taps = n_taps;
-    stride = simd::padded(std::max<int64_t>(outputs, 1));
-    idx.assign(taps * stride, 0);
-    w.assign(taps * stride, 0.0f);
-    count.assign(outputs, static_cast<int32_t>(taps));
-  }
-  void set(int64_t t, int64_t k, int64_t i, float weight) {
-    idx[t * stride + k] = static_cast<int32_t>(i);
-    w[t * stride + k] = weight;
-  }
   // Source range of the real lanes, and indices made relative to lo (padding lanes stay 0).
   void rebase() {
     lo = INT64_MAX;
@@ -66,144 +49,30 @@ struct AxisPart {
   }
 };
 
-void single_tap(AxisPart* a, int64_t o0, int64_t o1, const std::vector<int64_t>& src) {
-  a->init(o1 - o0, 1);
-  for (int64_t o = o0; o < o1; ++o) a->set(0, o - o0, src[o - o0], 1.0f);
-}
-
-// torch's nearest_idx (the legacy "nearest" mode torchvision uses).
-void nearest_part(AxisPart* a, int64_t in, int64_t out, int64_t o0, int64_t o1) {
-  std::vector<int64_t> src(o1 - o0);
-  const float scale = static_cast<float>(in) / out;
-  for (int64_t o = o0; o < o1; ++o) {
-    int64_t i;
-    if (out == in) {
-      i = o;
-    } else if (out == 2 * in) {
-      i = o >> 1;
-    } else {
-      i = std::min(static_cast<int64_t>(std::floor(o * scale)), in - 1);
-    }
-    src[o - o0] = i;
-  }
-  single_tap(a, o0, o1, src);
-}
-
-// torch's compute_source_index_and_lambda, index arithmetic in double.
-void linear_part(AxisPart* a, int64_t in, int64_t out, int64_t o0, int64_t o1) {
-  a->init(o1 - o0, 2);
-  const float scale = static_cast<float>(in) / out;
-  for (int64_t o = o0; o < o1; ++o) {
-    double real = static_cast<double>(scale) * (o + 0.5) - 0.5;
-    if (real < 0) real = 0;
-    const int64_t i0 = static_cast<int64_t>(real);
-    const int64_t i1 = i0 + ((i0 < in - 1) ? 1 : 0);
-    const float l1 = static_cast<float>(real - i0);
-    a->set(0, o - o0, i0, 1.0f - l1);
-    a->set(1, o - o0, i1, l1);
-  }
-}
-
-inline float cubic1(float x, float A) {
-  return ((A + 2) * x - (A + 3)) * x * x + 1;
-}
-inline float cubic2(float x, float A) {
-  return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
-}
-
-// torch's HelperInterpCubic::compute_indices_weights (A = -0.75, clamped taps).
-void cubic_part(AxisPart* a, int64_t in, int64_t out, int64_t o0, int64_t o1) {
-  a->init(o1 - o0, 4);
-  const float scale = static_cast<float>(in) / out;
-  const float A = -0.75f;
-  for (int64_t o = o0; o < o1; ++o) {
-    const float real = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
-    const int64_t i0 = static_cast<int64_t>(std::floor(real));
-    const float t = real - static_cast<float>(i0);
-    const float x2 = static_cast<float>(1.0 - t);
-    const float c[4] = {cubic2(static_cast<float>(t + 1.0), A), cubic1(t, A), cubic1(x2, A),
-                        cubic2(static_cast<float>(x2 + 1.0), A)};
-    for (int64_t k = 0; k < 4; ++k) {
-      a->set(k, o - o0, std::max<int64_t>(std::min<int64_t>(i0 - 1 + k, in - 1), 0), c[k]);
-    }
-  }
-}
-
-inline float aa_linear(float x) {
-  if (x < 0.0) x = -x;
-  if (x < 1.0) return static_cast<float>(1.0 - x);
-  return 0.0f;
-}
-
-inline float aa_cubic(float x) {
-  const double a = -0.5;
-  if (x < 0.0) x = -x;
-  if (x < 1.0) return static_cast<float>(((a + 2.0) * x - (a + 3.0)) * x * x + 1);
-  if (x < 2.0) return static_cast<float>((((x - 5) * x + 8) * x - 4) * a);
-  return 0.0f;
-}
-
-// torch's HelperInterpBase::_compute_weights_aa (the antialiased kernels).
-void antialias_part(AxisPart* a, int64_t in, int64_t out, int64_t o0, int64_t o1, bool cubic) {
-  const float scale = static_cast<float>(in) / out;
-  const int64_t interp_size = cubic ? 4 : 2;
-  const float support =
-      static_cast<float>((scale >= 1.0) ? (interp_size * 0.5) * scale : interp_size * 0.5);
-  const float invscale = static_cast<float>((scale >= 1.0) ? 1.0 / scale : 1.0);
-  const int64_t max_taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
-  a->init(o1 - o0, max_taps);
-  std::vector<float> wt(max_taps);
-  int64_t used_taps = 1;
-  for (int64_t o = o0; o < o1; ++o) {
-    const int64_t k = o - o0;
-    const float center = static_cast<float>(scale * (o + 0.5));
-    const int64_t xmin = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
-    int64_t xsize = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in) - xmin;
-    xsize = std::max<int64_t>(std::min<int64_t>(xsize, max_taps), 0);
-    float total = 0.0f;
-    for (int64_t j = 0; j < xsize; ++j) {
-      const float dist = static_cast<float>(j + xmin) - center;
-      const float arg = static_cast<float>((dist + 0.5) * invscale);
-      wt[j] = cubic ? aa_cubic(arg) : aa_linear(arg);
-      total += wt[j];
-    }
-    for (int64_t j = 0; j < xsize; ++j) {
-      if (total != 0.0f) wt[j] /= total;
-      a->set(j, k, xmin + j, wt[j]);
-    }
-    for (int64_t j = xsize; j < max_taps; ++j) a->set(j, k, std::min<int64_t>(xmin, in - 1), 0.0f);
-    a->count[k] = static_cast<int32_t>(std::max<int64_t>(xsize, 1));
-    used_taps = std::max(used_taps, xsize);
-  }
-  // Zero-weight tail taps change nothing (x + y * 0 == x): drop the ones no output uses.
-  if (used_taps < max_taps) {
-    AxisPart b;
-    b.init(a->n, used_taps);
-    for (int64_t t = 0; t < used_taps; ++t) {
-      std::copy_n(a->idx.data() + t * a->stride, a->stride, b.idx.data() + t * b.stride);
-      std::copy_n(a->w.data() + t * a->stride, a->stride, b.w.data() + t * b.stride);
-    }
-    b.count = a->count;
-    *a = std::move(b);
-  }
+// Output k reads source src[k] with weight 1.
+void single_tap(ResizeAxis* a, const std::vector<int64_t>& src) {
+  const int64_t n = static_cast<int64_t>(src.size());
+  a->init(n, 1);
+  for (int64_t k = 0; k < n; ++k) a->set(0, k, src[k], 1.0f);
 }
 
 // Outputs [o0, o1) of an axis resized from `in` to `out` samples.
 AxisPart make_part(int64_t in, int64_t out, int64_t o0, int64_t o1, PipelineInterp interp,
                    bool antialias) {
   AxisPart a;
+  ResizeAxis& r = a;
   if (in == out) {
     std::vector<int64_t> src(o1 - o0);
     for (int64_t o = o0; o < o1; ++o) src[o - o0] = o;
-    single_tap(&a, o0, o1, src);
+    single_tap(&r, src);
   } else if (interp == PipelineInterp::kNearest) {
-    nearest_part(&a, in, out, o0, o1);
+    single_tap(&r, nearest_resize_indices(in, out, o0, o1));
   } else if (antialias) {
-    antialias_part(&a, in, out, o0, o1, interp == PipelineInterp::kBicubic);
+    r = antialias_resize_axis(in, out, o0, o1, interp == PipelineInterp::kBicubic);
   } else if (interp == PipelineInterp::kBicubic) {
-    cubic_part(&a, in, out, o0, o1);
+    r = cubic_resize_axis(in, out, o0, o1);
   } else {
-    linear_part(&a, in, out, o0, o1);
+    r = linear_resize_axis(in, out, o0, o1);
   }
   a.rebase();
   return a;

@@ -3,21 +3,21 @@
 // Interpolation is separable: interpolating along the width first (per input row, into a float
 // buffer) and then along the height (per output row) gives torch's values up to float rounding (torch
 // sums the taps in its own order, with fused multiply-adds; differences are a few units in the last
-// place). Indices and weights are precomputed once per axis with torch's formulas, including the
-// float/double mix of its index arithmetic, so the taps and linear weights are exactly torch's. uint8
-// images are widened exactly to float on the fly, and rounded (half to even) and clamped on the way
-// out, as torchvision's tensor path does; a rounding tie that float noise moves gives a 1-level
-// difference in rare pixels.
+// place). Indices and weights are precomputed once per axis with torch's formulas (resize_axis.h),
+// including the float/double mix of its index arithmetic, so the taps and linear weights are exactly
+// torch's. uint8 images are widened exactly to float on the fly, and rounded (half to even) and
+// clamped on the way out, as torchvision's tensor path does; a rounding tie that float noise moves
+// gives a 1-level difference in rare pixels.
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "image/transforms/resample_simd.h"
+#include "image/transforms/resize_axis.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -33,162 +33,19 @@ Interp parse_interpolation(c10::string_view s) {
   TORCH_CHECK(false, "interpolation should be 'nearest', 'bilinear' or 'bicubic', got '", s, "'");
 }
 
-// Sampling of one axis: output o reads input idx[k * stride + o] with weight w[k * stride + o] for
-// k < count[o]. Arrays are padded to `stride` (a multiple of simd::kPad) with index 0, weight 0.
-struct Axis {
-  int64_t taps = 0;
-  int64_t stride = 0;
-  bool identity = false;  // output o is input o, exactly
-  std::vector<int32_t> idx;
-  std::vector<float> w;
-  std::vector<int32_t> count;
-  // Unclamped first tap of each output when tap k reads input clamp(start + k, 0, in - 1) (bilinear,
-  // bicubic); empty otherwise.
-  std::vector<int64_t> start;
-
-  void init(int64_t out, int64_t n_taps) {
-    taps = n_taps;
-    stride = simd::padded(out);
-    idx.assign(taps * stride, 0);
-    w.assign(taps * stride, 0.0f);
-    count.assign(out, static_cast<int32_t>(taps));
+// Sampling of a whole axis (outputs [0, out)). Same sizes are marked identity (the passes copy):
+// scale 1 gives each output the weight 1 of its own input and 0 elsewhere, exactly.
+ResizeAxis make_axis(int64_t in, int64_t out, Interp interp, bool antialias) {
+  ResizeAxis a;
+  if (antialias) {
+    a = antialias_resize_axis(in, out, 0, out, interp == Interp::Bicubic);
+  } else if (interp == Interp::Bicubic) {
+    a = cubic_resize_axis(in, out, 0, out);
+  } else {
+    a = linear_resize_axis(in, out, 0, out);
   }
-  void set(int64_t k, int64_t o, int64_t i, float weight) {
-    idx[k * stride + o] = static_cast<int32_t>(i);
-    w[k * stride + o] = weight;
-  }
-};
-
-// torch: compute_source_index_and_lambda (UpSample.h), index arithmetic in acc_type<float> = double.
-Axis linear_axis(int64_t in, int64_t out) {
-  Axis a;
-  a.init(out, 2);
-  if (in == out) {
-    a.identity = true;
-    for (int64_t o = 0; o < out; ++o) {
-      a.set(0, o, o, 1.0f);
-      a.set(1, o, o, 0.0f);
-    }
-    return a;
-  }
-  const float scale = static_cast<float>(in) / out;
-  for (int64_t o = 0; o < out; ++o) {
-    double real = static_cast<double>(scale) * (o + 0.5) - 0.5;
-    if (real < 0) real = 0;
-    const int64_t i0 = static_cast<int64_t>(real);
-    const int64_t i1 = i0 + ((i0 < in - 1) ? 1 : 0);
-    const float l1 = static_cast<float>(real - i0);
-    const float l0 = 1.0f - l1;
-    a.start.push_back(i0);
-    a.set(0, o, i0, l0);
-    a.set(1, o, i1, l1);
-  }
+  a.identity = in == out;
   return a;
-}
-
-// torch evaluates these in its own (contracted, vectorised) builds; the coefficients here agree with
-// its to a few units in the last place of the largest coefficient.
-inline float cubic_conv1(float x, float A) {
-  return ((A + 2) * x - (A + 3)) * x * x + 1;
-}
-inline float cubic_conv2(float x, float A) {
-  return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
-}
-
-// torch: HelperInterpCubic::compute_indices_weights (A = -0.75, float arithmetic, clamped taps).
-Axis cubic_axis(int64_t in, int64_t out) {
-  Axis a;
-  a.init(out, 4);
-  const float scale = static_cast<float>(in) / out;
-  const float A = -0.75f;
-  for (int64_t o = 0; o < out; ++o) {
-    const float real = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
-    const int64_t i0 = static_cast<int64_t>(std::floor(real));
-    const float t = real - static_cast<float>(i0);
-    const float x2 = static_cast<float>(1.0 - t);
-    const float c[4] = {
-        cubic_conv2(static_cast<float>(t + 1.0), A), cubic_conv1(t, A), cubic_conv1(x2, A),
-        cubic_conv2(static_cast<float>(x2 + 1.0), A)};
-    a.start.push_back(i0 - 1);
-    for (int64_t k = 0; k < 4; ++k) {
-      a.set(k, o, std::max<int64_t>(std::min<int64_t>(i0 - 1 + k, in - 1), 0), c[k]);
-    }
-  }
-  a.identity = in == out;  // t == 0 gives the weights 0, 1, 0, 0 exactly
-  return a;
-}
-
-inline float aa_linear_filter(float x) {
-  if (x < 0.0) x = -x;
-  if (x < 1.0) return static_cast<float>(1.0 - x);
-  return 0.0f;
-}
-
-inline float aa_cubic_filter(float x) {
-  const double a = -0.5;  // Keys' a = -0.5, as Pillow and torch's antialiased bicubic use
-  if (x < 0.0) x = -x;
-  if (x < 1.0) return static_cast<float>(((a + 2.0) * x - (a + 3.0)) * x * x + 1);
-  if (x < 2.0) return static_cast<float>((((x - 5) * x + 8) * x - 4) * a);
-  return 0.0f;
-}
-
-// torch: HelperInterpBase::_compute_weights_aa (the antialiased kernels, _upsample_*2d_aa).
-Axis antialias_axis(int64_t in, int64_t out, bool cubic) {
-  const float scale = static_cast<float>(in) / out;
-  const int64_t interp_size = cubic ? 4 : 2;
-  const float support = static_cast<float>(
-      (scale >= 1.0) ? (interp_size * 0.5) * scale : interp_size * 0.5);
-  const float invscale = static_cast<float>((scale >= 1.0) ? 1.0 / scale : 1.0);
-  const int64_t max_taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
-  Axis a;
-  a.init(out, max_taps);
-  std::vector<float> wt(max_taps);
-  int64_t used_taps = 1;
-  for (int64_t o = 0; o < out; ++o) {
-    const float center = static_cast<float>(scale * (o + 0.5));
-    const int64_t xmin = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
-    int64_t xsize = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in) - xmin;
-    xsize = std::max<int64_t>(std::min<int64_t>(xsize, max_taps), 0);
-    float total = 0.0f;
-    for (int64_t j = 0; j < xsize; ++j) {
-      const float dist = static_cast<float>(j + xmin) - center;
-      const float arg = static_cast<float>((dist + 0.5) * invscale);
-      wt[j] = cubic ? aa_cubic_filter(arg) : aa_linear_filter(arg);
-      total += wt[j];
-    }
-    for (int64_t j = 0; j < xsize; ++j) {
-      if (total != 0.0f) wt[j] /= total;
-      a.set(j, o, xmin + j, wt[j]);
-    }
-    for (int64_t j = xsize; j < max_taps; ++j) a.set(j, o, std::min<int64_t>(xmin, in - 1), 0.0f);
-    a.start.push_back(xmin);
-    a.count[o] = static_cast<int32_t>(std::max<int64_t>(xsize, 1));
-    used_taps = std::max(used_taps, xsize);
-  }
-  a.taps = used_taps;  // weights of the unused tail taps are zero: skip them
-  a.identity = in == out;  // scale 1 gives each output the weights 1, 0 of its own input exactly
-  return a;
-}
-
-Axis make_axis(int64_t in, int64_t out, Interp interp, bool antialias) {
-  if (antialias) return antialias_axis(in, out, interp == Interp::Bicubic);
-  return interp == Interp::Bicubic ? cubic_axis(in, out) : linear_axis(in, out);
-}
-
-// torch: nearest_idx (UpSample.h), the legacy "nearest" mode torchvision uses.
-std::vector<int64_t> nearest_indices(int64_t in, int64_t out) {
-  std::vector<int64_t> idx(out);
-  const float scale = static_cast<float>(in) / out;
-  for (int64_t o = 0; o < out; ++o) {
-    if (out == in) {
-      idx[o] = o;
-    } else if (out == 2 * in) {
-      idx[o] = o >> 1;
-    } else {
-      idx[o] = std::min(static_cast<int64_t>(std::floor(o * scale)), in - 1);
-    }
-  }
-  return idx;
 }
 
 // Strided 4-D view [N, C, H, W] of the input.
@@ -237,7 +94,7 @@ struct ByteTaps {
   std::vector<int32_t> offs;  // padded like the axis
 };
 
-ByteTaps byte_taps(const Axis& a, int64_t in, int64_t out) {
+ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
   ByteTaps bt;
   if (a.identity || a.taps > 16 || static_cast<int64_t>(a.start.size()) != out) return bt;
   const int64_t span = (a.taps + 3) / 4 * 4;  // bytes the gathers read from each start
@@ -265,8 +122,8 @@ ByteTaps byte_taps(const Axis& a, int64_t in, int64_t out) {
 // With u8_out set, uint8 rows are written there instead ([planes, out_h, out_w], rounded and
 // clamped, as f32_round_to_u8 does) and finish is not called.
 template <typename Finish>
-void resample(const Planes& in, const Axis& ax_h, const Axis& ax_w, int64_t out_h, int64_t out_w,
-              const Finish& finish, uint8_t* u8_out = nullptr) {
+void resample(const Planes& in, const ResizeAxis& ax_h, const ResizeAxis& ax_w, int64_t out_h,
+              int64_t out_w, const Finish& finish, uint8_t* u8_out = nullptr) {
   const int64_t planes = in.count();
   const int64_t tstride = ax_w.stride;  // == padded(out_w)
   std::vector<char> used(in.h, 0);
@@ -342,8 +199,8 @@ void resample(const Planes& in, const Axis& ax_h, const Axis& ax_w, int64_t out_
 
 template <typename T>
 void resize_nearest(const Planes& in, int64_t out_h, int64_t out_w, T* out) {
-  const auto iy = nearest_indices(in.h, out_h);
-  const auto ix = nearest_indices(in.w, out_w);
+  const auto iy = nearest_resize_indices(in.h, out_h, 0, out_h);
+  const auto ix = nearest_resize_indices(in.w, out_w, 0, out_w);
   std::vector<int64_t> off(out_w);
   for (int64_t x = 0; x < out_w; ++x) off[x] = ix[x] * in.sw;
   const int64_t grain = std::max<int64_t>(1, 32768 / (out_w + 1));
@@ -390,8 +247,8 @@ at::Tensor resize(
       resize_nearest<float>(in, height, width, out.data_ptr<float>());
     }
   } else {
-    const Axis ax_h = make_axis(in.h, height, interp, antialias);
-    const Axis ax_w = make_axis(in.w, width, interp, antialias);
+    const ResizeAxis ax_h = make_axis(in.h, height, interp, antialias);
+    const ResizeAxis ax_w = make_axis(in.w, width, interp, antialias);
     if (img.scalar_type() == at::kByte) {
       resample(in, ax_h, ax_w, height, width, [](int64_t, int64_t, const float*) {}, out.data_ptr<uint8_t>());
     } else {
@@ -431,8 +288,8 @@ at::Tensor detection_preprocess(
   const Planes in(in4);
   at::Tensor out = at::empty({3, pad_height, pad_width}, img.options().dtype(at::kFloat));
   float* o = out.data_ptr<float>();
-  const Axis ax_h = linear_axis(in.h, height);
-  const Axis ax_w = linear_axis(in.w, width);
+  const ResizeAxis ax_h = make_axis(in.h, height, Interp::Bilinear, false);
+  const ResizeAxis ax_w = make_axis(in.w, width, Interp::Bilinear, false);
   resample(in, ax_h, ax_w, height, width, [&](int64_t plane, int64_t oy, const float* row) {
     const int64_t c = to_bgr ? 2 - plane : plane;
     float* dst = o + (c * pad_height + oy) * pad_width;
