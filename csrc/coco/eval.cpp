@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -14,6 +15,8 @@
 namespace tva {
 namespace coco {
 namespace {
+
+constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 
 // Order of np.argsort(-scores, kind='mergesort'): decreasing score, ties by position, NaN last.
 inline bool score_before(double a, double b) {
@@ -202,6 +205,17 @@ EvalResult evaluate(const AnnotationSet& gt, const AnnotationSet& dt, int64_t nu
         r.dt_order[r.dt_off[g] + d] = dts[d];
         r.dt_score[r.dt_off[g] + d] = dt.score[dts[d]];
         darea_f[d] = dt.area[dts[d]];
+      }
+      if (ng == 0) {
+        // No ground truth (most groups): nothing to match, no gt counted; a detection is ignored
+        // where its area is outside the range and a false positive elsewhere.
+        uint8_t* flags = r.flags.data() + A * T * r.dt_off[g];
+        for (int64_t a = 0; a < A; ++a) {
+          const double lo = p.area_rng[a][0], hi = p.area_rng[a][1];
+          for (int64_t d = 0; d < D; ++d)
+            if (darea_f[d] < lo || darea_f[d] > hi) std::memset(flags + (d * A + a) * T, kIgnored, T);
+        }
+        continue;
       }
       gts.assign(gt_members.begin() + g0, gt_members.begin() + g0 + ng);
 
@@ -402,7 +416,18 @@ Accumulated accumulate(const EvalResult& e, const AccumulateArgs& args) {
           for (int64_t a = 0; a < na; ++a) {
             const uint8_t* f = e.flags.data() + items[j].flag_base + args.a_list[a] * T;
             uint64_t tpm = 0, fpm = 0;
-            for (int64_t t = 0; t < T; ++t) { // branch-free: flags are unpredictable
+            int64_t t = 0;
+            for (; kLittleEndian && t + 8 <= T; t += 8) {
+              // Eight flags at once: bit 0 / bit 1 of each byte, gathered into 8 bits by one
+              // multiplication (byte i lands on bit i of the top byte).
+              uint64_t x;
+              std::memcpy(&x, f + t, 8);
+              const uint64_t lo = 0x0101010101010101ull;
+              const uint64_t kept = ~(x >> 1) & lo, matched = x & lo;
+              tpm |= (((matched & kept) * 0x0102040810204080ull) >> 56) << t;
+              fpm |= (((~matched & kept & lo) * 0x0102040810204080ull) >> 56) << t;
+            }
+            for (; t < T; ++t) { // branch-free: flags are unpredictable
               const uint64_t v = f[t];
               const uint64_t kept = ((v >> 1) & 1) ^ 1;
               tpm |= ((v & 1) & kept) << t;

@@ -17,6 +17,8 @@ from . import mask as _mask  # noqa: F401  (loads the native library)
 
 __all__ = ["COCOeval", "Params"]
 
+_SCALARS = (int, float, str, bool, np.int64, np.int32, np.float64, np.float32)
+
 _ops = torch.ops.torchvision_adapter
 
 
@@ -29,6 +31,14 @@ def _index_of(values, keys):
         v = np.asarray(values)
         if k.dtype == object or v.dtype == object:
             raise TypeError
+        if k.dtype.kind in "iu" and v.dtype.kind in "iu" and int(k[-1]) - int(k[0]) < 4 * len(k) + 4096:
+            # Dense integer ids (the usual case): a lookup table instead of a binary search each.
+            k0 = int(k[0])
+            table = np.full(int(k[-1]) - k0 + 1, -1, dtype=np.int64)
+            table[k - k0] = np.arange(len(k), dtype=np.int64)
+            off = v.astype(np.int64) - k0
+            inside = (off >= 0) & (off < len(table))
+            return np.where(inside, table[np.where(inside, off, 0)], -1)
         pos = np.searchsorted(k, v)
         pos = np.minimum(pos, len(k) - 1)
         return np.where(k[pos] == v, pos, -1).astype(np.int64)
@@ -365,6 +375,18 @@ class COCOeval:
 
 class Params:
     """Evaluation parameters, defaults as pycocotools."""
+
+    def __deepcopy__(self, memo):
+        # copy.deepcopy, faster for the long id lists (of immutable scalars) than the generic walk.
+        out = Params.__new__(Params)
+        memo[id(self)] = out
+        for name, value in self.__dict__.items():
+            if type(value) == list and all(type(x) in _SCALARS for x in value):
+                value = list(value)
+            else:
+                value = copy.deepcopy(value, memo)
+            setattr(out, name, value)
+        return out
 
     def setDetParams(self):
         self.imgIds = []
