@@ -193,21 +193,17 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
   // the general test.
   std::vector<uint32_t> a;
   auto keep = [&](long m, int v0, int v1) {
-    // (m + .5) / 5 - .5 is an integer only for m = 5k + 2 (otherwise it is at least 0.2 away
-    // from one, far beyond rounding), so other m are skipped before the exact test below.
-    if ((m - 2) % 5 != 0) return;
-    double xd = double(m);
-    xd = (xd + .5) / scale - .5;
-    if (std::floor(xd) != xd || xd < 0 || xd > double(w - 1)) return;
-    double yd = double(v0 < v1 ? v0 : v1);
-    yd = (yd + .5) / scale - .5;
-    if (yd < 0)
-      yd = 0;
-    else if (yd > double(h))
-      yd = double(h);
-    yd = std::ceil(yd);
-    const int xi = trunc_to_int(xd), yi = trunc_to_int(yd);
-    a.push_back(static_cast<uint32_t>(xi * static_cast<int>(h) + yi));
+    // maskApi tests whether xd = (m + .5) / 5 - .5 is an integer in [0, w - 1] and takes the row
+    // ceil(clamp((v + .5) / 5 - .5, 0, h)). In doubles both are exact for the integers here:
+    // (m + .5) / 5 - .5 equals (m - 2) / 5 when 5 divides m - 2 and is at least 0.2 away from any
+    // integer otherwise, so the same numbers come from integer arithmetic.
+    const long q = m - 2;
+    if (q % 5 != 0) return;
+    const long xi = q / 5;
+    if (xi < 0 || (w > 0 && static_cast<uint64_t>(xi) > w - 1)) return; // w - 1 wraps for w = 0, as there
+    const long v = long(v0 < v1 ? v0 : v1) - 2; // row (v + .5) / 5 - .5 = v' / 5
+    const long yi = v <= 0 ? 0 : (v > 5 * long(h) ? long(h) : (v + 4) / 5);
+    a.push_back(static_cast<uint32_t>(static_cast<int>(xi) * static_cast<int>(h) + static_cast<int>(yi)));
   };
   bool have_prev = false;
   int pu = 0, pv = 0;
@@ -233,7 +229,7 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
       // u = xs + t: the pair (t, t + 1) has m = xs + t, whatever the direction.
       long t = ((2 - long(xs)) % 5 + 5) % 5;
       for (; t < n; t += 5) keep(long(xs) + t, pt_v(int(t)), pt_v(int(t) + 1));
-    } else {
+    } else if (dx > 0) { // (a vertical edge keeps u, and forms no pair)
       // v = ys + t; only the steps where u moves form pairs.
       int up = pt_u(0);
       for (int t = 0; t < n; ++t) {
