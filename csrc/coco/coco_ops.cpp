@@ -315,6 +315,8 @@ std::vector<at::Tensor> segm_to_rle_op(const at::Tensor& kinds_t, const at::Tens
             out[j].h = H;
             out[j].w = W;
             out[j].counts = {static_cast<uint32_t>(H * W)};
+          } else if (parts.size() == 1) {
+            out[j] = std::move(parts[0]); // the merge of one mask is itself
           } else {
             ptrs.clear();
             for (const auto& r : parts) ptrs.push_back(&r);

@@ -192,6 +192,12 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
   // flat edges, the steps where u moves for steep ones); the pair joining two edges goes through
   // the general test.
   std::vector<uint32_t> a;
+  {
+    // At most one kept pair per five upsampled columns of each edge, plus the joins.
+    uint64_t cap = 2 * k + 1;
+    for (uint64_t j = 0; j < k; ++j) cap += static_cast<uint64_t>(std::abs(long(x[j + 1]) - long(x[j]))) / 5;
+    a.reserve(std::min<uint64_t>(cap, uint64_t{1} << 24));
+  }
   auto keep = [&](long m, int v0, int v1) {
     // maskApi tests whether xd = (m + .5) / 5 - .5 is an integer in [0, w - 1] and takes the row
     // ceil(clamp((v + .5) / 5 - .5, 0, h)). In doubles both are exact for the integers here:
@@ -259,6 +265,7 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
   r.h = h;
   r.w = w;
   size_t j = 0;
+  r.counts.reserve(a.size());
   r.counts.push_back(a[j++]);
   while (j < a.size()) {
     if (a[j] > 0) {
