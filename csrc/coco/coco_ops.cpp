@@ -364,8 +364,9 @@ std::vector<Box> boxes_of(const at::Tensor& t_in, size_t n, const char* what) {
 }
 
 // OKS of every detection with every gt (cocoeval.computeOks on already sorted detections).
-at::Tensor keypoint_oks_op(const at::Tensor& dt_in, const at::Tensor& gt_in, const at::Tensor& box_in,
-                           const at::Tensor& area_in, const at::Tensor& vars_in) {
+at::Tensor keypoint_oks_op(const at::Tensor& dt_in, const at::Tensor& gt_in,
+                           const at::Tensor& box_in, const at::Tensor& area_in,
+                           const at::Tensor& vars_in) {
   const auto vars = to_vector<double>(as_double(vars_in, "vars").view(-1));
   const int64_t kk = 3 * static_cast<int64_t>(vars.size());
   const auto dt = as_double(dt_in, "dt keypoints");
@@ -543,8 +544,10 @@ TORCH_LIBRARY_FRAGMENT(torchvision_adapter, m) {
         &rle_merge_op);
   m.def("coco_bbox_iou(Tensor dt, Tensor gt, Tensor iscrowd) -> Tensor", &bbox_iou_op);
   m.def("coco_rle_iou(Tensor[] dt, Tensor[] gt, Tensor iscrowd) -> Tensor", &rle_iou_op);
-  m.def("coco_keypoint_oks(Tensor dt, Tensor gt, Tensor gt_bbox, Tensor gt_area, Tensor vars) -> Tensor",
-        &keypoint_oks_op);
+  m.def(
+      "coco_keypoint_oks(Tensor dt, Tensor gt, Tensor gt_bbox, Tensor gt_area, Tensor vars) -> "
+      "Tensor",
+      &keypoint_oks_op);
   m.def(
       "coco_segm_to_rle(Tensor kinds, Tensor h, Tensor w, Tensor npoly, Tensor poly_lens, "
       "Tensor coords, Tensor ucount_lens, Tensor ucounts, Tensor str_lens, Tensor chars) -> Tensor[]",

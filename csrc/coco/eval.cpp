@@ -213,7 +213,8 @@ EvalResult evaluate(const AnnotationSet& gt, const AnnotationSet& dt, int64_t nu
         for (int64_t a = 0; a < A; ++a) {
           const double lo = p.area_rng[a][0], hi = p.area_rng[a][1];
           for (int64_t d = 0; d < D; ++d)
-            if (darea_f[d] < lo || darea_f[d] > hi) std::memset(flags + (d * A + a) * T, kIgnored, T);
+            if (darea_f[d] < lo || darea_f[d] > hi)
+              std::memset(flags + (d * A + a) * T, kIgnored, T);
         }
         continue;
       }

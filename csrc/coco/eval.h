@@ -1,6 +1,6 @@
-// COCO detection evaluation (bbox, segm and keypoints), the algorithm of pycocotools' COCOeval, independent of
-// Python. Inputs are columnar annotation sets; outputs are compact per-image, per-category results
-// (evaluate) and the precision / recall / score arrays (accumulate).
+// COCO detection evaluation (bbox, segm and keypoints), the algorithm of pycocotools' COCOeval,
+// independent of Python. Inputs are columnar annotation sets; outputs are compact per-image,
+// per-category results (evaluate) and the precision / recall / score arrays (accumulate).
 //
 // Semantics follow cocoeval.py exactly:
 //  * detections of one (image, category) are ordered by decreasing score with a stable sort (numpy's

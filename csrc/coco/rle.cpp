@@ -195,7 +195,8 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
   {
     // At most one kept pair per five upsampled columns of each edge, plus the joins.
     uint64_t cap = 2 * k + 1;
-    for (uint64_t j = 0; j < k; ++j) cap += static_cast<uint64_t>(std::abs(long(x[j + 1]) - long(x[j]))) / 5;
+    for (uint64_t j = 0; j < k; ++j)
+      cap += static_cast<uint64_t>(std::abs(long(x[j + 1]) - long(x[j]))) / 5;
     a.reserve(std::min<uint64_t>(cap, uint64_t{1} << 24));
   }
   auto keep = [&](long m, int v0, int v1) {
@@ -206,10 +207,12 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
     const long q = m - 2;
     if (q % 5 != 0) return;
     const long xi = q / 5;
-    if (xi < 0 || (w > 0 && static_cast<uint64_t>(xi) > w - 1)) return; // w - 1 wraps for w = 0, as there
+    // (w - 1 wraps around for w = 0 there: no upper bound.)
+    if (xi < 0 || (w > 0 && static_cast<uint64_t>(xi) > w - 1)) return;
     const long v = long(v0 < v1 ? v0 : v1) - 2; // row (v + .5) / 5 - .5 = v' / 5
     const long yi = v <= 0 ? 0 : (v > 5 * long(h) ? long(h) : (v + 4) / 5);
-    a.push_back(static_cast<uint32_t>(static_cast<int>(xi) * static_cast<int>(h) + static_cast<int>(yi)));
+    const int cell = static_cast<int>(xi) * static_cast<int>(h) + static_cast<int>(yi);
+    a.push_back(static_cast<uint32_t>(cell));
   };
   bool have_prev = false;
   int pu = 0, pv = 0;
@@ -242,7 +245,8 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
         const int un = pt_u(t + 1);
         if (un != up) {
           // The walk goes from t to t + 1, or back when flipped.
-          const long m = flip ? (up < un ? long(up) : long(up) - 1) : (un < up ? long(un) : long(un) - 1);
+          const long m = flip ? (up < un ? long(up) : long(up) - 1)
+                              : (un < up ? long(un) : long(un) - 1);
           keep(m, ys + t, ys + t + 1);
         }
         up = un;
