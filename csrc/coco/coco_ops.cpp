@@ -184,6 +184,54 @@ at::Tensor rle_to_bbox_op(const at::Tensor& chars, const at::Tensor& lens, const
   return out;
 }
 
+// Area and box of every mask of a batch in one pass (loadRes measures every result mask), each
+// string parsed once into a reused buffer.
+std::vector<at::Tensor> rle_area_bbox_op(const at::Tensor& chars_in, const at::Tensor& lens_in,
+                                         const at::Tensor& h_in, const at::Tensor& w_in) {
+  check_cpu(chars_in, "rles");
+  TORCH_CHECK(chars_in.scalar_type() == at::kByte, "rles: counts characters must be uint8, got ",
+              chars_in.scalar_type());
+  const auto chars = chars_in.contiguous();
+  const auto lens = long_vector(lens_in, "lens");
+  const auto h = long_vector(h_in, "h");
+  const auto w = long_vector(w_in, "w");
+  const int64_t n = static_cast<int64_t>(lens.size());
+  TORCH_CHECK(static_cast<int64_t>(h.size()) == n && static_cast<int64_t>(w.size()) == n,
+              "rles: lens, h and w must have the same length, got ", n, ", ", h.size(), " and ",
+              w.size());
+  std::vector<int64_t> off(n + 1, 0);
+  for (int64_t j = 0; j < n; ++j) {
+    TORCH_CHECK(lens[j] >= 0 && h[j] >= 0 && w[j] >= 0, "rles: RLE ", j,
+                " has a negative length or size");
+    off[j + 1] = off[j] + lens[j];
+  }
+  TORCH_CHECK(off[n] <= chars.numel(), "rles: string lengths add up to ", off[n],
+              " characters but only ", chars.numel(), " were given");
+  auto area = at::empty({n}, at::kLong);
+  auto box = at::empty({n, 4}, at::kDouble);
+  int64_t* ap = area.data_ptr<int64_t>();
+  double* bp = box.data_ptr<double>();
+  const char* s = reinterpret_cast<const char*>(chars.data_ptr<uint8_t>());
+  std::atomic<int64_t> bad{-1};
+  tva::parallel_for(n, 256, [&](int64_t b, int64_t e) {
+    Rle r;
+    for (int64_t j = b; j < e; ++j) {
+      if (!rle_from_string(s + off[j], lens[j], h[j], w[j], r)) {
+        bad = j;
+        continue;
+      }
+      ap[j] = static_cast<int64_t>(rle_area(r));
+      const Box bb = rle_to_bbox(r);
+      bp[4 * j] = bb.x;
+      bp[4 * j + 1] = bb.y;
+      bp[4 * j + 2] = bb.w;
+      bp[4 * j + 3] = bb.h;
+    }
+  });
+  TORCH_CHECK(bad.load() < 0, "rles: RLE ", bad.load(), " has a malformed counts string");
+  return {area, box};
+}
+
 std::vector<at::Tensor> rle_merge_op(const at::Tensor& chars, const at::Tensor& lens,
                                      const at::Tensor& h, const at::Tensor& w, bool intersect) {
   const auto rles = parse_rles(chars, lens, h, w, "rles");
@@ -538,6 +586,8 @@ TORCH_LIBRARY_FRAGMENT(torchvision_adapter, m) {
   m.def("coco_rle_encode(Tensor masks) -> Tensor[]", &rle_encode_op);
   m.def("coco_rle_decode(Tensor chars, Tensor lens, Tensor h, Tensor w) -> Tensor", &rle_decode_op);
   m.def("coco_rle_area(Tensor chars, Tensor lens, Tensor h, Tensor w) -> Tensor", &rle_area_op);
+  m.def("coco_rle_area_bbox(Tensor chars, Tensor lens, Tensor h, Tensor w) -> Tensor[]",
+        &rle_area_bbox_op);
   m.def("coco_rle_to_bbox(Tensor chars, Tensor lens, Tensor h, Tensor w) -> Tensor",
         &rle_to_bbox_op);
   m.def("coco_rle_merge(Tensor chars, Tensor lens, Tensor h, Tensor w, bool intersect) -> Tensor[]",

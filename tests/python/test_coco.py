@@ -426,3 +426,17 @@ def test_rle_strings_with_large_counts_and_bad_input():
         mask.encode(np.zeros((3, 3), dtype=np.float32))
     with pytest.raises(RuntimeError, match="same size"):
         mask.decode([mask.encode(np.zeros((3, 3), np.uint8)), mask.encode(np.zeros((4, 3), np.uint8))])
+
+
+def test_load_res_measures_masks_like_area_and_to_bbox():
+    gt, dets = make_dataset(21, nimg=6, segm=True)
+    cg = quiet(COCO, gt)
+    cd = quiet(cg.loadRes, copy.deepcopy(dets))
+    rles = [d["segmentation"] for d in dets]
+    anns = cd.loadAnns(cd.getAnnIds())
+    assert [a["area"] for a in anns] == mask.area(rles).tolist()
+    assert np.array_equal(np.array([a["bbox"] for a in anns]), mask.toBbox(rles))
+    bad = copy.deepcopy(dets[:2])
+    bad[1]["segmentation"]["counts"] = "3o"  # the last number never ends
+    with pytest.raises(RuntimeError, match="malformed"):
+        quiet(cg.loadRes, bad)

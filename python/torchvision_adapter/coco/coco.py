@@ -181,9 +181,10 @@ class COCO:
             # One native call for all masks instead of one per annotation.
             segs = [ann["segmentation"] for ann in anns]
             packed = maskUtils._pack(segs)
-            areas = maskUtils._ops.coco_rle_area(*packed).tolist()
+            area_t, box_t = maskUtils._ops.coco_rle_area_bbox(*packed)
+            areas = area_t.tolist()
             need_box = [j for j, ann in enumerate(anns) if "bbox" not in ann]
-            boxes = maskUtils._ops.coco_rle_to_bbox(*packed).numpy()[need_box].tolist() if need_box else []
+            boxes = box_t.numpy()[need_box].tolist() if need_box else []
             for j, b in zip(need_box, boxes):
                 anns[j]["bbox"] = b
             for id, ann in enumerate(anns):
