@@ -184,6 +184,54 @@ at::Tensor rle_to_bbox_op(const at::Tensor& chars, const at::Tensor& lens, const
   return out;
 }
 
+// Area and box of every mask of a batch in one pass (loadRes measures every result mask), each
+// string parsed once into a reused buffer.
+std::vector<at::Tensor> rle_area_bbox_op(const at::Tensor& chars_in, const at::Tensor& lens_in,
+                                         const at::Tensor& h_in, const at::Tensor& w_in) {
+  check_cpu(chars_in, "rles");
+  TORCH_CHECK(chars_in.scalar_type() == at::kByte, "rles: counts characters must be uint8, got ",
+              chars_in.scalar_type());
+  const auto chars = chars_in.contiguous();
+  const auto lens = long_vector(lens_in, "lens");
+  const auto h = long_vector(h_in, "h");
+  const auto w = long_vector(w_in, "w");
+  const int64_t n = static_cast<int64_t>(lens.size());
+  TORCH_CHECK(static_cast<int64_t>(h.size()) == n && static_cast<int64_t>(w.size()) == n,
+              "rles: lens, h and w must have the same length, got ", n, ", ", h.size(), " and ",
+              w.size());
+  std::vector<int64_t> off(n + 1, 0);
+  for (int64_t j = 0; j < n; ++j) {
+    TORCH_CHECK(lens[j] >= 0 && h[j] >= 0 && w[j] >= 0, "rles: RLE ", j,
+                " has a negative length or size");
+    off[j + 1] = off[j] + lens[j];
+  }
+  TORCH_CHECK(off[n] <= chars.numel(), "rles: string lengths add up to ", off[n],
+              " characters but only ", chars.numel(), " were given");
+  auto area = at::empty({n}, at::kLong);
+  auto box = at::empty({n, 4}, at::kDouble);
+  int64_t* ap = area.data_ptr<int64_t>();
+  double* bp = box.data_ptr<double>();
+  const char* s = reinterpret_cast<const char*>(chars.data_ptr<uint8_t>());
+  std::atomic<int64_t> bad{-1};
+  tva::parallel_for(n, 256, [&](int64_t b, int64_t e) {
+    Rle r;
+    for (int64_t j = b; j < e; ++j) {
+      if (!rle_from_string(s + off[j], lens[j], h[j], w[j], r)) {
+        bad = j;
+        continue;
+      }
+      ap[j] = static_cast<int64_t>(rle_area(r));
+      const Box bb = rle_to_bbox(r);
+      bp[4 * j] = bb.x;
+      bp[4 * j + 1] = bb.y;
+      bp[4 * j + 2] = bb.w;
+      bp[4 * j + 3] = bb.h;
+    }
+  });
+  TORCH_CHECK(bad.load() < 0, "rles: RLE ", bad.load(), " has a malformed counts string");
+  return {area, box};
+}
+
 std::vector<at::Tensor> rle_merge_op(const at::Tensor& chars, const at::Tensor& lens,
                                      const at::Tensor& h, const at::Tensor& w, bool intersect) {
   const auto rles = parse_rles(chars, lens, h, w, "rles");
@@ -315,6 +363,8 @@ std::vector<at::Tensor> segm_to_rle_op(const at::Tensor& kinds_t, const at::Tens
             out[j].h = H;
             out[j].w = W;
             out[j].counts = {static_cast<uint32_t>(H * W)};
+          } else if (parts.size() == 1) {
+            out[j] = std::move(parts[0]); // the merge of one mask is itself
           } else {
             ptrs.clear();
             for (const auto& r : parts) ptrs.push_back(&r);
@@ -361,16 +411,70 @@ std::vector<Box> boxes_of(const at::Tensor& t_in, size_t n, const char* what) {
   return out;
 }
 
+// OKS of every detection with every gt (cocoeval.computeOks on already sorted detections).
+at::Tensor keypoint_oks_op(const at::Tensor& dt_in, const at::Tensor& gt_in,
+                           const at::Tensor& box_in, const at::Tensor& area_in,
+                           const at::Tensor& vars_in) {
+  const auto vars = to_vector<double>(as_double(vars_in, "vars").view(-1));
+  const int64_t kk = 3 * static_cast<int64_t>(vars.size());
+  const auto dt = as_double(dt_in, "dt keypoints");
+  const auto gt = as_double(gt_in, "gt keypoints");
+  TORCH_CHECK(dt.dim() == 2 && dt.size(1) == kk, "dt keypoints should be [N, ", kk,
+              "] (3 numbers per sigma), got ", dt.sizes());
+  TORCH_CHECK(gt.dim() == 2 && gt.size(1) == kk, "gt keypoints should be [M, ", kk,
+              "] (3 numbers per sigma), got ", gt.sizes());
+  const int64_t m = dt.size(0), n = gt.size(0);
+  const auto boxes = boxes_of(box_in, n, "gt bbox");
+  const auto area = to_vector<double>(as_double(area_in, "gt area").view(-1));
+  TORCH_CHECK(static_cast<int64_t>(area.size()) == n, "gt area should have one entry per gt (", n,
+              "), got ", area.size());
+  auto out = at::empty({m, n}, at::kDouble);
+  const double* d = dt.data_ptr<double>();
+  const double* g = gt.data_ptr<double>();
+  double* o = out.data_ptr<double>();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      o[i * n + j] = keypoint_oks(d + i * kk, g + j * kk, boxes[j], area[j], vars);
+  return out;
+}
+
+// Points s at a batch of compressed RLEs [chars, lens, h, w] after checking its shape.
+void attach_rles(AnnotationSet& s, const std::vector<at::Tensor>& t, const char* what,
+                 at::Tensor& keep) {
+  TORCH_CHECK(t.size() == 4, what, " must be [chars, lens, h, w], got ", t.size(), " tensors");
+  check_cpu(t[0], what);
+  TORCH_CHECK(t[0].scalar_type() == at::kByte, what, ": counts characters must be uint8, got ",
+              t[0].scalar_type());
+  keep = t[0].contiguous();
+  const auto lens = long_vector(t[1], "lens");
+  s.rle_h = long_vector(t[2], "h");
+  s.rle_w = long_vector(t[3], "w");
+  const size_t n = lens.size();
+  TORCH_CHECK(n == s.size() && s.rle_h.size() == n && s.rle_w.size() == n, what,
+              ": one segmentation per annotation is needed (", s.size(), "), got ", n);
+  s.rle_off.assign(n + 1, 0);
+  for (size_t j = 0; j < n; ++j) {
+    TORCH_CHECK(lens[j] >= 0 && s.rle_h[j] >= 0 && s.rle_w[j] >= 0, what, ": RLE ", j,
+                " has a negative length or size");
+    s.rle_off[j + 1] = s.rle_off[j] + lens[j];
+  }
+  TORCH_CHECK(s.rle_off[n] <= keep.numel(), what, ": string lengths add up to ", s.rle_off[n],
+              " characters but only ", keep.numel(), " were given");
+  s.rle_chars = reinterpret_cast<const char*>(keep.data_ptr<uint8_t>());
+}
+
 std::vector<at::Tensor> evaluate_op(const std::vector<at::Tensor>& gt_t,
                                     const std::vector<at::Tensor>& dt_t,
                                     const std::vector<at::Tensor>& gt_segm,
                                     const std::vector<at::Tensor>& dt_segm, int64_t num_imgs,
                                     int64_t num_cats, const at::Tensor& iou_thrs,
-                                    const at::Tensor& area_rng_t, int64_t max_det, bool detail) {
+                                    const at::Tensor& area_rng_t, int64_t max_det, bool detail,
+                                    const std::vector<at::Tensor>& keypoints, bool no_ious) {
   TORCH_CHECK(gt_t.size() == 7, "gt must be [img, cat, id, area, iscrowd, ignore, bbox]");
   TORCH_CHECK(dt_t.size() == 6, "dt must be [img, cat, id, area, score, bbox]");
   TORCH_CHECK(num_imgs >= 0 && num_cats >= 0, "num_imgs and num_cats must be >= 0");
   AnnotationSet gt, dt;
+  at::Tensor gt_chars, dt_chars; // keep the strings alive during evaluate
   fill_common(gt, gt_t, "gt");
   fill_common(dt, dt_t, "dt");
   const auto crowd = long_vector(gt_t[4], "iscrowd");
@@ -392,16 +496,36 @@ std::vector<at::Tensor> evaluate_op(const std::vector<at::Tensor>& gt_t,
   p.max_det = max_det;
   p.detail = detail;
   p.segm = !gt_segm.empty() || !dt_segm.empty();
-  if (p.segm) {
-    gt.rle = parse_rle_list(gt_segm, "gt segmentation");
-    dt.rle = parse_rle_list(dt_segm, "dt segmentation");
-    TORCH_CHECK(gt.rle.size() == gt.size() && dt.rle.size() == dt.size(),
-                "one segmentation per annotation is needed");
+  p.keypoints = !keypoints.empty();
+  p.no_ious = no_ious;
+  TORCH_CHECK(!(p.segm && p.keypoints), "evaluate: give segmentations or keypoints, not both");
+  if (p.keypoints) {
+    TORCH_CHECK(keypoints.size() == 3, "keypoints must be [gt keypoints, dt keypoints, variances]");
+    p.kpt_vars = to_vector<double>(as_double(keypoints[2], "kpt variances").view(-1));
+    const int64_t kk = 3 * static_cast<int64_t>(p.kpt_vars.size());
+    const auto gk = as_double(keypoints[0], "gt keypoints");
+    const auto dk = as_double(keypoints[1], "dt keypoints");
+    TORCH_CHECK(gk.dim() == 2 && gk.size(0) == static_cast<int64_t>(gt.size()) && gk.size(1) == kk,
+                "gt keypoints should be [", gt.size(), ", ", kk, "] (3 numbers per sigma), got ",
+                gk.sizes());
+    TORCH_CHECK(dk.dim() == 2 && dk.size(0) == static_cast<int64_t>(dt.size()) && dk.size(1) == kk,
+                "dt keypoints should be [", dt.size(), ", ", kk, "] (3 numbers per sigma), got ",
+                dk.sizes());
+    gt.kpts = to_vector<double>(gk);
+    dt.kpts = to_vector<double>(dk);
+    gt.bbox = boxes_of(gt_t[6], gt.size(), "gt bbox");
+  } else if (p.segm) {
+    // The strings stay compressed: evaluate parses only the masks it compares.
+    attach_rles(gt, gt_segm, "gt segmentation", gt_chars);
+    attach_rles(dt, dt_segm, "dt segmentation", dt_chars);
   } else {
     gt.bbox = boxes_of(gt_t[6], gt.size(), "gt bbox");
     dt.bbox = boxes_of(dt_t[5], dt.size(), "dt bbox");
   }
   const EvalResult r = evaluate(gt, dt, num_imgs, num_cats, p);
+  TORCH_CHECK(r.bad_rle < 0, r.bad_rle < static_cast<int64_t>(gt.size()) ? "gt" : "dt",
+              " segmentation ", r.bad_rle < static_cast<int64_t>(gt.size()) ? r.bad_rle
+              : r.bad_rle - static_cast<int64_t>(gt.size()), " has a malformed counts string");
   return {long_tensor(r.dt_off),      long_tensor(r.dt_order),   double_tensor(r.dt_score),
           byte_tensor(r.valid),       long_tensor(r.npig),       byte_tensor(r.flags),
           long_tensor(r.gt_off),      long_tensor(r.gt_order),   byte_tensor(r.gt_ignore),
@@ -462,6 +586,8 @@ TORCH_LIBRARY_FRAGMENT(torchvision_adapter, m) {
   m.def("coco_rle_encode(Tensor masks) -> Tensor[]", &rle_encode_op);
   m.def("coco_rle_decode(Tensor chars, Tensor lens, Tensor h, Tensor w) -> Tensor", &rle_decode_op);
   m.def("coco_rle_area(Tensor chars, Tensor lens, Tensor h, Tensor w) -> Tensor", &rle_area_op);
+  m.def("coco_rle_area_bbox(Tensor chars, Tensor lens, Tensor h, Tensor w) -> Tensor[]",
+        &rle_area_bbox_op);
   m.def("coco_rle_to_bbox(Tensor chars, Tensor lens, Tensor h, Tensor w) -> Tensor",
         &rle_to_bbox_op);
   m.def("coco_rle_merge(Tensor chars, Tensor lens, Tensor h, Tensor w, bool intersect) -> Tensor[]",
@@ -469,12 +595,17 @@ TORCH_LIBRARY_FRAGMENT(torchvision_adapter, m) {
   m.def("coco_bbox_iou(Tensor dt, Tensor gt, Tensor iscrowd) -> Tensor", &bbox_iou_op);
   m.def("coco_rle_iou(Tensor[] dt, Tensor[] gt, Tensor iscrowd) -> Tensor", &rle_iou_op);
   m.def(
+      "coco_keypoint_oks(Tensor dt, Tensor gt, Tensor gt_bbox, Tensor gt_area, Tensor vars) -> "
+      "Tensor",
+      &keypoint_oks_op);
+  m.def(
       "coco_segm_to_rle(Tensor kinds, Tensor h, Tensor w, Tensor npoly, Tensor poly_lens, "
       "Tensor coords, Tensor ucount_lens, Tensor ucounts, Tensor str_lens, Tensor chars) -> Tensor[]",
       &segm_to_rle_op);
   m.def(
       "coco_evaluate(Tensor[] gt, Tensor[] dt, Tensor[] gt_segm, Tensor[] dt_segm, int num_imgs, "
-      "int num_cats, Tensor iou_thrs, Tensor area_rng, int max_det, bool detail) -> Tensor[]",
+      "int num_cats, Tensor iou_thrs, Tensor area_rng, int max_det, bool detail, "
+      "Tensor[] keypoints, bool no_ious) -> Tensor[]",
       &evaluate_op);
   m.def(
       "coco_accumulate(Tensor dt_off, Tensor dt_score, Tensor valid, Tensor npig, Tensor flags, "

@@ -4,7 +4,9 @@
 #include "coco/eval.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -13,6 +15,8 @@
 namespace tva {
 namespace coco {
 namespace {
+
+constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 
 // Order of np.argsort(-scores, kind='mergesort'): decreasing score, ties by position, NaN last.
 inline bool score_before(double a, double b) {
@@ -45,7 +49,82 @@ void group_members(const AnnotationSet& s, int64_t num_imgs, int64_t num_cats,
   }
 }
 
+// np.sum of a contiguous float64 array: the first element, plus numpy's pairwise sum of the rest
+// (sequential below 8 elements, eight interleaved partial sums up to 128, halves beyond).
+double pairwise_sum(const double* a, int64_t n) {
+  if (n < 8) {
+    double s = 0.;
+    for (int64_t i = 0; i < n; ++i) s += a[i];
+    return s;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (int j = 0; j < 8; ++j) r[j] = a[j];
+    int64_t i = 8;
+    for (; i < n - (n % 8); i += 8)
+      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+    double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) s += a[i];
+    return s;
+  }
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
+double numpy_sum(const double* a, int64_t n) {
+  if (n == 0) return 0.;
+  return a[0] + pairwise_sum(a + 1, n - 1);
+}
+
+// Annotation j's mask: stored, or parsed from its compressed string into scratch.
+const Rle* mask_of(const AnnotationSet& s, int64_t j, Rle& scratch) {
+  if (!s.rle.empty()) return &s.rle[j];
+  if (!rle_from_string(s.rle_chars + s.rle_off[j], s.rle_off[j + 1] - s.rle_off[j], s.rle_h[j],
+                       s.rle_w[j], scratch))
+    return nullptr;
+  return &scratch;
+}
+
+// np.max((0, v)) for one element: NaN propagates.
+inline double max0(double v) {
+  return std::isnan(v) ? v : (v > 0 ? v : 0.);
+}
+
 } // namespace
+
+double keypoint_oks(const double* d, const double* g, const Box& bb, double gt_area,
+                    const std::vector<double>& vars) {
+  const int64_t k = static_cast<int64_t>(vars.size());
+  int64_t k1 = 0;
+  for (int64_t q = 0; q < k; ++q) k1 += g[3 * q + 2] > 0;
+  const double x0 = bb.x - bb.w, x1 = bb.x + bb.w * 2;
+  const double y0 = bb.y - bb.h, y1 = bb.y + bb.h * 2;
+  const double denom = gt_area + (std::nextafter(1.0, 2.0) - 1.0);
+  double terms[64];
+  std::vector<double> big;
+  double* ex = terms;
+  if (k > 64) {
+    big.resize(k);
+    ex = big.data();
+  }
+  int64_t n = 0;
+  for (int64_t q = 0; q < k; ++q) {
+    const double xd = d[3 * q], yd = d[3 * q + 1];
+    double dx, dy;
+    if (k1 > 0) {
+      if (!(g[3 * q + 2] > 0)) continue;
+      dx = xd - g[3 * q];
+      dy = yd - g[3 * q + 1];
+    } else {
+      dx = max0(x0 - xd) + max0(xd - x1);
+      dy = max0(y0 - yd) + max0(yd - y1);
+    }
+    const double e = (dx * dx + dy * dy) / vars[q] / denom / 2;
+    ex[n++] = std::exp(-e);
+  }
+  return numpy_sum(ex, n) / double(n);
+}
 
 EvalResult evaluate(const AnnotationSet& gt, const AnnotationSet& dt, int64_t num_imgs,
                     int64_t num_cats, const EvalParams& p) {
@@ -84,6 +163,7 @@ EvalResult evaluate(const AnnotationSet& gt, const AnnotationSet& dt, int64_t nu
   std::vector<double> thr(T);
   for (int64_t t = 0; t < T; ++t) thr[t] = std::min(p.iou_thrs[t], 1 - 1e-10);
 
+  std::atomic<int64_t> bad{-1};
   tva::parallel_for(G, 64, [&](int64_t begin, int64_t end) {
     std::vector<int64_t> dts, gts, gtind;
     std::vector<double> ious;
@@ -92,6 +172,9 @@ EvalResult evaluate(const AnnotationSet& gt, const AnnotationSet& dt, int64_t nu
     std::vector<uint64_t> darea;
     std::vector<uint8_t> gig, crowd, sig;
     std::vector<int64_t> gtm, dtm; // matched ids, per threshold
+    std::vector<Rle> dscratch, gscratch;
+    std::vector<const Rle*> dmask, gmask;
+    const Rle empty;
     for (int64_t g = begin; g < end; ++g) {
       const int64_t g0 = gt_off[g], ng = gt_off[g + 1] - g0;
       const int64_t d0 = dt_all_off[g], nd_all = dt_all_off[g + 1] - d0;
@@ -123,34 +206,72 @@ EvalResult evaluate(const AnnotationSet& gt, const AnnotationSet& dt, int64_t nu
         r.dt_score[r.dt_off[g] + d] = dt.score[dts[d]];
         darea_f[d] = dt.area[dts[d]];
       }
+      if (ng == 0) {
+        // No ground truth (most groups): nothing to match, no gt counted; a detection is ignored
+        // where its area is outside the range and a false positive elsewhere.
+        uint8_t* flags = r.flags.data() + A * T * r.dt_off[g];
+        for (int64_t a = 0; a < A; ++a) {
+          const double lo = p.area_rng[a][0], hi = p.area_rng[a][1];
+          for (int64_t d = 0; d < D; ++d)
+            if (darea_f[d] < lo || darea_f[d] > hi)
+              std::memset(flags + (d * A + a) * T, kIgnored, T);
+        }
+        continue;
+      }
       gts.assign(gt_members.begin() + g0, gt_members.begin() + g0 + ng);
 
       // IoU of every detection with every gt (gts in annotation order), as maskUtils.iou.
-      const bool have_ious = D > 0 && ng > 0;
+      const bool have_ious = D > 0 && ng > 0 && !p.no_ious;
       if (have_ious) {
         ious.resize(D * ng);
         if (p.segm) {
           dbox.resize(D);
           darea.resize(D);
           gbox.resize(ng);
+          dmask.resize(D);
+          gmask.resize(ng);
+          dscratch.resize(std::max<size_t>(dscratch.size(), D));
+          gscratch.resize(std::max<size_t>(gscratch.size(), ng));
           for (int64_t d = 0; d < D; ++d) {
-            dbox[d] = rle_to_bbox(dt.rle[dts[d]]);
-            darea[d] = rle_area(dt.rle[dts[d]]);
-          }
-          for (int64_t j = 0; j < ng; ++j) gbox[j] = rle_to_bbox(gt.rle[gts[j]]);
-        }
-        for (int64_t j = 0; j < ng; ++j) {
-          const int64_t gi = gts[j];
-          const bool c = gt.iscrowd[gi] != 0;
-          for (int64_t d = 0; d < D; ++d) {
-            const int64_t di = dts[d];
-            double v;
-            if (p.segm) {
-              v = rle_iou(dt.rle[di], gt.rle[gi], darea[d], 0, dbox[d], gbox[j], c);
-            } else {
-              v = box_iou(dt.bbox[di], gt.bbox[gi], c);
+            dmask[d] = mask_of(dt, dts[d], dscratch[d]);
+            if (!dmask[d]) {
+              bad = static_cast<int64_t>(gt.size()) + dts[d];
+              dmask[d] = &empty;
             }
-            ious[d * ng + j] = v;
+            dbox[d] = rle_to_bbox(*dmask[d]);
+            darea[d] = rle_area(*dmask[d]);
+          }
+          for (int64_t j = 0; j < ng; ++j) {
+            gmask[j] = mask_of(gt, gts[j], gscratch[j]);
+            if (!gmask[j]) {
+              bad = gts[j];
+              gmask[j] = &empty;
+            }
+            gbox[j] = rle_to_bbox(*gmask[j]);
+          }
+        }
+        if (p.keypoints) {
+          const int64_t kk = 3 * static_cast<int64_t>(p.kpt_vars.size());
+          for (int64_t j = 0; j < ng; ++j) {
+            const int64_t gi = gts[j];
+            for (int64_t d = 0; d < D; ++d)
+              ious[d * ng + j] = keypoint_oks(&dt.kpts[dts[d] * kk], &gt.kpts[gi * kk], gt.bbox[gi],
+                                              gt.area[gi], p.kpt_vars);
+          }
+        } else {
+          for (int64_t j = 0; j < ng; ++j) {
+            const int64_t gi = gts[j];
+            const bool c = gt.iscrowd[gi] != 0;
+            for (int64_t d = 0; d < D; ++d) {
+              const int64_t di = dts[d];
+              double v;
+              if (p.segm) {
+                v = rle_iou(*dmask[d], *gmask[j], darea[d], 0, dbox[d], gbox[j], c);
+              } else {
+                v = box_iou(dt.bbox[di], gt.bbox[gi], c);
+              }
+              ious[d * ng + j] = v;
+            }
           }
         }
       }
@@ -229,6 +350,7 @@ EvalResult evaluate(const AnnotationSet& gt, const AnnotationSet& dt, int64_t nu
       }
     }
   });
+  r.bad_rle = bad.load();
   return r;
 }
 
@@ -295,7 +417,18 @@ Accumulated accumulate(const EvalResult& e, const AccumulateArgs& args) {
           for (int64_t a = 0; a < na; ++a) {
             const uint8_t* f = e.flags.data() + items[j].flag_base + args.a_list[a] * T;
             uint64_t tpm = 0, fpm = 0;
-            for (int64_t t = 0; t < T; ++t) { // branch-free: flags are unpredictable
+            int64_t t = 0;
+            for (; kLittleEndian && t + 8 <= T; t += 8) {
+              // Eight flags at once: bit 0 / bit 1 of each byte, gathered into 8 bits by one
+              // multiplication (byte i lands on bit i of the top byte).
+              uint64_t x;
+              std::memcpy(&x, f + t, 8);
+              const uint64_t lo = 0x0101010101010101ull;
+              const uint64_t kept = ~(x >> 1) & lo, matched = x & lo;
+              tpm |= (((matched & kept) * 0x0102040810204080ull) >> 56) << t;
+              fpm |= (((~matched & kept & lo) * 0x0102040810204080ull) >> 56) << t;
+            }
+            for (; t < T; ++t) { // branch-free: flags are unpredictable
               const uint64_t v = f[t];
               const uint64_t kept = ((v >> 1) & 1) ^ 1;
               tpm |= ((v & 1) & kept) << t;

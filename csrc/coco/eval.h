@@ -1,6 +1,6 @@
-// COCO detection evaluation (bbox and segm), the algorithm of pycocotools' COCOeval, independent of
-// Python. Inputs are columnar annotation sets; outputs are compact per-image, per-category results
-// (evaluate) and the precision / recall / score arrays (accumulate).
+// COCO detection evaluation (bbox, segm and keypoints), the algorithm of pycocotools' COCOeval,
+// independent of Python. Inputs are columnar annotation sets; outputs are compact per-image,
+// per-category results (evaluate) and the precision / recall / score arrays (accumulate).
 //
 // Semantics follow cocoeval.py exactly:
 //  * detections of one (image, category) are ordered by decreasing score with a stable sort (numpy's
@@ -35,8 +35,14 @@ struct AnnotationSet {
   std::vector<uint8_t> iscrowd;  // ground truth only (empty for detections)
   std::vector<uint8_t> ignore;   // ground truth only: cocoeval's 'ignore' flag
   std::vector<double> score;     // detections only
-  std::vector<Box> bbox;         // used when segm is false
-  std::vector<Rle> rle;          // used when segm is true
+  std::vector<Box> bbox;         // bbox evaluation; for keypoints, the gt boxes
+  std::vector<Rle> rle;          // segm: the masks, or empty to read them from rle_chars
+  // segm, compressed: annotation j's counts string is rle_chars[rle_off[j] .. rle_off[j + 1]), of a
+  // rle_h[j] x rle_w[j] mask. Only the masks of groups that need IoUs are parsed.
+  const char* rle_chars = nullptr;
+  std::vector<int64_t> rle_off;
+  std::vector<int64_t> rle_h, rle_w;
+  std::vector<double> kpts;      // keypoints: [size() * 3 * num_kpts] (x, y, v) triplets
   size_t size() const {
     return img.size();
   }
@@ -47,6 +53,12 @@ struct EvalParams {
   std::vector<std::array<double, 2>> area_rng;
   int64_t max_det = 100; // maxDets[-1]
   bool segm = false;
+  // Keypoints (OKS instead of IoU, computeOks): one variance (2 sigma)^2 per keypoint. When
+  // no_ious is set, no similarities are computed (cocoeval's computeOks with useCats = 0 looks up
+  // the pseudo category -1 and finds nothing), so no detection is matched.
+  bool keypoints = false;
+  std::vector<double> kpt_vars;
+  bool no_ious = false;
   bool detail = false; // also produce the per-image match ids (cocoeval's evalImgs)
 };
 
@@ -69,7 +81,16 @@ struct EvalResult {
   std::vector<uint8_t> gt_ignore;   // [A * total gt], aligned with gt_order
   std::vector<double> dt_matches;   // [A * T * total dt]: matched gt id or 0
   std::vector<double> gt_matches;   // [A * T * total gt]: matched dt id or 0, aligned with gt_order
+  // segm from compressed strings: an annotation whose string is malformed (-1 if none; gt then dt,
+  // as gt index or total gt + dt index).
+  int64_t bad_rle = -1;
 };
+
+// Object keypoint similarity of one detection with one gt, as cocoeval.computeOks: keypoints are
+// (x, y, v) triplets, num_kpts = vars.size(). A gt with no visible keypoint (v > 0) is compared
+// through the distance of the detection's keypoints to its box enlarged by its size on each side.
+double keypoint_oks(const double* dt_kpts, const double* gt_kpts, const Box& gt_box, double gt_area,
+                    const std::vector<double>& vars);
 
 EvalResult evaluate(const AnnotationSet& gt, const AnnotationSet& dt, int64_t num_imgs,
                     int64_t num_cats, const EvalParams& params);

@@ -185,37 +185,37 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
     x[k] = x[0];
     y[k] = y[0];
   }
-  // Walk the boundary densely; maskApi stores every point (u, v) and then keeps the points where
-  // u changes. The same points are visited here in the same order and filtered on the fly.
+  // maskApi walks the boundary densely, stores every point (u, v) and then keeps, for each pair of
+  // consecutive points where u changes, the pixel (column m, row from min(v)), m being the smaller
+  // u, when m is the centre of an upsampled column. The kept values are sorted afterwards, so only
+  // the set of pairs matters: within an edge the pairs are found directly (every fifth column for
+  // flat edges, the steps where u moves for steep ones); the pair joining two edges goes through
+  // the general test.
   std::vector<uint32_t> a;
+  {
+    // At most one kept pair per five upsampled columns of each edge, plus the joins.
+    uint64_t cap = 2 * k + 1;
+    for (uint64_t j = 0; j < k; ++j)
+      cap += static_cast<uint64_t>(std::abs(long(x[j + 1]) - long(x[j]))) / 5;
+    a.reserve(std::min<uint64_t>(cap, uint64_t{1} << 24));
+  }
+  auto keep = [&](long m, int v0, int v1) {
+    // maskApi tests whether xd = (m + .5) / 5 - .5 is an integer in [0, w - 1] and takes the row
+    // ceil(clamp((v + .5) / 5 - .5, 0, h)). In doubles both are exact for the integers here:
+    // (m + .5) / 5 - .5 equals (m - 2) / 5 when 5 divides m - 2 and is at least 0.2 away from any
+    // integer otherwise, so the same numbers come from integer arithmetic.
+    const long q = m - 2;
+    if (q % 5 != 0) return;
+    const long xi = q / 5;
+    // (w - 1 wraps around for w = 0 there: no upper bound.)
+    if (xi < 0 || (w > 0 && static_cast<uint64_t>(xi) > w - 1)) return;
+    const long v = long(v0 < v1 ? v0 : v1) - 2; // row (v + .5) / 5 - .5 = v' / 5
+    const long yi = v <= 0 ? 0 : (v > 5 * long(h) ? long(h) : (v + 4) / 5);
+    const int cell = static_cast<int>(xi) * static_cast<int>(h) + static_cast<int>(yi);
+    a.push_back(static_cast<uint32_t>(cell));
+  };
   bool have_prev = false;
   int pu = 0, pv = 0;
-  auto visit = [&](int uu, int vv) {
-    if (have_prev && uu != pu) {
-      const long m = uu < pu ? long(uu) : long(uu) - 1;
-      // (m + .5) / 5 - .5 is an integer only for m = 5k + 2 (otherwise it is at least 0.2 away
-      // from one, far beyond rounding), so other m are skipped before the exact test below.
-      const long r = (m - 2) % 5;
-      if (r == 0) {
-        double xd = double(m);
-        xd = (xd + .5) / scale - .5;
-        if (!(std::floor(xd) != xd || xd < 0 || xd > double(w - 1))) {
-          double yd = double(vv < pv ? vv : pv);
-          yd = (yd + .5) / scale - .5;
-          if (yd < 0)
-            yd = 0;
-          else if (yd > double(h))
-            yd = double(h);
-          yd = std::ceil(yd);
-          const int xi = trunc_to_int(xd), yi = trunc_to_int(yd);
-          a.push_back(static_cast<uint32_t>(xi * static_cast<int>(h) + yi));
-        }
-      }
-    }
-    pu = uu;
-    pv = vv;
-    have_prev = true;
-  };
   for (uint64_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
@@ -225,17 +225,37 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
       std::swap(ys, ye);
     }
     const double s = dx >= dy ? double(ye - ys) / dx : double(xe - xs) / dy;
+    // Point t of the edge (t = 0 .. n); the walk visits t = 0 .. n, or n .. 0 when flipped.
+    const int n = dx >= dy ? dx : dy;
+    auto pt_u = [&](int t) { return dx >= dy ? t + xs : trunc_to_int(xs + s * t + .5); };
+    auto pt_v = [&](int t) { return dx >= dy ? trunc_to_int(ys + s * t + .5) : t + ys; };
+    {
+      const int t0 = flip ? n : 0;
+      const int uu = pt_u(t0), vv = pt_v(t0);
+      if (have_prev && uu != pu) keep(uu < pu ? long(uu) : long(uu) - 1, vv, pv);
+    }
     if (dx >= dy) {
-      for (int d = 0; d <= dx; ++d) {
-        const int t = flip ? dx - d : d;
-        visit(t + xs, trunc_to_int(ys + s * t + .5));
-      }
-    } else {
-      for (int d = 0; d <= dy; ++d) {
-        const int t = flip ? dy - d : d;
-        visit(trunc_to_int(xs + s * t + .5), t + ys);
+      // u = xs + t: the pair (t, t + 1) has m = xs + t, whatever the direction.
+      long t = ((2 - long(xs)) % 5 + 5) % 5;
+      for (; t < n; t += 5) keep(long(xs) + t, pt_v(int(t)), pt_v(int(t) + 1));
+    } else if (dx > 0) { // (a vertical edge keeps u, and forms no pair)
+      // v = ys + t; only the steps where u moves form pairs.
+      int up = pt_u(0);
+      for (int t = 0; t < n; ++t) {
+        const int un = pt_u(t + 1);
+        if (un != up) {
+          // The walk goes from t to t + 1, or back when flipped.
+          const long m = flip ? (up < un ? long(up) : long(up) - 1)
+                              : (un < up ? long(un) : long(un) - 1);
+          keep(m, ys + t, ys + t + 1);
+        }
+        up = un;
       }
     }
+    const int t1 = flip ? 0 : n;
+    pu = pt_u(t1);
+    pv = pt_v(t1);
+    have_prev = true;
   }
   a.push_back(static_cast<uint32_t>(h * w));
   std::sort(a.begin(), a.end());
@@ -249,6 +269,7 @@ Rle rle_from_polygon(const double* xy, uint64_t k, uint64_t h, uint64_t w) {
   r.h = h;
   r.w = w;
   size_t j = 0;
+  r.counts.reserve(a.size());
   r.counts.push_back(a[j++]);
   while (j < a.size()) {
     if (a[j] > 0) {

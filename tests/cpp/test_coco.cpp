@@ -2,6 +2,7 @@
 // re-statements and hand-computed values, and a tiny evaluation worked out by hand.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "coco/eval.h"
@@ -171,6 +172,22 @@ TEST(CocoEval, HandComputedImage) {
   for (double v : acc.precision) EXPECT_EQ(v, one);
   for (double v : acc.recall) EXPECT_EQ(v, 1.0);
   EXPECT_EQ(acc.scores[0], 0.9);
+}
+
+TEST(CocoEval, KeypointOksHandComputed) {
+  const std::vector<double> vars = {0.04, 0.16}; // (2 sigma)^2 for sigmas 0.1, 0.2
+  const double eps = std::nextafter(1.0, 2.0) - 1.0;
+  const tva::coco::Box box{0, 0, 30, 30};
+  // One visible keypoint: only it counts, d^2 = 3^2 + 4^2.
+  const double g[] = {10, 10, 2, 20, 20, 0};
+  const double d[] = {13, 14, 1, 50, 50, 1};
+  EXPECT_DOUBLE_EQ(tva::coco::keypoint_oks(d, g, box, 100, vars),
+                   std::exp(-(25 / 0.04 / (100 + eps) / 2)));
+  // No visible keypoint: the distance to the box enlarged to [-30, 60]^2, over every keypoint.
+  const double g0[] = {10, 10, 0, 20, 20, 0};
+  const double d0[] = {0, 0, 1, 70, 65, 1};
+  EXPECT_DOUBLE_EQ(tva::coco::keypoint_oks(d0, g0, box, 100, vars),
+                   (1 + std::exp(-((100 + 25) / 0.16 / (100 + eps) / 2))) / 2);
 }
 
 } // namespace

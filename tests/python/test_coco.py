@@ -265,15 +265,6 @@ def test_accumulate_with_subset_params():
     assert np.array_equal(E.eval["precision"][..., 0, :, 0], full[..., 0, :, 2])
 
 
-def test_keypoints_not_supported_clearly():
-    gt, dets = make_dataset(14)
-    cg = quiet(COCO, gt)
-    cd = quiet(cg.loadRes, dets)
-    E = COCOeval(cg, cd, "keypoints")
-    with pytest.raises(NotImplementedError, match="keypoints"):
-        quiet(E.evaluate)
-
-
 # ---- COCO index API -----------------------------------------------------------------------------
 
 
@@ -398,6 +389,28 @@ def test_polygon_rasterisation_equals_maskapi_port():
         assert np.array_equal(mask.decode(r), poly_mask(poly, h, w)), (poly, h, w)
 
 
+def test_polygon_rasterisation_edge_cases_equal_maskapi_port():
+    # Vertices on the 5x upsampled grid and between its points, axis-parallel and steep edges, one or
+    # two vertices, polygons far outside the image and larger ones.
+    rng = random.Random(6)
+    for trial in range(120):
+        h, w = rng.randint(1, 60), rng.randint(1, 60)
+        k = rng.choice([3, 4, 5, 7])
+        span = 3 if trial % 3 == 0 else 1
+        poly = [rng.uniform(-span * w, span * w + 6) if j % 2 == 0 else rng.uniform(-span * h, span * h + 6)
+                for j in range(2 * k)]
+        if trial % 4 == 1:
+            poly = [round(v * 5) / 5 for v in poly]
+        if trial % 4 == 2:
+            poly = [round(v * 10) / 10 + 0.1 for v in poly]
+        if trial % 5 == 0 and k >= 2:
+            poly[2] = poly[0]  # a vertical edge
+        if trial % 5 == 1 and k >= 2:
+            poly[3] = poly[1]  # a horizontal edge
+        r = mask.frPyObjects([poly], h, w)[0]
+        assert np.array_equal(mask.decode(r), poly_mask(poly, h, w)), (poly, h, w)
+
+
 def test_rle_strings_with_large_counts_and_bad_input():
     counts = [0, 5, 3, 100000, 7, 4000000, 1]
     s = rle_string(counts)
@@ -413,3 +426,17 @@ def test_rle_strings_with_large_counts_and_bad_input():
         mask.encode(np.zeros((3, 3), dtype=np.float32))
     with pytest.raises(RuntimeError, match="same size"):
         mask.decode([mask.encode(np.zeros((3, 3), np.uint8)), mask.encode(np.zeros((4, 3), np.uint8))])
+
+
+def test_load_res_measures_masks_like_area_and_to_bbox():
+    gt, dets = make_dataset(21, nimg=6, segm=True)
+    cg = quiet(COCO, gt)
+    cd = quiet(cg.loadRes, copy.deepcopy(dets))
+    rles = [d["segmentation"] for d in dets]
+    anns = cd.loadAnns(cd.getAnnIds())
+    assert [a["area"] for a in anns] == mask.area(rles).tolist()
+    assert np.array_equal(np.array([a["bbox"] for a in anns]), mask.toBbox(rles))
+    bad = copy.deepcopy(dets[:2])
+    bad[1]["segmentation"]["counts"] = "3o"  # the last number never ends
+    with pytest.raises(RuntimeError, match="malformed"):
+        quiet(cg.loadRes, bad)

@@ -199,11 +199,67 @@ class OracleParams:
         self.useCats = 1
 
 
+class OracleKpParams(OracleParams):
+    def __init__(self):
+        super().__init__()
+        self.maxDets = [20]
+        self.areaRng = [[0 ** 2, 1e5 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]]
+        self.areaRngLbl = ["all", "medium", "large"]
+        self.kpt_oks_sigmas = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07,
+                                        1.07, .87, .87, .89, .89]) / 10.0
+
+
+def compute_oks(dts, gts, sigmas):
+    """cocoeval.computeOks on lists of annotation dicts (dts already sorted and cut), statement by
+    statement."""
+    if len(gts) == 0 or len(dts) == 0:
+        return []
+    ious = np.zeros((len(dts), len(gts)))
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    vars = (sigmas * 2) ** 2
+    k = len(sigmas)
+    for j, gt in enumerate(gts):
+        g = np.array(gt["keypoints"], dtype=np.float64)
+        xg = g[0::3]
+        yg = g[1::3]
+        vg = g[2::3]
+        k1 = np.count_nonzero(vg > 0)
+        bb = gt["bbox"]
+        x0 = bb[0] - bb[2]
+        x1 = bb[0] + bb[2] * 2
+        y0 = bb[1] - bb[3]
+        y1 = bb[1] + bb[3] * 2
+        for i, dt in enumerate(dts):
+            d = np.array(dt["keypoints"], dtype=np.float64)
+            xd = d[0::3]
+            yd = d[1::3]
+            if k1 > 0:
+                dx = xd - xg
+                dy = yd - yg
+            else:
+                z = np.zeros((k))
+                dx = np.max((z, x0 - xd), axis=0) + np.max((z, xd - x1), axis=0)
+                dy = np.max((z, y0 - yd), axis=0) + np.max((z, yd - y1), axis=0)
+            e = (dx ** 2 + dy ** 2) / vars / (gt["area"] + np.spacing(1)) / 2
+            if k1 > 0:
+                e = e[vg > 0]
+            ious[i, j] = np.sum(np.exp(-e)) / e.shape[0]
+    return ious
+
+
 def load_results(gt_dataset, dets, iou_type):
-    """loadRes for lists of dicts (bbox or segm results)."""
+    """loadRes for lists of dicts (bbox, segm or keypoints results)."""
     anns = copy.deepcopy(dets)
     imgs = {im["id"]: im for im in gt_dataset["images"]}
     for j, ann in enumerate(anns):
+        if iou_type == "keypoints":
+            s = ann["keypoints"]
+            x, y = s[0::3], s[1::3]
+            x0, x1, y0, y1 = np.min(x), np.max(x), np.min(y), np.max(y)
+            ann["area"] = (x1 - x0) * (y1 - y0)
+            ann["id"] = j + 1
+            ann["bbox"] = [x0, y0, x1 - x0, y1 - y0]
+            continue
         if iou_type == "bbox":
             bb = ann["bbox"]
             ann["area"] = bb[2] * bb[3]
@@ -221,7 +277,7 @@ def load_results(gt_dataset, dets, iou_type):
 def oracle_eval(gt_dataset, dt_anns, iou_type, params=None, use_cats=True):
     """Runs cocoeval's evaluate + accumulate + the 12 summary stats on plain dicts.
     dt_anns must already carry loadRes' fields (use load_results)."""
-    p = params or OracleParams()
+    p = params or (OracleKpParams() if iou_type == "keypoints" else OracleParams())
     if not p.imgIds:
         p.imgIds = sorted(im["id"] for im in gt_dataset["images"])
     if not p.catIds:
@@ -246,6 +302,8 @@ def oracle_eval(gt_dataset, dt_anns, iou_type, params=None, use_cats=True):
     dts.sort(key=lambda a: order[a["image_id"]])
     for g in gts:
         g["ignore"] = "iscrowd" in g and g["iscrowd"]
+        if iou_type == "keypoints":
+            g["ignore"] = (g["num_keypoints"] == 0) or g["ignore"]
     _gts, _dts = defaultdict(list), defaultdict(list)
     for g in gts:
         _gts[g["image_id"], g["category_id"]].append(g)
@@ -270,6 +328,12 @@ def oracle_eval(gt_dataset, dt_anns, iou_type, params=None, use_cats=True):
         return ([g for c in p.catIds for g in _gts[imgId, c]], [d for c in p.catIds for d in _dts[imgId, c]])
 
     def compute_iou(imgId, catId):
+        if iou_type == "keypoints":
+            # computeOks reads _gts/_dts[imgId, catId] directly (catId -1 when useCats is 0).
+            dts = _dts[imgId, catId]
+            inds = np.argsort([-d["score"] for d in dts], kind="mergesort")
+            dts = [dts[i] for i in inds][:p.maxDets[-1]]
+            return compute_oks(dts, _gts[imgId, catId], p.kpt_oks_sigmas)
         gt, dt = gather(imgId, catId)
         if len(gt) == 0 and len(dt) == 0:
             return []
@@ -388,6 +452,14 @@ def oracle_eval(gt_dataset, dt_anns, iou_type, params=None, use_cats=True):
         return -1 if len(s[s > -1]) == 0 else np.mean(s[s > -1])
 
     md = p.maxDets
+    if iou_type == "keypoints":
+        stats = np.array([
+            summ(1, maxDets=20), summ(1, .5, maxDets=20), summ(1, .75, maxDets=20),
+            summ(1, areaRng="medium", maxDets=20), summ(1, areaRng="large", maxDets=20),
+            summ(0, maxDets=20), summ(0, .5, maxDets=20), summ(0, .75, maxDets=20),
+            summ(0, areaRng="medium", maxDets=20), summ(0, areaRng="large", maxDets=20),
+        ])
+        return {"precision": precision, "recall": recall, "scores": scores, "stats": stats, "evalImgs": evalImgs}
     stats = np.array([
         summ(1), summ(1, .5, maxDets=md[2]), summ(1, .75, maxDets=md[2]),
         summ(1, areaRng="small", maxDets=md[2]), summ(1, areaRng="medium", maxDets=md[2]),

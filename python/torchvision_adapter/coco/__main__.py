@@ -1,6 +1,6 @@
 """Command line COCO evaluation, printing pycocotools' summary:
 
-    python -m torchvision_adapter.coco GT.json DT.json --iou-type bbox|segm [--threads N]
+    python -m torchvision_adapter.coco GT.json DT.json --iou-type bbox|segm|keypoints [--threads N]
 """
 import argparse
 import contextlib
@@ -16,7 +16,7 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("gt", help="ground-truth annotations (COCO JSON)")
     ap.add_argument("dt", help="detection results (JSON list of result dicts)")
-    ap.add_argument("--iou-type", choices=["bbox", "segm"], default="bbox")
+    ap.add_argument("--iou-type", choices=["bbox", "segm", "keypoints"], default="bbox")
     ap.add_argument("--threads", type=int, default=None, help="threads (default: torch's setting)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)

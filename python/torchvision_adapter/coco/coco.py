@@ -181,9 +181,10 @@ class COCO:
             # One native call for all masks instead of one per annotation.
             segs = [ann["segmentation"] for ann in anns]
             packed = maskUtils._pack(segs)
-            areas = maskUtils._ops.coco_rle_area(*packed).tolist()
+            area_t, box_t = maskUtils._ops.coco_rle_area_bbox(*packed)
+            areas = area_t.tolist()
             need_box = [j for j, ann in enumerate(anns) if "bbox" not in ann]
-            boxes = maskUtils._ops.coco_rle_to_bbox(*packed).numpy()[need_box].tolist() if need_box else []
+            boxes = box_t.numpy()[need_box].tolist() if need_box else []
             for j, b in zip(need_box, boxes):
                 anns[j]["bbox"] = b
             for id, ann in enumerate(anns):
@@ -302,6 +303,37 @@ class COCO:
                                dtype=np.float64, count=4 * n)
             self._cache["bbox"] = flat.reshape(n, 4)
         return self._cache["bbox"]
+
+    def _num_keypoints_column(self):
+        """'num_keypoints' of every annotation (ground truth for keypoint evaluation)."""
+        if "num_keypoints" not in self._cache:
+            anns = self._eval_anns()
+            try:
+                vals = [a["num_keypoints"] for a in anns]
+            except KeyError:
+                raise KeyError("keypoint evaluation needs 'num_keypoints' in every ground-truth annotation") from None
+            self._cache["num_keypoints"] = np.array(vals, dtype=np.int64).reshape(-1)
+        return self._cache["num_keypoints"]
+
+    def _keypoints_column(self, k):
+        """Every annotation's 'keypoints' (k (x, y, v) triplets) as an [N, 3k] float64 array, and a flag per
+        annotation telling whether it had them (rows without keypoints are NaN)."""
+        key = ("keypoints", k)
+        if key not in self._cache:
+            anns = self._eval_anns()
+            n = len(anns)
+            kps = [a.get("keypoints") for a in anns]
+            lens = np.fromiter((len(v) if v is not None else -1 for v in kps), dtype=np.int64, count=n)
+            has = lens == 3 * k
+            if has.all():
+                flat = np.fromiter(itertools.chain.from_iterable(kps), dtype=np.float64, count=3 * k * n)
+                arr = flat.reshape(n, 3 * k)
+            else:
+                arr = np.full((n, 3 * k), np.nan)
+                for j in np.nonzero(has)[0].tolist():
+                    arr[j] = kps[j]
+            self._cache[key] = (arr, has)
+        return self._cache[key]
 
     def _rle_column(self):
         """Every annotation's segmentation as a compressed RLE batch [chars, lens, h, w] (annToRLE)."""

@@ -1,6 +1,6 @@
 """COCO detection evaluation (pycocotools.cocoeval.COCOeval) on the native core in csrc/coco/.
 
-Same API and same numbers as pycocotools for bbox and segm: ``params`` (imgIds, catIds, iouThrs,
+Same API and same numbers as pycocotools for bbox, segm and keypoints: ``params`` (imgIds, catIds, iouThrs,
 recThrs, maxDets, areaRng, areaRngLbl, useCats), ``evaluate()``, ``accumulate(p=None)``,
 ``summarize()``, ``stats`` and ``eval`` (precision [T,R,K,A,M], recall [T,K,A,M], scores).
 ``evalImgs`` is built on first access (it re-runs the matching keeping every match id).
@@ -17,6 +17,8 @@ from . import mask as _mask  # noqa: F401  (loads the native library)
 
 __all__ = ["COCOeval", "Params"]
 
+_SCALARS = (int, float, str, bool, np.int64, np.int32, np.float64, np.float32)
+
 _ops = torch.ops.torchvision_adapter
 
 
@@ -29,6 +31,14 @@ def _index_of(values, keys):
         v = np.asarray(values)
         if k.dtype == object or v.dtype == object:
             raise TypeError
+        if k.dtype.kind in "iu" and v.dtype.kind in "iu" and int(k[-1]) - int(k[0]) < 4 * len(k) + 4096:
+            # Dense integer ids (the usual case): a lookup table instead of a binary search each.
+            k0 = int(k[0])
+            table = np.full(int(k[-1]) - k0 + 1, -1, dtype=np.int64)
+            table[k - k0] = np.arange(len(k), dtype=np.int64)
+            off = v.astype(np.int64) - k0
+            inside = (off >= 0) & (off < len(table))
+            return np.where(inside, table[np.where(inside, off, 0)], -1)
         pos = np.searchsorted(k, v)
         pos = np.minimum(pos, len(k) - 1)
         return np.where(k[pos] == v, pos, -1).astype(np.int64)
@@ -62,7 +72,7 @@ class _EvalImgs(Sequence):
 
 class COCOeval:
     """Evaluation of detections against ground truth: ``COCOeval(cocoGt, cocoDt, iouType)`` with
-    iouType 'bbox' or 'segm'; then ``evaluate()``, ``accumulate()``, ``summarize()``."""
+    iouType 'bbox', 'segm' or 'keypoints'; then ``evaluate()``, ``accumulate()``, ``summarize()``."""
 
     def __init__(self, cocoGt=None, cocoDt=None, iouType="segm"):
         if not iouType:
@@ -75,6 +85,7 @@ class COCOeval:
         self.stats = []
         self.ious = {}
         self._state = None
+        self._timing = {}
         self.evalImgs = []
         if cocoGt is not None:
             self.params.imgIds = sorted(cocoGt.getImgIds())
@@ -106,8 +117,24 @@ class COCOeval:
             out.append(T(cols["score"][keep]))
         else:
             out.append(T(cols["iscrowd"][keep]))
-            out.append(T(cols["ignore"][keep]))
-        if p.iouType == "bbox":
+            ignore = cols["ignore"][keep]
+            if p.iouType == "keypoints":
+                # cocoeval: a gt without labelled keypoints is ignored like a crowd.
+                ignore = ignore | (coco._num_keypoints_column()[keep] == 0)
+            out.append(T(ignore))
+        if p.iouType == "keypoints":
+            k = len(p.kpt_oks_sigmas)
+            kp, has = coco._keypoints_column(k)
+            if not has[keep].all():
+                j = int(keep[np.nonzero(~has[keep])[0][0]])
+                raise ValueError("annotation {} has no 'keypoints' list of {} numbers (3 per sigma in "
+                                 "params.kpt_oks_sigmas)".format(cols["id"][j], 3 * k))
+            segm = [T(np.ascontiguousarray(kp[keep]))]
+            if detections:
+                out.append(torch.zeros(len(keep), 4, dtype=torch.float64))
+            else:
+                out.append(T(np.ascontiguousarray(coco._bbox_column()[keep])))
+        elif p.iouType == "bbox":
             out.append(T(np.ascontiguousarray(coco._bbox_column()[keep])))
             segm = []
         else:
@@ -135,14 +162,15 @@ class COCOeval:
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
             print("useSegm (deprecated) is not None. Running {} evaluation".format(p.iouType))
         print("Evaluate annotation type *{}*".format(p.iouType))
-        if p.iouType not in ("bbox", "segm"):
-            raise NotImplementedError("iouType '{}' is not supported (bbox and segm are)".format(p.iouType))
+        if p.iouType not in ("bbox", "segm", "keypoints"):
+            raise ValueError("iouType '{}' is not supported (bbox, segm and keypoints are)".format(p.iouType))
         p.imgIds = list(np.unique(p.imgIds))
         if p.useCats:
             p.catIds = list(np.unique(p.catIds))
         p.maxDets = sorted(p.maxDets)
         self.params = p
 
+        t_prepare = time.perf_counter()
         img_keys = np.unique(p.imgIds) if len(p.imgIds) else np.zeros(0, dtype=np.int64)
         cat_keys = np.unique(p.catIds) if (p.useCats and len(p.catIds)) else np.zeros(0, dtype=np.int64)
         I = len(p.imgIds)
@@ -153,10 +181,22 @@ class COCOeval:
         iou_thrs = torch.from_numpy(np.asarray(p.iouThrs, dtype=np.float64).reshape(-1))
         area_rng = torch.from_numpy(np.asarray(p.areaRng, dtype=np.float64).reshape(-1, 2))
         max_det = int(p.maxDets[-1]) if len(p.maxDets) else 0
-        args = (gt, dt, gt_segm, dt_segm, I, K, iou_thrs, area_rng, max_det)
-        res = _ops.coco_evaluate(*args, False)
+        if p.iouType == "keypoints":
+            sigmas = np.asarray(p.kpt_oks_sigmas, dtype=np.float64).reshape(-1)
+            kpts = [gt_segm[0], dt_segm[0], torch.from_numpy((sigmas * 2) ** 2)]
+            # computeOks looks annotations up by (image, category) even when useCats is 0, where
+            # the category is -1: nothing is found and no detection is matched.
+            args = (gt, dt, [], [], I, K, iou_thrs, area_rng, max_det)
+            extra = (kpts, not p.useCats)
+        else:
+            args = (gt, dt, gt_segm, dt_segm, I, K, iou_thrs, area_rng, max_det)
+            extra = ([], False)
+        t_native = time.perf_counter()
+        res = _ops.coco_evaluate(*args, False, *extra)
+        # Seconds spent reading annotations into arrays (Python) and in the native matching.
+        self._timing = {"prepare": t_native - t_prepare, "native": time.perf_counter() - t_native}
         self._state = {
-            "args": args, "I": I, "K": K, "A": A, "T": len(iou_thrs),
+            "args": args, "extra": extra, "I": I, "K": K, "A": A, "T": len(iou_thrs),
             "dt_off": res[0], "dt_order": res[1], "dt_score": res[2], "valid": res[3],
             "npig": res[4], "flags": res[5], "gt_keep": gt_keep, "dt_keep": dt_keep,
         }
@@ -168,7 +208,7 @@ class COCOeval:
     def _build_eval_imgs(self):
         s = self._state
         p = self._paramsEval
-        res = _ops.coco_evaluate(*s["args"], True)
+        res = _ops.coco_evaluate(*s["args"], True, *s["extra"])
         dt_off, dt_order, dt_score, valid = res[0].numpy(), res[1].numpy(), res[2].numpy(), res[3].numpy()
         flags, gt_off, gt_order, gt_ignore = res[5].numpy(), res[6].numpy(), res[7].numpy(), res[8].numpy()
         dt_matches, gt_matches = res[9].numpy(), res[10].numpy()
@@ -335,6 +375,18 @@ class COCOeval:
 
 class Params:
     """Evaluation parameters, defaults as pycocotools."""
+
+    def __deepcopy__(self, memo):
+        # copy.deepcopy, faster for the long id lists (of immutable scalars) than the generic walk.
+        out = Params.__new__(Params)
+        memo[id(self)] = out
+        for name, value in self.__dict__.items():
+            if type(value) == list and all(type(x) in _SCALARS for x in value):
+                value = list(value)
+            else:
+                value = copy.deepcopy(value, memo)
+            setattr(out, name, value)
+        return out
 
     def setDetParams(self):
         self.imgIds = []
