@@ -225,23 +225,122 @@ HWY_INLINE void PoolForward(const PoolBins& b, const T* img, int64_t ps, T* tile
       const bool empty = (h1 <= h0) || (w1 <= w0);
       const int64_t bin = ph * b.pooled_w + pw;
       for (int64_t k = 0; k < kRoiChannelBlock; k += lanes) {
-        // torchvision starts from -FLT_MAX (also for double) and keeps the first strict maximum.
-        auto best = hn::Set(d, empty ? T(0) : static_cast<T>(-FLT_MAX));
-        auto best_idx = hn::Set(di, I(-1));
+        // torchvision starts from -FLT_MAX (also for double) and keeps the first strict maximum
+        // in scan order (rows, then columns), i.e. the maximum with the smallest pixel index.
+        // Two independent scans, of the even and of the odd columns, keep the compare-select
+        // chains short; their results are merged by that rule.
+        auto best_a = hn::Set(d, empty ? T(0) : static_cast<T>(-FLT_MAX));
+        auto best_b = best_a;
+        auto idx_a = hn::Set(di, I(-1));
+        auto idx_b = idx_a;
         for (int64_t h = h0; h < h1; ++h) {
-          for (int64_t w = w0; w < w1; ++w) {
-            const int64_t p = h * b.width + w;
-            const auto v = hn::LoadU(d, img + p * ps + k);
-            const auto gt = hn::Gt(v, best);
-            best = hn::IfThenElse(gt, v, best);
-            best_idx = hn::IfThenElse(hn::RebindMask(di, gt), hn::Set(di, static_cast<I>(p)), best_idx);
+          const int64_t row = h * b.width;
+          int64_t w = w0;
+          for (; w + 1 < w1; w += 2) {
+            const int64_t p = row + w;
+            const auto va = hn::LoadU(d, img + p * ps + k);
+            const auto vb = hn::LoadU(d, img + (p + 1) * ps + k);
+            const auto gta = hn::Gt(va, best_a);
+            const auto gtb = hn::Gt(vb, best_b);
+            best_a = hn::IfThenElse(gta, va, best_a);
+            best_b = hn::IfThenElse(gtb, vb, best_b);
+            idx_a = hn::IfThenElse(hn::RebindMask(di, gta), hn::Set(di, static_cast<I>(p)), idx_a);
+            idx_b = hn::IfThenElse(hn::RebindMask(di, gtb), hn::Set(di, static_cast<I>(p + 1)), idx_b);
+          }
+          if (w < w1) {
+            const int64_t p = row + w;
+            const auto va = hn::LoadU(d, img + p * ps + k);
+            const auto gta = hn::Gt(va, best_a);
+            best_a = hn::IfThenElse(gta, va, best_a);
+            idx_a = hn::IfThenElse(hn::RebindMask(di, gta), hn::Set(di, static_cast<I>(p)), idx_a);
           }
         }
-        hn::StoreU(best, d, tile + bin * kRoiChannelBlock + k);
-        hn::StoreU(best_idx, di, argmax_tile + bin * kRoiChannelBlock + k);
+        // b wins if larger, or equal and earlier (both unset: equal values and indices).
+        const auto take_b = hn::Or(
+            hn::Gt(best_b, best_a),
+            hn::And(hn::Eq(best_b, best_a), hn::RebindMask(d, hn::Lt(idx_b, idx_a))));
+        hn::StoreU(hn::IfThenElse(take_b, best_b, best_a), d, tile + bin * kRoiChannelBlock + k);
+        hn::StoreU(
+            hn::IfThenElse(hn::RebindMask(di, take_b), idx_b, idx_a), di,
+            argmax_tile + bin * kRoiChannelBlock + k);
       }
     }
   }
+}
+
+// Copies `count` consecutive pixels of nch (<= kRoiChannelBlock) channels (channel j's pixels at
+// src + j * channel_stride) into dst[p * kRoiChannelBlock + j], lanes nch.. zero: a transpose, done
+// with in-register 4x4 transposes of 128-bit blocks and then of the blocks themselves.
+HWY_INLINE void TransposeToBlockF32(
+    const float* src, int64_t channel_stride, int64_t nch, int64_t count, float* dst) {
+  constexpr int64_t cb = kRoiChannelBlock;
+  int64_t p = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<float> d;
+  const hn::Repartition<double, decltype(d)> d64;
+  using V = decltype(hn::Zero(d));
+  constexpr int64_t N = static_cast<int64_t>(hn::MaxLanes(d));
+  static_assert(N == 4 || N == 8 || N == 16, "one case per vector width");
+  // u[g][i], block k: pixel 4k + i, channels 4g .. 4g + 3.
+  auto quad = [&](const V* r, V* u) {
+    const V t0 = hn::InterleaveLower(d, r[0], r[1]);
+    const V t1 = hn::InterleaveUpper(d, r[0], r[1]);
+    const V t2 = hn::InterleaveLower(d, r[2], r[3]);
+    const V t3 = hn::InterleaveUpper(d, r[2], r[3]);
+    u[0] = hn::BitCast(d, hn::InterleaveLower(d64, hn::BitCast(d64, t0), hn::BitCast(d64, t2)));
+    u[1] = hn::BitCast(d, hn::InterleaveUpper(d64, hn::BitCast(d64, t0), hn::BitCast(d64, t2)));
+    u[2] = hn::BitCast(d, hn::InterleaveLower(d64, hn::BitCast(d64, t1), hn::BitCast(d64, t3)));
+    u[3] = hn::BitCast(d, hn::InterleaveUpper(d64, hn::BitCast(d64, t1), hn::BitCast(d64, t3)));
+  };
+  auto chunk = [&](int64_t p) {
+    V r[cb];
+    for (int64_t j = 0; j < cb; ++j) {
+      r[j] = j < nch ? hn::LoadU(d, src + j * channel_stride + p) : hn::Zero(d);
+    }
+    V u[4][4];
+    for (int g = 0; g < 4; ++g) quad(r + 4 * g, u[g]);
+    float* out = dst + p * cb;
+    for (int i = 0; i < 4; ++i) {
+      if (N == 4) {
+        for (int g = 0; g < 4; ++g) hn::StoreU(u[g][i], d, out + i * cb + 4 * g);
+      } else if (N == 8) {
+        // Block 0: pixel i, block 1: pixel 4 + i.
+        hn::StoreU(hn::ConcatLowerLower(d, u[1][i], u[0][i]), d, out + i * cb);
+        hn::StoreU(hn::ConcatLowerLower(d, u[3][i], u[2][i]), d, out + i * cb + 8);
+        hn::StoreU(hn::ConcatUpperUpper(d, u[1][i], u[0][i]), d, out + (4 + i) * cb);
+        hn::StoreU(hn::ConcatUpperUpper(d, u[3][i], u[2][i]), d, out + (4 + i) * cb + 8);
+      } else {
+#if HWY_TARGET <= HWY_AVX3
+        // A 4x4 transpose of blocks: pixel 4k + i gets block k of u[0..3][i].
+        const V ab_e = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(u[1][i]), u[0][i]);
+        const V ab_o = hn::OddEvenBlocks(u[1][i], hn::SwapAdjacentBlocks(u[0][i]));
+        const V cd_e = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(u[3][i]), u[2][i]);
+        const V cd_o = hn::OddEvenBlocks(u[3][i], hn::SwapAdjacentBlocks(u[2][i]));
+        hn::StoreU(hn::ConcatLowerLower(d, cd_e, ab_e), d, out + i * cb);
+        hn::StoreU(hn::ConcatLowerLower(d, cd_o, ab_o), d, out + (4 + i) * cb);
+        hn::StoreU(hn::ConcatUpperUpper(d, cd_e, ab_e), d, out + (8 + i) * cb);
+        hn::StoreU(hn::ConcatUpperUpper(d, cd_o, ab_o), d, out + (12 + i) * cb);
+#endif
+      }
+    }
+  };
+  for (; p + N <= count; p += N) chunk(p);
+  if (p < count && count >= N) {
+    // The last N pixels again (overlapping what is done: the same values are written twice).
+    chunk(count - N);
+    p = count;
+  }
+#endif
+  for (; p < count; ++p) {
+    float* out = dst + p * cb;
+    for (int64_t j = 0; j < nch; ++j) out[j] = src[j * channel_stride + p];
+    for (int64_t j = nch; j < cb; ++j) out[j] = 0.f;
+  }
+}
+
+void TransposeToBlockF32Export(
+    const float* src, int64_t channel_stride, int64_t nch, int64_t count, float* dst) {
+  TransposeToBlockF32(src, channel_stride, nch, count, dst);
 }
 
 void AlignForwardF32(const AlignGrid<float>& g, const float* img, int64_t ps, float* tile) {
@@ -306,6 +405,12 @@ HWY_EXPORT(AlignBackwardPointsF32);
 HWY_EXPORT(AlignBackwardPointsF64);
 HWY_EXPORT(PoolForwardF32);
 HWY_EXPORT(PoolForwardF64);
+HWY_EXPORT(TransposeToBlockF32Export);
+
+void transpose_to_block(
+    const float* src, int64_t channel_stride, int64_t nch, int64_t count, float* dst) {
+  HWY_DYNAMIC_DISPATCH(TransposeToBlockF32Export)(src, channel_stride, nch, count, dst);
+}
 
 void roi_align_forward_block(
     const AlignGrid<float>& g, const float* img, int64_t pixel_stride, float* tile) {
