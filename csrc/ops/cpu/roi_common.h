@@ -520,6 +520,10 @@ void prefetch_planes(
 // Writes a [bins][kRoiChannelBlock] tile as nch rows of bins outputs (the [C, bins] layout of one RoI).
 template <typename T, typename S>
 void store_tile_transposed(const T* __restrict__ tile, int64_t nch, int64_t bins, S* __restrict__ out) {
+  if (std::is_same<T, S>::value && sizeof(T) == 4) {
+    simd::transpose_from_block(tile, nch, bins, out); // float or int32, copied as bits
+    return;
+  }
   for (int64_t j = 0; j < nch; ++j) {
     S* __restrict__ row = out + j * bins;
     const T* __restrict__ col = tile + j;

@@ -268,6 +268,65 @@ HWY_INLINE void PoolForward(const PoolBins& b, const T* img, int64_t ps, T* tile
   }
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// Within every 128-bit block: u[i] lane j = r[j] lane i (four 4x4 transposes).
+template <class D, class V>
+HWY_INLINE void TransposeQuads(D d, const V* r, V* u) {
+  const hn::Repartition<double, D> d64;
+  const V t0 = hn::InterleaveLower(d, r[0], r[1]);
+  const V t1 = hn::InterleaveUpper(d, r[0], r[1]);
+  const V t2 = hn::InterleaveLower(d, r[2], r[3]);
+  const V t3 = hn::InterleaveUpper(d, r[2], r[3]);
+  u[0] = hn::BitCast(d, hn::InterleaveLower(d64, hn::BitCast(d64, t0), hn::BitCast(d64, t2)));
+  u[1] = hn::BitCast(d, hn::InterleaveUpper(d64, hn::BitCast(d64, t0), hn::BitCast(d64, t2)));
+  u[2] = hn::BitCast(d, hn::InterleaveLower(d64, hn::BitCast(d64, t1), hn::BitCast(d64, t3)));
+  u[3] = hn::BitCast(d, hn::InterleaveUpper(d64, hn::BitCast(d64, t1), hn::BitCast(d64, t3)));
+}
+#endif
+
+// The inverse of TransposeToBlockF32 for a [bins][kRoiChannelBlock] tile: out[j * bins + k] =
+// tile[k * kRoiChannelBlock + j] for j < nch (32-bit lanes, copied bit for bit). With 16-lane
+// vectors this is a 16x16 transpose per 16 bins; narrower targets copy element by element.
+HWY_INLINE void TransposeFromBlock32(const float* tile, int64_t nch, int64_t bins, float* out) {
+  constexpr int64_t cb = kRoiChannelBlock;
+  int64_t k = 0;
+#if HWY_TARGET <= HWY_AVX3
+  const hn::ScalableTag<float> d;
+  using V = decltype(hn::Zero(d));
+  static_assert(hn::MaxLanes(d) == cb, "a square transpose");
+  auto chunk = [&](int64_t k) {
+    V r[cb];
+    for (int64_t i = 0; i < cb; ++i) r[i] = hn::LoadU(d, tile + (k + i) * cb);
+    V u[4][4];
+    for (int g = 0; g < 4; ++g) TransposeQuads(d, r + 4 * g, u[g]);
+    V o[cb];
+    for (int i = 0; i < 4; ++i) {
+      const V ab_e = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(u[1][i]), u[0][i]);
+      const V ab_o = hn::OddEvenBlocks(u[1][i], hn::SwapAdjacentBlocks(u[0][i]));
+      const V cd_e = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(u[3][i]), u[2][i]);
+      const V cd_o = hn::OddEvenBlocks(u[3][i], hn::SwapAdjacentBlocks(u[2][i]));
+      o[i] = hn::ConcatLowerLower(d, cd_e, ab_e);
+      o[4 + i] = hn::ConcatLowerLower(d, cd_o, ab_o);
+      o[8 + i] = hn::ConcatUpperUpper(d, cd_e, ab_e);
+      o[12 + i] = hn::ConcatUpperUpper(d, cd_o, ab_o);
+    }
+    for (int64_t j = 0; j < nch; ++j) hn::StoreU(o[j], d, out + j * bins + k);
+  };
+  for (; k + cb <= bins; k += cb) chunk(k);
+  if (k < bins && bins >= cb) {
+    chunk(bins - cb); // overlaps the previous chunk: the same values are written twice
+    k = bins;
+  }
+#endif
+  for (int64_t j = 0; j < nch; ++j) {
+    for (int64_t q = k; q < bins; ++q) out[j * bins + q] = tile[q * cb + j];
+  }
+}
+
+void TransposeFromBlock32Export(const float* tile, int64_t nch, int64_t bins, float* out) {
+  TransposeFromBlock32(tile, nch, bins, out);
+}
+
 // Copies `count` consecutive pixels of nch (<= kRoiChannelBlock) channels (channel j's pixels at
 // src + j * channel_stride) into dst[p * kRoiChannelBlock + j], lanes nch.. zero: a transpose, done
 // with in-register 4x4 transposes of 128-bit blocks and then of the blocks themselves.
@@ -277,21 +336,11 @@ HWY_INLINE void TransposeToBlockF32(
   int64_t p = 0;
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<float> d;
-  const hn::Repartition<double, decltype(d)> d64;
   using V = decltype(hn::Zero(d));
   constexpr int64_t N = static_cast<int64_t>(hn::MaxLanes(d));
   static_assert(N == 4 || N == 8 || N == 16, "one case per vector width");
   // u[g][i], block k: pixel 4k + i, channels 4g .. 4g + 3.
-  auto quad = [&](const V* r, V* u) {
-    const V t0 = hn::InterleaveLower(d, r[0], r[1]);
-    const V t1 = hn::InterleaveUpper(d, r[0], r[1]);
-    const V t2 = hn::InterleaveLower(d, r[2], r[3]);
-    const V t3 = hn::InterleaveUpper(d, r[2], r[3]);
-    u[0] = hn::BitCast(d, hn::InterleaveLower(d64, hn::BitCast(d64, t0), hn::BitCast(d64, t2)));
-    u[1] = hn::BitCast(d, hn::InterleaveUpper(d64, hn::BitCast(d64, t0), hn::BitCast(d64, t2)));
-    u[2] = hn::BitCast(d, hn::InterleaveLower(d64, hn::BitCast(d64, t1), hn::BitCast(d64, t3)));
-    u[3] = hn::BitCast(d, hn::InterleaveUpper(d64, hn::BitCast(d64, t1), hn::BitCast(d64, t3)));
-  };
+  auto quad = [&](const V* r, V* u) { TransposeQuads(d, r, u); };
   auto chunk = [&](int64_t p) {
     V r[cb];
     for (int64_t j = 0; j < cb; ++j) {
@@ -406,6 +455,12 @@ HWY_EXPORT(AlignBackwardPointsF64);
 HWY_EXPORT(PoolForwardF32);
 HWY_EXPORT(PoolForwardF64);
 HWY_EXPORT(TransposeToBlockF32Export);
+HWY_EXPORT(TransposeFromBlock32Export);
+
+void transpose_from_block(const void* tile, int64_t nch, int64_t bins, void* out) {
+  HWY_DYNAMIC_DISPATCH(TransposeFromBlock32Export)(
+      static_cast<const float*>(tile), nch, bins, static_cast<float*>(out));
+}
 
 void transpose_to_block(
     const float* src, int64_t channel_stride, int64_t nch, int64_t count, float* dst) {

@@ -110,5 +110,9 @@ void roi_pool_forward_block(
 void transpose_to_block(
     const float* src, int64_t channel_stride, int64_t nch, int64_t count, float* dst);
 
+// The inverse for a tile of 32-bit values ([bins][kRoiChannelBlock] floats or int32s):
+// out[j * bins + k] = tile[k * kRoiChannelBlock + j] for j < nch, bit for bit.
+void transpose_from_block(const void* tile, int64_t nch, int64_t bins, void* out);
+
 } // namespace simd
 } // namespace tva
