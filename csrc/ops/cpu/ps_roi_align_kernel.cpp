@@ -131,22 +131,11 @@ void ps_roi_align_backward_impl(
   const int32_t* cm = cmc.data_ptr<int32_t>();
 
   if (roi::is_forward_channel_mapping(cm, num_rois, channels)) {
-    // Input channel c_in is read by bin (ph, pw) of output channel c_out of every RoI only, so its
-    // gradient is that bin's gradient of each RoI in turn (torchvision's order for every element).
-    const int64_t bins = pooled_h * pooled_w;
-    const auto groups = roi::group_by_image(bidx, batch);
-    const auto rois_of = roi::rois_of_image(groups, batch);
-    roi::fill_gradient_planes(
-        grad_input.data_ptr<scalar_t>(), batch, channels, hw, 1,
-        [&](acc_t* plane, int64_t b, int64_t c_in, int64_t) {
-          if (rois_of[b] == nullptr) return;
-          const int64_t c_out = c_in / bins;
-          const int64_t ph = (c_in % bins) / pooled_w;
-          const int64_t pw = c_in % pooled_w;
-          for (const int64_t n : *rois_of[b]) {
-            const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
-            add_bin_gradient(plan.grid(n, plan.count(n)), ph, pw, go, width, plane);
-          }
+    roi::fill_position_sensitive_gradient(
+        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w,
+        [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
+          const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
+          add_bin_gradient(plan.grid(n, plan.count(n)), ph, pw, go, width, plane);
         });
     return;
   }

@@ -125,31 +125,21 @@ void ps_roi_pool_backward_impl(
                 gs3 = grad.stride(3);
   const at::Tensor cmc = mapping.contiguous();
   const int32_t* cm = cmc.data_ptr<int32_t>();
-  const int64_t bins = pooled_h * pooled_w;
 
   if (roi::is_forward_channel_mapping(cm, num_rois, channels)) {
-    // Input channel c_in is read by bin (ph, pw) of output channel c_out of every RoI only, so its
-    // gradient is that bin's gradient of each RoI in turn (torchvision's order for every element).
-    const auto groups = roi::group_by_image(bidx, batch);
-    const auto rois_of = roi::rois_of_image(groups, batch);
-    roi::fill_gradient_planes(
-        grad_input.data_ptr<scalar_t>(), batch, channels, hw, 1,
-        [&](acc_t* plane, int64_t b, int64_t c_in, int64_t) {
-          if (rois_of[b] == nullptr) return;
-          const int64_t c_out = c_in / bins;
-          const int64_t ph = (c_in % bins) / pooled_w;
-          const int64_t pw = c_in % pooled_w;
-          for (const int64_t n : *rois_of[b]) {
-            const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
-            const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
-            const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
-            const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
-            if (h1 <= h0 || w1 <= w0) continue; // an empty bin adds nothing
-            const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
-            const acc_t diff = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
-            for (int64_t h = h0; h < h1; ++h) {
-              for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
-            }
+    roi::fill_position_sensitive_gradient(
+        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w,
+        [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
+          const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+          const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+          const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+          const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+          if (h1 <= h0 || w1 <= w0) return; // an empty bin adds nothing
+          const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
+          const acc_t diff =
+              static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
+          for (int64_t h = h0; h < h1; ++h) {
+            for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
           }
         });
     return;

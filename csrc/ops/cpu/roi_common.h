@@ -576,6 +576,28 @@ void fill_gradient_planes(
   });
 }
 
+// The backward of ps_roi_align / ps_roi_pool for the channel mapping their forward returns (see
+// is_forward_channel_mapping): input channel c_in is read by bin (ph, pw) of output channel c_out
+// of every RoI only, so its gradient plane of image b is the sum, RoI after RoI (torchvision's
+// order for every element), of add(plane, n, c_out, ph, pw) over the RoIs n of that image.
+template <typename scalar_t, typename F>
+void fill_position_sensitive_gradient(
+    scalar_t* grad_input, const std::vector<int64_t>& batch_index, int64_t batch, int64_t channels,
+    int64_t hw, int64_t pooled_h, int64_t pooled_w, const F& add) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t bins = pooled_h * pooled_w;
+  const RoisByImage groups = group_by_image(batch_index, batch);
+  const auto rois_of = rois_of_image(groups, batch);
+  fill_gradient_planes(
+      grad_input, batch, channels, hw, 1, [&](acc_t* plane, int64_t b, int64_t c_in, int64_t) {
+        if (rois_of[b] == nullptr) return;
+        const int64_t c_out = c_in / bins;
+        const int64_t ph = (c_in % bins) / pooled_w;
+        const int64_t pw = c_in % pooled_w;
+        for (const int64_t n : *rois_of[b]) add(plane, n, c_out, ph, pw);
+      });
+}
+
 } // namespace roi
 } // namespace ops
 } // namespace tva
