@@ -432,10 +432,10 @@ ALIGN_SPECS = sorted(s for s in SPECS if s.startswith("roi_align"))
 @pytest.mark.parametrize("layout", ["contiguous", "narrow", "strided", "half_channels_last"])
 @pytest.mark.parametrize("spec", ALIGN_SPECS)
 def test_roi_align_few_rois_on_a_large_map(spec, layout):
-    # A few RoIs on a large map, read through the channel blocks (built with SIMD transposes from
-    # float rows, 16 pixels at a time with an overlapping last chunk; pixel by pixel otherwise).
-    # RoIs at every border, partly and wholly outside, tiny, batch > 1, 37 channels (not a
-    # multiple of the vector width), widths 70 and 7 (narrower than a vector of pixels).
+    # A few RoIs on a large map (few samples, many pixels never read), through the channel blocks
+    # gathered from contiguous, strided and channels-last half-precision maps. RoIs at every
+    # border, partly and wholly outside, tiny, batch > 1, 37 channels (not a multiple of the
+    # vector width), widths 70 and 7.
     dtype = torch.float16 if layout == "half_channels_last" else torch.float32
     x = make_input(2, 37, 60, 70, 51)
     if layout == "strided":

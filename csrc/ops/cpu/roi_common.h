@@ -471,15 +471,6 @@ void gather_channel_block(
     }
     return;
   }
-  if (std::is_same<S, float>::value && std::is_same<T, float>::value && sw == 1) {
-    // Rows of float pixels: SIMD transposes.
-    for (int64_t h = 0; h < height; ++h) {
-      simd::transpose_to_block(
-          reinterpret_cast<const float*>(img + c0 * sc + h * sh), sc, nch, width,
-          reinterpret_cast<float*>(block + h * width * cb));
-    }
-    return;
-  }
   // Pixel by pixel, the 16 channels of a pixel read from 16 row streams: the block is written
   // sequentially (one cache line per pixel) and every source line is consumed while it is in cache.
   const S* src[kRoiChannelBlock];
@@ -520,10 +511,6 @@ void prefetch_planes(
 // Writes a [bins][kRoiChannelBlock] tile as nch rows of bins outputs (the [C, bins] layout of one RoI).
 template <typename T, typename S>
 void store_tile_transposed(const T* __restrict__ tile, int64_t nch, int64_t bins, S* __restrict__ out) {
-  if (std::is_same<T, S>::value && sizeof(T) == 4) {
-    simd::transpose_from_block(tile, nch, bins, out); // float or int32, copied as bits
-    return;
-  }
   for (int64_t j = 0; j < nch; ++j) {
     S* __restrict__ row = out + j * bins;
     const T* __restrict__ col = tile + j;

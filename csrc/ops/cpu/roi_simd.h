@@ -105,14 +105,5 @@ void roi_pool_forward_block(
 void roi_pool_forward_block(
     const PoolBins& b, const double* img, int64_t pixel_stride, double* tile, int64_t* argmax_tile);
 
-// Copies `count` consecutive pixels of nch <= kRoiChannelBlock channels (channel j's pixels at
-// src + j * channel_stride) into a channel block: dst[p * kRoiChannelBlock + j], other lanes zero.
-void transpose_to_block(
-    const float* src, int64_t channel_stride, int64_t nch, int64_t count, float* dst);
-
-// The inverse for a tile of 32-bit values ([bins][kRoiChannelBlock] floats or int32s):
-// out[j * bins + k] = tile[k * kRoiChannelBlock + j] for j < nch, bit for bit.
-void transpose_from_block(const void* tile, int64_t nch, int64_t bins, void* out);
-
 } // namespace simd
 } // namespace tva
