@@ -46,11 +46,9 @@ void roi_align_forward_impl(
   const int64_t nblocks = (channels + kRoiChannelBlock - 1) / kRoiChannelBlock;
   const int64_t images = static_cast<int64_t>(groups.images.size());
   // Several blocks per work item share the per-sample work; but keep at least two items per
-  // thread when there are enough blocks, so that threads stay busy. A map that is not
-  // channels-last is gathered one block at a time instead: the RoIs, sorted top-down, then read a
-  // band of a single block's rows, which stays in the L2 cache (four blocks' bands do not).
+  // thread when there are enough blocks, so that threads stay busy.
   const int64_t threads = at::get_num_threads();
-  const int64_t per_item = !plan.has_points() || !in_place
+  const int64_t per_item = !plan.has_points()
       ? 1
       : std::max<int64_t>(
             1, std::min<int64_t>(simd::kRoiMaxBlocks, nblocks * images / (2 * threads)));
