@@ -1,87 +1,48 @@
 // ps_roi_pool: schemas under torchvision_adapter:: (same signatures as torchvision's), CPU and
 // autograd kernels, and the torchvision kernels they replace while the adapter is enabled.
-#include <torch/autograd.h>
-#include <torch/library.h>
-
-#include "adapter/switch.h"
 #include "ops/cpu/roi_autograd.h"
 #include "ops/cpu/roi_kernels.h"
+#include "ops/op_registration.h"
 
 namespace tva {
 namespace ops {
 
 namespace {
 
-class PSRoIPoolFunction : public torch::autograd::Function<PSRoIPoolFunction> {
- public:
-  static torch::autograd::variable_list forward(
-      torch::autograd::AutogradContext* ctx, const torch::autograd::Variable& input,
-      const torch::autograd::Variable& rois, double spatial_scale, int64_t pooled_height,
-      int64_t pooled_width) {
-    ctx->saved_data["spatial_scale"] = spatial_scale;
-    ctx->saved_data["pooled_height"] = pooled_height;
-    ctx->saved_data["pooled_width"] = pooled_width;
-    ctx->saved_data["input_shape"] = input.sizes();
-    at::AutoDispatchBelowADInplaceOrView guard;
-    auto result = ps_roi_pool_forward(input, rois, spatial_scale, pooled_height, pooled_width);
-    auto output = std::get<0>(result);
-    auto channel_mapping = std::get<1>(result);
-    ctx->save_for_backward({rois, channel_mapping});
-    ctx->mark_non_differentiable({channel_mapping});
-    return {output, channel_mapping};
+struct PSRoIPoolOp {
+  static constexpr const char* kName = "ps_roi_pool";
+  static std::vector<at::Tensor> forward(
+      const at::Tensor& input, const at::Tensor& rois, const RoiArgs& a) {
+    auto r = ps_roi_pool_forward(input, rois, a.spatial_scale, a.pooled_height, a.pooled_width);
+    return {std::get<0>(r), std::get<1>(r)};
   }
-
-  static torch::autograd::variable_list backward(
-      torch::autograd::AutogradContext* ctx, const torch::autograd::variable_list& grad_output) {
-    check_no_double_backward("ps_roi_pool");
-    const auto saved = ctx->get_saved_variables();
-    const auto shape = ctx->saved_data["input_shape"].toIntVector();
-    const auto grad_in = ps_roi_pool_backward(
-        grad_output[0], saved[0], saved[1], ctx->saved_data["spatial_scale"].toDouble(),
-        ctx->saved_data["pooled_height"].toInt(), ctx->saved_data["pooled_width"].toInt(),
-        shape[0], shape[1], shape[2], shape[3]);
-    return {grad_in, torch::autograd::Variable(), torch::autograd::Variable(),
-            torch::autograd::Variable(), torch::autograd::Variable()};
+  static at::Tensor backward(
+      const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& channel_mapping,
+      const RoiArgs& a, const std::vector<int64_t>& s) {
+    return ps_roi_pool_backward(
+        grad, rois, channel_mapping, a.spatial_scale, a.pooled_height, a.pooled_width, s[0], s[1],
+        s[2], s[3]);
   }
 };
 
 std::tuple<at::Tensor, at::Tensor> ps_roi_pool_autograd(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
     int64_t pooled_width) {
-  auto r = PSRoIPoolFunction::apply(input, rois, spatial_scale, pooled_height, pooled_width);
+  auto r = RoiFunction<PSRoIPoolOp>::apply(
+      input, rois, RoiArgs{spatial_scale, pooled_height, pooled_width});
   return std::make_tuple(r[0], r[1]);
-}
-
-void override_ps_roi_pool(torch::Library& lib) {
-  lib.impl("ps_roi_pool", TORCH_FN(ps_roi_pool_forward));
-}
-void override_ps_roi_pool_backward(torch::Library& lib) {
-  lib.impl("_ps_roi_pool_backward", TORCH_FN(ps_roi_pool_backward));
 }
 
 } // namespace
 
-TORCH_LIBRARY_FRAGMENT(torchvision_adapter, m) {
-  m.def(
-      "ps_roi_pool(Tensor input, Tensor rois, float spatial_scale, int pooled_height, "
-      "int pooled_width) -> (Tensor, Tensor)");
-  m.def(
-      "_ps_roi_pool_backward(Tensor grad, Tensor rois, Tensor channel_mapping, float spatial_scale, "
-      "int pooled_height, int pooled_width, int batch_size, int channels, int height, "
-      "int width) -> Tensor");
-}
-
-TORCH_LIBRARY_IMPL(torchvision_adapter, CPU, m) {
-  m.impl("ps_roi_pool", TORCH_FN(ps_roi_pool_forward));
-  m.impl("_ps_roi_pool_backward", TORCH_FN(ps_roi_pool_backward));
-}
-
-TORCH_LIBRARY_IMPL(torchvision_adapter, Autograd, m) {
-  m.impl("ps_roi_pool", TORCH_FN(ps_roi_pool_autograd));
-}
-
-TVA_OVERRIDE_TORCHVISION("ps_roi_pool", override_ps_roi_pool);
-TVA_OVERRIDE_TORCHVISION("_ps_roi_pool_backward", override_ps_roi_pool_backward);
+TVA_REGISTER_OP_WITH_BACKWARD(
+    ps_roi_pool,
+    "ps_roi_pool(Tensor input, Tensor rois, float spatial_scale, int pooled_height, "
+    "int pooled_width) -> (Tensor, Tensor)",
+    "_ps_roi_pool_backward(Tensor grad, Tensor rois, Tensor channel_mapping, float spatial_scale, "
+    "int pooled_height, int pooled_width, int batch_size, int channels, int height, "
+    "int width) -> Tensor",
+    ps_roi_pool_forward, ps_roi_pool_backward, ps_roi_pool_autograd);
 
 } // namespace ops
 } // namespace tva

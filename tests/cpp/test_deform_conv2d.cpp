@@ -16,6 +16,9 @@ struct Conv {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
   int64_t groups = 1, offset_groups = 1;
   bool use_mask = true;
+  tva::ops::DeformConv2dParams params() const {
+    return {stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, offset_groups, use_mask};
+  }
 };
 
 // Bilinear sample of one channel plane with torchvision's boundary rules.
@@ -88,9 +91,7 @@ Inputs make(int64_t B, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, i
 }
 
 at::Tensor run(const Inputs& a, const Conv& c) {
-  return tva::ops::deform_conv2d(
-      a.input, a.weight, a.offset, a.mask, a.bias, c.stride_h, c.stride_w, c.pad_h, c.pad_w, c.dil_h,
-      c.dil_w, c.groups, c.offset_groups, c.use_mask);
+  return tva::ops::deform_conv2d(a.input, a.weight, a.offset, a.mask, a.bias, c.params());
 }
 
 void expect_matches_reference(const Inputs& a, const Conv& c) {
@@ -100,8 +101,7 @@ void expect_matches_reference(const Inputs& a, const Conv& c) {
   // float32 goes through a different multiply (oneDNN); it must agree too.
   const auto f = [](const at::Tensor& t) { return t.to(at::kFloat); };
   const auto ours32 = tva::ops::deform_conv2d(
-      f(a.input), f(a.weight), f(a.offset), f(a.mask), f(a.bias), c.stride_h, c.stride_w, c.pad_h,
-      c.pad_w, c.dil_h, c.dil_w, c.groups, c.offset_groups, c.use_mask);
+      f(a.input), f(a.weight), f(a.offset), f(a.mask), f(a.bias), c.params());
   const double scale = ref.abs().max().item<double>();
   EXPECT_LE((ours32.to(at::kDouble) - ref).abs().max().item<double>(), 1e-5 * scale);
 }
@@ -155,8 +155,7 @@ TEST(DeformConv2d, BackwardMatchesFiniteDifferences) {
   const auto out = run(a, c);
   const auto grad = at::randn(out.sizes(), out.options());
   const auto g = tva::ops::deform_conv2d_backward(
-      grad, a.input, a.weight, a.offset, a.mask, a.bias, c.stride_h, c.stride_w, c.pad_h, c.pad_w,
-      c.dil_h, c.dil_w, c.groups, c.offset_groups, c.use_mask);
+      grad, a.input, a.weight, a.offset, a.mask, a.bias, c.params());
   const at::Tensor* args[] = {&a.input, &a.weight, &a.offset, &a.mask, &a.bias};
   const at::Tensor grads[] = {std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g), std::get<4>(g)};
   const double eps = 1e-6;

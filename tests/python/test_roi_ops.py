@@ -362,3 +362,121 @@ def test_non_finite_box_coordinates_never_read_out_of_bounds(spec):
         rois = rois[:1]
     y, gx = forward_backward(SPECS[spec], x, rois)
     assert y.shape[0] == rois.shape[0] and gx.shape == x.shape
+
+
+def test_backward_with_images_without_rois_and_large_planes():
+    # Gradient planes are written plane by plane (zeroed, then summed into): images that no RoI
+    # reads must come out zero, and planes too large to group several per work item also work.
+    x = make_input(3, 20, 12, 13, 40)
+    rois = make_rois(14, 1, 41, extent=13.0)
+    rois[7:, 0] = 2  # images 0 and 2 have RoIs, image 1 has none
+    for spec in sorted(s for s in SPECS if not s.startswith("ps_")):
+        y, gx = forward_backward(SPECS[spec], x, rois)
+        y_ref, gx_ref = run_torchvision(forward_backward, SPECS[spec], x, rois)
+        assert torch.equal(y, y_ref) and torch.equal(gx, gx_ref), spec
+        assert not gx[1].any(), spec
+    xp = make_input(3, 18, 12, 13, 42)
+    for spec in ("ps_roi_align_3_adaptive", "ps_roi_pool_3", "ps_roi_align_2x3_sr2", "ps_roi_pool_2x3"):
+        y, gx = forward_backward(SPECS[spec], xp, rois)
+        y_ref, gx_ref = run_torchvision(forward_backward, SPECS[spec], xp, rois)
+        assert torch.equal(y, y_ref) and torch.equal(gx, gx_ref), spec
+        assert not gx[1].any(), spec
+    big = make_input(1, 3, 380, 370, 43)
+    rois_big = make_rois(10, 1, 44, extent=370.0, max_side=200.0)
+    fn = lambda a, r: ops.roi_pool(a, r, 7, 1.0)  # noqa: E731
+    y, gx = forward_backward(fn, big, rois_big)
+    y_ref, gx_ref = run_torchvision(forward_backward, fn, big, rois_big)
+    assert torch.equal(y, y_ref) and torch.equal(gx, gx_ref)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("op", ["ps_roi_align", "ps_roi_pool"])
+def test_ps_backward_with_any_channel_mapping(op, dtype):
+    # The private backward ops accept any in-range channel_mapping, not only the forward's: a
+    # permuted one, and one sending several outputs to the same input channel.
+    x = make_input(2, 18, 11, 12, 45, dtype)
+    rois = make_rois(9, 2, 46, dtype, extent=12.0)
+    n, c, h, w = x.shape
+    g = torch.randn(9, 2, 3, 3, generator=torch.Generator().manual_seed(47), dtype=dtype)
+    if op == "ps_roi_align":
+        _, mapping = TV.ps_roi_align(x, rois, 1.0, 3, 3, 2)
+        call = lambda m: TV._ps_roi_align_backward(g, rois, m, 1.0, 3, 3, 2, n, c, h, w)  # noqa: E731
+    else:
+        _, mapping = TV.ps_roi_pool(x, rois, 1.0, 3, 3)
+        call = lambda m: TV._ps_roi_pool_backward(g, rois, m, 1.0, 3, 3, n, c, h, w)  # noqa: E731
+    perm = torch.randperm(c, generator=torch.Generator().manual_seed(48)).to(torch.int32)
+    for m in (mapping, perm[mapping.long()], mapping % 5, mapping.flip(1)):
+        m = m.to(torch.int32).contiguous()
+        assert torch.equal(call(m), run_torchvision(call, m))
+    bad = mapping.clone()
+    bad[4, 1, 2, 0] = c
+    with pytest.raises(RuntimeError, match="channel_mapping must hold input channels"):
+        call(bad)
+
+
+def test_roi_pool_backward_rejects_bad_argmax_anywhere():
+    x = make_input(2, 20, 9, 10, 49)
+    rois = make_rois(6, 2, 50, extent=10.0)
+    y, argmax = TV.roi_pool(x, rois, 1.0, 3, 3)
+    g = torch.ones_like(y)
+    for value in (90, -2, 2**31 - 1):
+        bad = argmax.clone()
+        bad[5, 19, 2, 2] = value
+        with pytest.raises(RuntimeError, match="argmax must hold pixel indices"):
+            TV._roi_pool_backward(g, rois, bad, 1.0, 3, 3, 2, 20, 9, 10)
+
+
+ALIGN_SPECS = sorted(s for s in SPECS if s.startswith("roi_align"))
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "narrow", "strided", "half_channels_last"])
+@pytest.mark.parametrize("spec", ALIGN_SPECS)
+def test_roi_align_few_rois_on_a_large_map(spec, layout):
+    # A few RoIs on a large map (few samples, many pixels never read), through the channel blocks
+    # gathered from contiguous, strided and channels-last half-precision maps. RoIs at every
+    # border, partly and wholly outside, tiny, batch > 1, 37 channels (not a multiple of the
+    # vector width), widths 70 and 7.
+    dtype = torch.float16 if layout == "half_channels_last" else torch.float32
+    x = make_input(2, 37, 60, 70, 51)
+    if layout == "strided":
+        x = make_input(2, 37, 60, 140, 51)[..., ::2]
+    if layout == "narrow":
+        x = make_input(2, 37, 60, 7, 51)
+    rois = torch.tensor(
+        [
+            [0, -6.0, -4.0, 9.0, 7.0],  # top-left corner, partly outside
+            [1, 120.0, 100.0, 150.0, 130.0],  # bottom-right corner, partly outside
+            [1, 0.0, 50.0, 20.0, 119.9],  # left border to the bottom
+            [0, 130.0, 0.0, 139.9, 12.0],  # right border
+            [0, 200.0, 10.0, 230.0, 20.0],  # wholly outside
+            [1, 40.0, 30.0, 40.5, 30.5],  # tiny
+            [0, 60.0, 44.0, 90.0, 70.0],  # inside
+        ]
+    )
+    if dtype == torch.float16:
+        x, rois = x.to(dtype).contiguous(memory_format=torch.channels_last), rois.to(dtype)
+    y, gx = forward_backward(SPECS[spec], x, rois)
+    if dtype == torch.float16:
+        # Computed in float and rounded once: torchvision's float32 result, rounded.
+        y_ref, gx_ref = run_torchvision(
+            forward_backward, SPECS[spec], x.float(), rois.float(), grad_rounded_to=dtype)
+        assert torch.equal(y, y_ref.to(dtype)) and torch.equal(gx, gx_ref.to(dtype))
+        return
+    y_ref, gx_ref = run_torchvision(forward_backward, SPECS[spec], x, rois)
+    assert torch.equal(y, y_ref) and torch.equal(gx, gx_ref)
+
+
+@pytest.mark.parametrize("rois_count", [3, 300])
+def test_roi_align_non_finite_corner_pixel_reaches_outside_samples(rois_count):
+    # torchvision gives a sample outside the map weight 0 on pixel (0, 0): 0 * inf is NaN; the
+    # channel blocks must hold that pixel's value for it.
+    x = make_input(1, 20, 40, 40, 53)
+    x[0, :5, 0, 0] = float("inf")
+    x[0, 5:9, 0, 0] = float("nan")
+    rois = torch.cat([torch.tensor([[0, 70.0, 70.0, 90.0, 95.0], [0, 30.0, 30.0, 50.0, 50.0]]),
+                      make_rois(rois_count - 2, 1, 54, extent=80.0)])
+    for aligned in (False, True):
+        y = TV.roi_align(x, rois, 0.5, 7, 7, 2, aligned)
+        y_ref = run_torchvision(TV.roi_align, x, rois, 0.5, 7, 7, 2, aligned)
+        torch.testing.assert_close(y, y_ref, rtol=0, atol=0, equal_nan=True)
+        assert y[0, :9].isnan().any()

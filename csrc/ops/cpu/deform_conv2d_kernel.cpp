@@ -50,17 +50,14 @@ namespace tva {
 namespace ops {
 namespace {
 
-// Every size of one call, validated.
-struct Shape {
+// Every size of one call, validated, with the call's parameters.
+struct Shape : DeformConv2dParams {
   int64_t batch, channels, height, width;
   int64_t out_channels, kernel_h, kernel_w, taps; // taps = kernel_h * kernel_w
   int64_t out_h, out_w, pixels;                   // pixels = out_h * out_w
-  int64_t groups, offset_groups;
   int64_t group_channels;        // input channels per weight group
   int64_t group_out_channels;    // output channels per weight group
   int64_t offset_group_channels; // input channels per offset group
-  int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
-  bool use_mask;
   int64_t band_rows; // output rows per band of parallel work, see plan_bands()
 };
 
@@ -70,15 +67,11 @@ Shape check_arguments(
     const at::Tensor& offset,
     const at::Tensor& mask,
     const at::Tensor& bias,
-    int64_t stride_h,
-    int64_t stride_w,
-    int64_t pad_h,
-    int64_t pad_w,
-    int64_t dilation_h,
-    int64_t dilation_w,
-    int64_t groups,
-    int64_t offset_groups,
-    bool use_mask) {
+    const DeformConv2dParams& p) {
+  const int64_t stride_h = p.stride_h, stride_w = p.stride_w, pad_h = p.pad_h, pad_w = p.pad_w;
+  const int64_t dilation_h = p.dilation_h, dilation_w = p.dilation_w;
+  const int64_t groups = p.groups, offset_groups = p.offset_groups;
+  const bool use_mask = p.use_mask;
   check_cpu(input, "input");
   check_cpu(weight, "weight");
   check_cpu(offset, "offset");
@@ -97,6 +90,7 @@ Shape check_arguments(
   }
 
   Shape s;
+  static_cast<DeformConv2dParams&>(s) = p;
   s.batch = input.size(0);
   s.channels = input.size(1);
   s.height = input.size(2);
@@ -105,15 +99,6 @@ Shape check_arguments(
   s.kernel_h = weight.size(2);
   s.kernel_w = weight.size(3);
   s.taps = s.kernel_h * s.kernel_w;
-  s.stride_h = stride_h;
-  s.stride_w = stride_w;
-  s.pad_h = pad_h;
-  s.pad_w = pad_w;
-  s.dilation_h = dilation_h;
-  s.dilation_w = dilation_w;
-  s.groups = groups;
-  s.offset_groups = offset_groups;
-  s.use_mask = use_mask;
 
   TORCH_CHECK(
       s.kernel_h > 0 && s.kernel_w > 0, "weight should have a kernel of at least 1x1, got ",
@@ -608,24 +593,14 @@ at::Tensor deform_conv2d(
     const at::Tensor& offset,
     const at::Tensor& mask,
     const at::Tensor& bias,
-    int64_t stride_h,
-    int64_t stride_w,
-    int64_t pad_h,
-    int64_t pad_w,
-    int64_t dilation_h,
-    int64_t dilation_w,
-    int64_t groups,
-    int64_t offset_groups,
-    bool use_mask) {
-  Shape s = check_arguments(
-      input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
-      groups, offset_groups, use_mask);
+    const DeformConv2dParams& p) {
+  const bool use_mask = p.use_mask;
+  Shape s = check_arguments(input, weight, offset, mask, bias, p);
   s.band_rows = plan_bands(s, at::get_num_threads());
   if (is_reduced_float(input)) {
     return deform_conv2d(
                to_float(input), to_float(weight), to_float(offset),
-               use_mask ? to_float(mask) : mask, to_float(bias), stride_h, stride_w, pad_h, pad_w,
-               dilation_h, dilation_w, groups, offset_groups, use_mask)
+               use_mask ? to_float(mask) : mask, to_float(bias), p)
         .to(input.scalar_type());
   }
   at::Tensor out = at::empty({s.batch, s.out_channels, s.out_h, s.out_w}, input.options());
@@ -654,18 +629,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> deform_co
     const at::Tensor& offset,
     const at::Tensor& mask,
     const at::Tensor& bias,
-    int64_t stride_h,
-    int64_t stride_w,
-    int64_t pad_h,
-    int64_t pad_w,
-    int64_t dilation_h,
-    int64_t dilation_w,
-    int64_t groups,
-    int64_t offset_groups,
-    bool use_mask) {
-  Shape s = check_arguments(
-      input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
-      groups, offset_groups, use_mask);
+    const DeformConv2dParams& p) {
+  const bool use_mask = p.use_mask;
+  Shape s = check_arguments(input, weight, offset, mask, bias, p);
   s.band_rows = plan_bands(s, at::get_num_threads());
   check_cpu(grad, "grad");
   check_same_dtype(input, "input", grad, "grad");
@@ -678,8 +644,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> deform_co
   if (is_reduced_float(input)) {
     auto r = deform_conv2d_backward(
         to_float(grad), to_float(input), to_float(weight), to_float(offset),
-        use_mask ? to_float(mask) : mask, to_float(bias), stride_h, stride_w, pad_h, pad_w,
-        dilation_h, dilation_w, groups, offset_groups, use_mask);
+        use_mask ? to_float(mask) : mask, to_float(bias), p);
     const auto dt = input.scalar_type();
     return std::make_tuple(
         std::get<0>(r).to(dt), std::get<1>(r).to(dt), std::get<2>(r).to(dt),

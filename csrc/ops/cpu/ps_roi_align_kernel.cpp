@@ -84,6 +84,27 @@ void ps_roi_align_forward_impl(
   (void)channels;
 }
 
+// Adds one output's gradient go to the four taps of each sampling point of bin (ph, pw), as
+// torchvision's ps_roi_align backward does (g * w_i / count, tap after tap).
+template <typename T>
+void add_bin_gradient(
+    const simd::AlignGrid<T>& grid, int64_t ph, int64_t pw, T go, int64_t width, T* plane) {
+  const AxisTap<T>* ys = grid.ys + ph * grid.grid_h;
+  const AxisTap<T>* xs = grid.xs + pw * grid.grid_w;
+  for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
+    const AxisTap<T>& ty = ys[iy];
+    for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
+      const AxisTap<T>& tx = xs[ix];
+      if (!(ty.valid && tx.valid)) continue;
+      const T w1 = ty.h * tx.h, w2 = ty.h * tx.l, w3 = ty.l * tx.h, w4 = ty.l * tx.l;
+      plane[int64_t{ty.lo} * width + tx.lo] += go * w1 / grid.count;
+      plane[int64_t{ty.lo} * width + tx.hi] += go * w2 / grid.count;
+      plane[int64_t{ty.hi} * width + tx.lo] += go * w3 / grid.count;
+      plane[int64_t{ty.hi} * width + tx.hi] += go * w4 / grid.count;
+    }
+  }
+}
+
 template <typename scalar_t>
 void ps_roi_align_backward_impl(
     const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& mapping,
@@ -103,15 +124,28 @@ void ps_roi_align_backward_impl(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
       sampling_ratio, acc_t(0.5), /*min_one=*/false, /*tabulate=*/false);
 
-  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
-      ? grad_input
-      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-  acc_t* gin = acc_grad.data_ptr<acc_t>();
   const scalar_t* g = grad.data_ptr<scalar_t>();
   const int64_t gs0 = grad.stride(0), gs1 = grad.stride(1), gs2 = grad.stride(2),
                 gs3 = grad.stride(3);
   const at::Tensor cmc = mapping.contiguous();
   const int32_t* cm = cmc.data_ptr<int32_t>();
+
+  if (roi::is_forward_channel_mapping(cm, num_rois, channels)) {
+    roi::fill_position_sensitive_gradient(
+        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w,
+        [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
+          const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
+          add_bin_gradient(plan.grid(n, plan.count(n)), ph, pw, go, width, plane);
+        });
+    return;
+  }
+
+  // Any other mapping: every output's contribution, bucketed by the channel it names.
+  grad_input.zero_();
+  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
+      ? grad_input
+      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+  acc_t* gin = acc_grad.data_ptr<acc_t>();
   const int64_t total = grad.numel();
   // torchvision adds the outputs' contributions in output order.
   std::vector<int64_t> visit(total);
@@ -133,20 +167,7 @@ void ps_roi_align_backward_impl(
         const auto grid = plan.grid(n, plan.count(n));
         acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
         const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
-        const AxisTap<acc_t>* ys = grid.ys + ph * grid.grid_h;
-        const AxisTap<acc_t>* xs = grid.xs + pw * grid.grid_w;
-        for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
-          const AxisTap<acc_t>& ty = ys[iy];
-          for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
-            const AxisTap<acc_t>& tx = xs[ix];
-            if (!(ty.valid && tx.valid)) continue;
-            const acc_t w1 = ty.h * tx.h, w2 = ty.h * tx.l, w3 = ty.l * tx.h, w4 = ty.l * tx.l;
-            plane[int64_t{ty.lo} * width + tx.lo] += go * w1 / grid.count;
-            plane[int64_t{ty.lo} * width + tx.hi] += go * w2 / grid.count;
-            plane[int64_t{ty.hi} * width + tx.lo] += go * w3 / grid.count;
-            plane[int64_t{ty.hi} * width + tx.hi] += go * w4 / grid.count;
-          }
-        }
+        add_bin_gradient(grid, ph, pw, go, width, plane);
       }
     }
   });
@@ -167,8 +188,9 @@ std::tuple<at::Tensor, at::Tensor> ps_roi_align_forward(
       pooled_height * pooled_width, ", got ", channels);
   const std::vector<int64_t> shape = {
       rois.size(0), channels / (pooled_height * pooled_width), pooled_height, pooled_width};
-  at::Tensor output = at::zeros(shape, input.options().memory_format(at::MemoryFormat::Contiguous));
-  at::Tensor mapping = at::zeros(shape, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  // Not zeroed: the kernel writes every element.
+  at::Tensor output = roi::empty_output(shape, input.options());
+  at::Tensor mapping = roi::empty_output(shape, input.options().dtype(at::kInt));
   if (output.numel() == 0) return std::make_tuple(output, mapping);
   TORCH_CHECK(
       input.size(2) > 0 && input.size(3) > 0, "input must have a non-zero height and width, got ",
@@ -193,9 +215,9 @@ at::Tensor ps_roi_align_backward(
       grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
       batch_size, height, width);
   roi::check_index_tensor(channel_mapping, grad, "channel_mapping");
-  at::Tensor grad_input =
-      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
-  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
+  // Not zeroed here: the kernel writes every element.
+  at::Tensor grad_input = roi::empty_output({batch_size, channels, height, width}, grad.options());
+  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input.zero_();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_ps_roi_align_backward", [&] {
     ps_roi_align_backward_impl<scalar_t>(
         grad, rois, channel_mapping, spatial_scale, pooled_height, pooled_width, sampling_ratio,

@@ -120,15 +120,37 @@ void ps_roi_pool_backward_impl(
   const auto plan = plan_ps_pool<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w, true);
 
-  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
-      ? grad_input
-      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-  acc_t* gin = acc_grad.data_ptr<acc_t>();
   const scalar_t* g = grad.data_ptr<scalar_t>();
   const int64_t gs0 = grad.stride(0), gs1 = grad.stride(1), gs2 = grad.stride(2),
                 gs3 = grad.stride(3);
   const at::Tensor cmc = mapping.contiguous();
   const int32_t* cm = cmc.data_ptr<int32_t>();
+
+  if (roi::is_forward_channel_mapping(cm, num_rois, channels)) {
+    roi::fill_position_sensitive_gradient(
+        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w,
+        [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
+          const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+          const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+          const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+          const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+          if (h1 <= h0 || w1 <= w0) return; // an empty bin adds nothing
+          const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
+          const acc_t diff =
+              static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
+          for (int64_t h = h0; h < h1; ++h) {
+            for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
+          }
+        });
+    return;
+  }
+
+  // Any other mapping: every output's contribution, bucketed by the channel it names.
+  grad_input.zero_();
+  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
+      ? grad_input
+      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+  acc_t* gin = acc_grad.data_ptr<acc_t>();
   // torchvision visits the outputs RoI by RoI, then bin row, bin column, output channel.
   std::vector<int64_t> visit;
   visit.reserve(num_rois * channels_out * pooled_h * pooled_w);
@@ -184,8 +206,9 @@ std::tuple<at::Tensor, at::Tensor> ps_roi_pool_forward(
       pooled_height * pooled_width, ", got ", channels);
   const std::vector<int64_t> shape = {
       rois.size(0), channels / (pooled_height * pooled_width), pooled_height, pooled_width};
-  at::Tensor output = at::zeros(shape, input.options().memory_format(at::MemoryFormat::Contiguous));
-  at::Tensor mapping = at::zeros(shape, input.options().dtype(at::kInt).memory_format(at::MemoryFormat::Contiguous));
+  // Not zeroed: the kernel writes every element.
+  at::Tensor output = roi::empty_output(shape, input.options());
+  at::Tensor mapping = roi::empty_output(shape, input.options().dtype(at::kInt));
   if (output.numel() == 0) return std::make_tuple(output, mapping);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ps_roi_pool", [&] {
     ps_roi_pool_forward_impl<scalar_t>(
@@ -207,9 +230,9 @@ at::Tensor ps_roi_pool_backward(
       grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
       batch_size, height, width);
   roi::check_index_tensor(channel_mapping, grad, "channel_mapping");
-  at::Tensor grad_input =
-      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
-  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
+  // Not zeroed here: the kernel writes every element.
+  at::Tensor grad_input = roi::empty_output({batch_size, channels, height, width}, grad.options());
+  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input.zero_();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_ps_roi_pool_backward", [&] {
     ps_roi_pool_backward_impl<scalar_t>(
         grad, rois, channel_mapping, spatial_scale, pooled_height, pooled_width, grad_input);

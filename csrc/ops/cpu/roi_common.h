@@ -11,6 +11,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
 
 #ifdef __linux__
 #include <sys/mman.h>
@@ -397,6 +398,26 @@ void pool_axis_bins(int64_t roi_start, int64_t roi_size, int64_t pooled, int64_t
   }
 }
 
+// The images' RoI lists indexed by image (nullptr for an image without RoIs); points into g.
+inline std::vector<const std::vector<int64_t>*> rois_of_image(const RoisByImage& g, int64_t batch) {
+  std::vector<const std::vector<int64_t>*> out(batch, nullptr);
+  for (size_t i = 0; i < g.images.size(); ++i) out[g.images[i]] = &g.rois[i];
+  return out;
+}
+
+// True if channel_mapping holds what the forward pass of ps_roi_align / ps_roi_pool returns: output
+// (n, c_out, ph, pw) reads input channel (c_out * pooled_h + ph) * pooled_w + pw, i.e. the j-th
+// element of every RoI's [channels] slice is j. Then each input channel is read by exactly one bin
+// of every RoI, and its gradient can be computed from that bin alone, RoI after RoI.
+inline bool is_forward_channel_mapping(const int32_t* mapping, int64_t num_rois, int64_t channels) {
+  int32_t bad = 0;
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const int32_t* m = mapping + n * channels;
+    for (int64_t j = 0; j < channels; ++j) bad |= m[j] ^ static_cast<int32_t>(j);
+  }
+  return bad == 0;
+}
+
 // ----------------------------------------------------------------------------------------------
 // Channel blocks and per-thread scratch.
 
@@ -508,6 +529,60 @@ void scatter_channel_block(
     const T* src = block + j;
     for (int64_t p = 0; p < hw; ++p) dst[p] = static_cast<S>(src[p * cb]);
   }
+}
+
+// Computes a gradient [batch, channels, hw] plane group by plane group, without zeroing the whole
+// tensor first: a work item owns channels [c0, c0 + nc) (nc <= per_item) of every image, and for each
+// image zeroes their planes (so they are in cache for what follows) and calls
+// fill(planes, b, c0, nc) to add the contributions, in acc_t: half and bfloat16 planes are summed in
+// a float scratch and rounded once at the end. Threads never share a plane, so no atomics.
+template <typename scalar_t, typename F>
+void fill_gradient_planes(
+    scalar_t* grad_input, int64_t batch, int64_t channels, int64_t hw, int64_t per_item,
+    const F& fill) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr bool kSameType = std::is_same<scalar_t, acc_t>::value;
+  per_item = std::max<int64_t>(per_item, 1);
+  const int64_t items = (channels + per_item - 1) / per_item;
+  at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> own;
+    acc_t* scratch = kSameType ? nullptr : thread_scratch<acc_t, 3>(per_item * hw, own);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t c0 = item * per_item;
+      const int64_t nc = std::min(per_item, channels - c0);
+      for (int64_t b = 0; b < batch; ++b) {
+        scalar_t* out = grad_input + (b * channels + c0) * hw;
+        acc_t* planes = kSameType ? reinterpret_cast<acc_t*>(out) : scratch;
+        std::fill(planes, planes + nc * hw, acc_t(0));
+        fill(planes, b, c0, nc);
+        if (!kSameType) {
+          for (int64_t k = 0; k < nc * hw; ++k) out[k] = static_cast<scalar_t>(planes[k]);
+        }
+      }
+    }
+  });
+}
+
+// The backward of ps_roi_align / ps_roi_pool for the channel mapping their forward returns (see
+// is_forward_channel_mapping): input channel c_in is read by bin (ph, pw) of output channel c_out
+// of every RoI only, so its gradient plane of image b is the sum, RoI after RoI (torchvision's
+// order for every element), of add(plane, n, c_out, ph, pw) over the RoIs n of that image.
+template <typename scalar_t, typename F>
+void fill_position_sensitive_gradient(
+    scalar_t* grad_input, const std::vector<int64_t>& batch_index, int64_t batch, int64_t channels,
+    int64_t hw, int64_t pooled_h, int64_t pooled_w, const F& add) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t bins = pooled_h * pooled_w;
+  const RoisByImage groups = group_by_image(batch_index, batch);
+  const auto rois_of = rois_of_image(groups, batch);
+  fill_gradient_planes(
+      grad_input, batch, channels, hw, 1, [&](acc_t* plane, int64_t b, int64_t c_in, int64_t) {
+        if (rois_of[b] == nullptr) return;
+        const int64_t c_out = c_in / bins;
+        const int64_t ph = (c_in % bins) / pooled_w;
+        const int64_t pw = c_in % pooled_w;
+        for (const int64_t n : *rois_of[b]) add(plane, n, c_out, ph, pw);
+      });
 }
 
 } // namespace roi

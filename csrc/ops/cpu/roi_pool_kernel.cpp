@@ -120,47 +120,51 @@ void roi_pool_backward_impl(
   const int64_t batch = grad_input.size(0), channels = grad_input.size(1);
   const int64_t hw = grad_input.size(2) * grad_input.size(3);
   const at::Tensor r = roi::rois_in<acc_t>(rois);
-  const auto bidx = roi::batch_indices(r.data_ptr<acc_t>(), num_rois, batch);
+  const auto groups =
+      roi::group_by_image(roi::batch_indices(r.data_ptr<acc_t>(), num_rois, batch), batch);
+  const auto rois_of = roi::rois_of_image(groups, batch);
 
-  // Half and bfloat16 gradients are summed in float and rounded once at the end.
-  at::Tensor acc_t_grad = std::is_same<scalar_t, acc_t>::value
-      ? grad_input
-      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-  acc_t* gin = acc_t_grad.data_ptr<acc_t>();
   const scalar_t* g = grad.data_ptr<scalar_t>();
   const int64_t gs0 = grad.stride(0), gs1 = grad.stride(1), gs2 = grad.stride(2),
                 gs3 = grad.stride(3);
   const at::Tensor amc = argmax.contiguous();
   const int32_t* am = amc.data_ptr<int32_t>();
   const int64_t bins = pooled_h * pooled_w;
+  const uint64_t limit = static_cast<uint64_t>(hw);
+  // Channels per work item: their gradient planes (written at random positions) stay in cache
+  // while every RoI of the image adds into them.
+  const int64_t per_item = std::max<int64_t>(
+      1, std::min<int64_t>(16, (int64_t{1} << 20) / std::max<int64_t>(hw * sizeof(acc_t), 1)));
   std::atomic<bool> bad_index{false};
-
-  // Each thread owns a range of channels; within a channel the contributions arrive in torchvision's
-  // order (RoI, then bin).
-  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t n = 0; n < num_rois; ++n) {
-      for (int64_t c = c_begin; c < c_end; ++c) {
-        acc_t* plane = gin + (bidx[n] * channels + c) * hw;
-        const int32_t* a = am + (n * channels + c) * bins;
-        const scalar_t* src = g + n * gs0 + c * gs1;
-        for (int64_t ph = 0; ph < pooled_h; ++ph) {
-          for (int64_t pw = 0; pw < pooled_w; ++pw) {
-            const int64_t i = a[ph * pooled_w + pw];
-            if (i == -1) continue;
-            if (i < 0 || i >= hw) {
-              bad_index = true;
-              continue;
+  // Per element, contributions arrive in torchvision's order (RoI, then bin).
+  roi::fill_gradient_planes(
+      grad_input.data_ptr<scalar_t>(), batch, channels, hw, per_item,
+      [&](acc_t* planes, int64_t b, int64_t c0, int64_t nc) {
+        if (rois_of[b] == nullptr) return;
+        bool bad = false;
+        for (const int64_t n : *rois_of[b]) {
+          for (int64_t j = 0; j < nc; ++j) {
+            acc_t* plane = planes + j * hw;
+            const int32_t* a = am + (n * channels + c0 + j) * bins;
+            const scalar_t* src = g + n * gs0 + (c0 + j) * gs1;
+            for (int64_t ph = 0; ph < pooled_h; ++ph) {
+              for (int64_t pw = 0; pw < pooled_w; ++pw) {
+                const int64_t i = a[ph * pooled_w + pw];
+                // One comparison: -1 (an empty bin) and anything outside the plane fail it.
+                if (static_cast<uint64_t>(i) < limit) {
+                  plane[i] += static_cast<acc_t>(src[ph * gs2 + pw * gs3]);
+                } else if (i != -1) {
+                  bad = true;
+                }
+              }
             }
-            plane[i] += static_cast<acc_t>(src[ph * gs2 + pw * gs3]);
           }
         }
-      }
-    }
-  });
+        if (bad) bad_index = true;
+      });
   TORCH_CHECK(
       !bad_index, "argmax must hold pixel indices in [-1, height * width) = [-1, ", hw,
       "), as roi_pool returns them");
-  if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_t_grad);
 }
 
 } // namespace
@@ -189,9 +193,9 @@ at::Tensor roi_pool_backward(
   roi::check_backward(
       grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
   roi::check_index_tensor(argmax, grad, "argmax");
-  at::Tensor grad_input =
-      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
-  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
+  at::Tensor grad_input = roi::empty_output({batch_size, channels, height, width}, grad.options());
+  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input.zero_();
+  // The kernel writes every element (zero where no bin's maximum lies).
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_pool_backward", [&] {
     roi_pool_backward_impl<scalar_t>(grad, rois, argmax, pooled_height, pooled_width, grad_input);
   });

@@ -225,20 +225,44 @@ HWY_INLINE void PoolForward(const PoolBins& b, const T* img, int64_t ps, T* tile
       const bool empty = (h1 <= h0) || (w1 <= w0);
       const int64_t bin = ph * b.pooled_w + pw;
       for (int64_t k = 0; k < kRoiChannelBlock; k += lanes) {
-        // torchvision starts from -FLT_MAX (also for double) and keeps the first strict maximum.
-        auto best = hn::Set(d, empty ? T(0) : static_cast<T>(-FLT_MAX));
-        auto best_idx = hn::Set(di, I(-1));
+        // torchvision starts from -FLT_MAX (also for double) and keeps the first strict maximum
+        // in scan order (rows, then columns), i.e. the maximum with the smallest pixel index.
+        // Two independent scans, of the even and of the odd columns, keep the compare-select
+        // chains short; their results are merged by that rule.
+        auto best_a = hn::Set(d, empty ? T(0) : static_cast<T>(-FLT_MAX));
+        auto best_b = best_a;
+        auto idx_a = hn::Set(di, I(-1));
+        auto idx_b = idx_a;
         for (int64_t h = h0; h < h1; ++h) {
-          for (int64_t w = w0; w < w1; ++w) {
-            const int64_t p = h * b.width + w;
-            const auto v = hn::LoadU(d, img + p * ps + k);
-            const auto gt = hn::Gt(v, best);
-            best = hn::IfThenElse(gt, v, best);
-            best_idx = hn::IfThenElse(hn::RebindMask(di, gt), hn::Set(di, static_cast<I>(p)), best_idx);
+          const int64_t row = h * b.width;
+          int64_t w = w0;
+          for (; w + 1 < w1; w += 2) {
+            const int64_t p = row + w;
+            const auto va = hn::LoadU(d, img + p * ps + k);
+            const auto vb = hn::LoadU(d, img + (p + 1) * ps + k);
+            const auto gta = hn::Gt(va, best_a);
+            const auto gtb = hn::Gt(vb, best_b);
+            best_a = hn::IfThenElse(gta, va, best_a);
+            best_b = hn::IfThenElse(gtb, vb, best_b);
+            idx_a = hn::IfThenElse(hn::RebindMask(di, gta), hn::Set(di, static_cast<I>(p)), idx_a);
+            idx_b = hn::IfThenElse(hn::RebindMask(di, gtb), hn::Set(di, static_cast<I>(p + 1)), idx_b);
+          }
+          if (w < w1) {
+            const int64_t p = row + w;
+            const auto va = hn::LoadU(d, img + p * ps + k);
+            const auto gta = hn::Gt(va, best_a);
+            best_a = hn::IfThenElse(gta, va, best_a);
+            idx_a = hn::IfThenElse(hn::RebindMask(di, gta), hn::Set(di, static_cast<I>(p)), idx_a);
           }
         }
-        hn::StoreU(best, d, tile + bin * kRoiChannelBlock + k);
-        hn::StoreU(best_idx, di, argmax_tile + bin * kRoiChannelBlock + k);
+        // b wins if larger, or equal and earlier (both unset: equal values and indices).
+        const auto take_b = hn::Or(
+            hn::Gt(best_b, best_a),
+            hn::And(hn::Eq(best_b, best_a), hn::RebindMask(d, hn::Lt(idx_b, idx_a))));
+        hn::StoreU(hn::IfThenElse(take_b, best_b, best_a), d, tile + bin * kRoiChannelBlock + k);
+        hn::StoreU(
+            hn::IfThenElse(hn::RebindMask(di, take_b), idx_b, idx_a), di,
+            argmax_tile + bin * kRoiChannelBlock + k);
       }
     }
   }
