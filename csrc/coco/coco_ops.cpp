@@ -18,6 +18,18 @@ namespace tva {
 namespace coco {
 namespace {
 
+// A [m, n] double matrix with entry (i, j) = f(i, j); rows in parallel.
+template <class F>
+at::Tensor pairwise_matrix(int64_t m, int64_t n, const F& f) {
+  auto out = at::empty({m, n}, at::kDouble);
+  double* o = out.data_ptr<double>();
+  tva::parallel_for(m, 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      for (int64_t j = 0; j < n; ++j) o[i * n + j] = f(i, j);
+  });
+  return out;
+}
+
 at::Tensor as_long(const at::Tensor& t, const char* name) {
   check_cpu(t, name);
   TORCH_CHECK(!t.is_floating_point() && !t.is_complex(), name,
@@ -249,15 +261,12 @@ at::Tensor bbox_iou_op(const at::Tensor& dt_in, const at::Tensor& gt_in, const a
   const int64_t m = dt.size(0), n = gt.size(0);
   TORCH_CHECK(static_cast<int64_t>(crowd.size()) == n, "iscrowd should have one flag per gt (", n,
               "), got ", crowd.size());
-  auto out = at::empty({m, n}, at::kDouble);
   const double* d = dt.data_ptr<double>();
   const double* g = gt.data_ptr<double>();
-  double* o = out.data_ptr<double>();
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      o[i * n + j] = box_iou({d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]},
-                             {g[4 * j], g[4 * j + 1], g[4 * j + 2], g[4 * j + 3]}, crowd[j] != 0);
-  return out;
+  return pairwise_matrix(m, n, [&](int64_t i, int64_t j) {
+    return box_iou({d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]},
+                   {g[4 * j], g[4 * j + 1], g[4 * j + 2], g[4 * j + 3]}, crowd[j] != 0);
+  });
 }
 
 at::Tensor rle_iou_op(const std::vector<at::Tensor>& dt_t, const std::vector<at::Tensor>& gt_t,
@@ -275,14 +284,9 @@ at::Tensor rle_iou_op(const std::vector<at::Tensor>& dt_t, const std::vector<at:
     da[i] = rle_area(dt[i]);
   }
   for (int64_t j = 0; j < n; ++j) gb[j] = rle_to_bbox(gt[j]);
-  auto out = at::empty({m, n}, at::kDouble);
-  double* o = out.data_ptr<double>();
-  tva::parallel_for(m, 16, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      for (int64_t j = 0; j < n; ++j)
-        o[i * n + j] = rle_iou(dt[i], gt[j], da[i], 0, db[i], gb[j], crowd[j] != 0);
+  return pairwise_matrix(m, n, [&](int64_t i, int64_t j) {
+    return rle_iou(dt[i], gt[j], da[i], 0, db[i], gb[j], crowd[j] != 0);
   });
-  return out;
 }
 
 // Segmentations as they appear in COCO annotations, to compressed RLEs (annToRLE, frPyObjects).
@@ -428,14 +432,11 @@ at::Tensor keypoint_oks_op(const at::Tensor& dt_in, const at::Tensor& gt_in,
   const auto area = to_vector<double>(as_double(area_in, "gt area").view(-1));
   TORCH_CHECK(static_cast<int64_t>(area.size()) == n, "gt area should have one entry per gt (", n,
               "), got ", area.size());
-  auto out = at::empty({m, n}, at::kDouble);
   const double* d = dt.data_ptr<double>();
   const double* g = gt.data_ptr<double>();
-  double* o = out.data_ptr<double>();
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      o[i * n + j] = keypoint_oks(d + i * kk, g + j * kk, boxes[j], area[j], vars);
-  return out;
+  return pairwise_matrix(m, n, [&](int64_t i, int64_t j) {
+    return keypoint_oks(d + i * kk, g + j * kk, boxes[j], area[j], vars);
+  });
 }
 
 // Points s at a batch of compressed RLEs [chars, lens, h, w] after checking its shape.
