@@ -102,6 +102,8 @@ COMBOS = [
      T.RandomCrop(25), T.PILToTensor(), T.ConvertImageDtype(torch.float32), T.Normalize((0.5,), (0.25,))],
     [T.CenterCrop(70), T.RandomHorizontalFlip(), T.CenterCrop(30), T.CenterCrop(50)],  # pad, crop, pad again
     [T.Resize(30), T.ToTensor(), T.CenterCrop(20), T.RandomHorizontalFlip(), T.Normalize(MEAN, STD)],
+    # integer ratio out of reach of the image: get_params' fallback to the central crop
+    [T.RandomResizedCrop(16, scale=[0.5, 1], ratio=(3, 4)), T.ToTensor(), T.Normalize((0.5,), [1])],
 ]
 
 
@@ -111,6 +113,30 @@ def test_combinations_seeded(transforms, seed):
     for data in (JPEG, JPEG_TALL):
         out, ref = run_both(transforms, data, seed)
         assert_close(out, ref)
+
+
+def test_normalize_values_are_checked_every_time():
+    """Normalize's mean/std are validated once per value set; a std that is zero in float32 still ends
+    the fused prefix (torchvision raises) however often it is seen, and other values still fuse."""
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            Pipeline([T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.2, 1e-50, 0.2))])(JPEG)
+        out, ref = run_both([T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.2, 0.3, 0.2))], JPEG)
+        assert_close(out, ref, std=(0.2,))
+
+
+def test_patched_get_params_is_used(monkeypatch):
+    calls = []
+    original = T.RandomResizedCrop.get_params
+
+    def patched(img, scale, ratio):
+        calls.append(tuple(img.shape))
+        return original(img, scale, ratio)
+
+    monkeypatch.setattr(T.RandomResizedCrop, "get_params", staticmethod(patched))
+    out, ref = run_both([T.RandomResizedCrop(24), T.ToTensor()], JPEG)
+    assert_close(out, ref)
+    assert calls[0] == (3, 61, 83)
 
 
 def test_common_pipelines_match_torchvision():
