@@ -12,6 +12,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -195,14 +196,62 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
         }
       }
     }
+    // Interleaved RGB with two taps per output (bilinear without antialiasing, the usual case): the
+    // width pass reads the bytes themselves. From a sample's byte, one 32-bit gather brings the same
+    // channel of the next pixel as its 4th byte, so the two taps become four of weights w0, 0, 0, w1
+    // (resample_row_u8_taps). With weights that are not negative every product is >= +0 and adding
+    // +0 leaves a sum unchanged, so the values are resample_row's on the widened row. A tap of
+    // weight 0 may read any pixel (it adds +0); a tap of another weight must be the next pixel.
+    bool rgb_taps = interleaved && channels == 3 && ax_w.taps == 2;
+    for (int64_t k = 0; rgb_taps && k < ax_w.stride; ++k) {
+      const int32_t i0 = ax_w.idx[k], i1 = ax_w.idx[ax_w.stride + k];
+      const float w0 = ax_w.w[k], w1 = ax_w.w[ax_w.stride + k];
+      rgb_taps = !std::signbit(w0) && !std::signbit(w1) && (i1 == i0 + 1 || w1 == 0.0f);
+    }
+    std::vector<int32_t> offs;   // per channel: byte offset of each output's first tap
+    std::vector<float> w4;       // weights of the four byte taps
+    const int64_t row_bytes = ncols * channels;
+    const int64_t row_need = row_bytes + 2 * channels;  // bytes the gathers may read from a row start
+    const uint8_t* storage_end = nullptr;
+    if (rgb_taps) {
+      const int64_t st = ax_w.stride;
+      offs.resize(channels * st);
+      for (int64_t c = 0; c < channels; ++c) {
+        for (int64_t k = 0; k < st; ++k) offs[c * st + k] = ax_w.idx[k] * static_cast<int32_t>(channels) + static_cast<int32_t>(c);
+      }
+      w4.assign(4 * st, 0.0f);
+      std::copy(ax_w.w.begin(), ax_w.w.begin() + st, w4.begin());
+      std::copy(ax_w.w.begin() + st, ax_w.w.begin() + 2 * st, w4.begin() + 3 * st);
+      const at::Storage& storage = view.keep.storage();
+      storage_end = static_cast<const uint8_t*>(storage.data_ptr().get()) + storage.nbytes();
+    }
     const int64_t grain = std::max<int64_t>(1, 32768 / (channels * (ncols + ax_w.n * ax_w.taps) + 1));
     at::parallel_for(0, static_cast<int64_t>(rows.size()), grain, [&](int64_t begin, int64_t end) {
       const int64_t pn = simd::padded(ncols);
-      std::unique_ptr<float[]> buf(new float[channels * pn]);
+      std::unique_ptr<float[]> buf(rgb_taps ? nullptr : new float[channels * pn]);
+      std::unique_ptr<uint8_t[]> padded_row;
       std::vector<float*> bufs(channels);
-      for (int64_t c = 0; c < channels; ++c) bufs[c] = buf.get() + c * pn;
+      if (!rgb_taps) {
+        for (int64_t c = 0; c < channels; ++c) bufs[c] = buf.get() + c * pn;
+      }
       for (int64_t i = begin; i < end; ++i) {
         const int64_t y = rows[i];
+        if (rgb_taps) {
+          const uint8_t* src = view.data + y * view.sh;
+          if (src + row_need > storage_end) {  // the last row of the decoded pixels: a padded copy
+            if (!padded_row) {
+              padded_row.reset(new uint8_t[row_need]);
+              std::memset(padded_row.get() + row_bytes, 0, row_need - row_bytes);
+            }
+            std::memcpy(padded_row.get(), src, row_bytes);
+            src = padded_row.get();
+          }
+          for (int64_t c = 0; c < channels; ++c) {
+            simd::resample_row_u8_taps(src, offs.data() + c * ax_w.stride, w4.data(), 4, ax_w.stride,
+                                       ax_w.n, tmp_ptr + (c * nrows + y) * ts);
+          }
+          continue;
+        }
         if (interleaved) {
           simd::u8_to_f32(view.data + y * view.sh, ncols * channels, buf.get());
         } else {
