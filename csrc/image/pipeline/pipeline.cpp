@@ -280,8 +280,8 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
       const int64_t c = i / wh, oy = i % wh;
       const int64_t wy = s.vflip ? wh - 1 - oy : oy;  // row of the window
       const int64_t r = s.win_y + wy;                 // row of the resized image
-      std::fill(row.get(), row.get() + ww, 0.0f);
       if (any && r >= r0 && r < r1) {
+        std::fill(row.get(), row.get() + off, 0.0f);  // columns outside the valid rectangle
         const int64_t k = r - r0;
         const int64_t taps = ax_h.count[k];
         for (int64_t t = 0; t < taps; ++t) {
@@ -290,6 +290,8 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
         }
         simd::combine_rows(srcs.data(), wts.data(), taps, ax_w.n, row.get() + off);
         std::fill(row.get() + off + ax_w.n, row.get() + ww, 0.0f);
+      } else {
+        std::fill(row.get(), row.get() + ww, 0.0f);
       }
       if (s.out_float) {
         float* dst = out.data_ptr<float>() + i * ww;
