@@ -12,11 +12,11 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include "image/pipeline/pipeline_simd.h"
 #include "image/transforms/resample_simd.h"
 #include "image/transforms/resize_axis.h"
 
@@ -196,32 +196,23 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
         }
       }
     }
-    // Interleaved RGB with two taps per output (bilinear without antialiasing, the usual case): the
-    // width pass reads the bytes themselves. From a sample's byte, one 32-bit gather brings the same
-    // channel of the next pixel as its 4th byte, so the two taps become four of weights w0, 0, 0, w1
-    // (resample_row_u8_taps). With weights that are not negative every product is >= +0 and adding
-    // +0 leaves a sum unchanged, so the values are resample_row's on the widened row. A tap of
-    // weight 0 may read any pixel (it adds +0); a tap of another weight must be the next pixel.
+    // Interleaved RGB with two taps per output, the second being the next pixel (bilinear without
+    // antialiasing, the usual case): the width pass reads the bytes themselves, one 64-bit load per
+    // output for the three channels (resample_rgb_2taps: the same products and sum as resample_row
+    // on the widened rows). A second tap of weight 0 may read another pixel: its product is 0 with
+    // the sign of the weight either way (pixels are finite and not negative).
     bool rgb_taps = interleaved && channels == 3 && ax_w.taps == 2;
     for (int64_t k = 0; rgb_taps && k < ax_w.stride; ++k) {
       const int32_t i0 = ax_w.idx[k], i1 = ax_w.idx[ax_w.stride + k];
-      const float w0 = ax_w.w[k], w1 = ax_w.w[ax_w.stride + k];
-      rgb_taps = !std::signbit(w0) && !std::signbit(w1) && (i1 == i0 + 1 || w1 == 0.0f);
+      rgb_taps = i1 == i0 + 1 || ax_w.w[ax_w.stride + k] == 0.0f;
     }
-    std::vector<int32_t> offs;   // per channel: byte offset of each output's first tap
-    std::vector<float> w4;       // weights of the four byte taps
+    std::vector<int64_t> offs;  // byte offset of each output's first tap
     const int64_t row_bytes = ncols * channels;
-    const int64_t row_need = row_bytes + 2 * channels;  // bytes the gathers may read from a row start
+    const int64_t row_need = row_bytes + 8;  // bytes the loads may read from a row start
     const uint8_t* storage_end = nullptr;
     if (rgb_taps) {
-      const int64_t st = ax_w.stride;
-      offs.resize(channels * st);
-      for (int64_t c = 0; c < channels; ++c) {
-        for (int64_t k = 0; k < st; ++k) offs[c * st + k] = ax_w.idx[k] * static_cast<int32_t>(channels) + static_cast<int32_t>(c);
-      }
-      w4.assign(4 * st, 0.0f);
-      std::copy(ax_w.w.begin(), ax_w.w.begin() + st, w4.begin());
-      std::copy(ax_w.w.begin() + st, ax_w.w.begin() + 2 * st, w4.begin() + 3 * st);
+      offs.resize(ax_w.stride);
+      for (int64_t k = 0; k < ax_w.stride; ++k) offs[k] = static_cast<int64_t>(ax_w.idx[k]) * channels;
       const at::Storage& storage = view.keep.storage();
       storage_end = static_cast<const uint8_t*>(storage.data_ptr().get()) + storage.nbytes();
     }
@@ -246,10 +237,9 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
             std::memcpy(padded_row.get(), src, row_bytes);
             src = padded_row.get();
           }
-          for (int64_t c = 0; c < channels; ++c) {
-            simd::resample_row_u8_taps(src, offs.data() + c * ax_w.stride, w4.data(), 4, ax_w.stride,
-                                       ax_w.n, tmp_ptr + (c * nrows + y) * ts);
-          }
+          simd::resample_rgb_2taps(src, offs.data(), ax_w.w.data(), ax_w.w.data() + ax_w.stride, ax_w.n,
+                                   tmp_ptr + y * ts, tmp_ptr + (nrows + y) * ts,
+                                   tmp_ptr + (2 * nrows + y) * ts);
           continue;
         }
         if (interleaved) {
