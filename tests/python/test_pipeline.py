@@ -102,6 +102,8 @@ COMBOS = [
      T.RandomCrop(25), T.PILToTensor(), T.ConvertImageDtype(torch.float32), T.Normalize((0.5,), (0.25,))],
     [T.CenterCrop(70), T.RandomHorizontalFlip(), T.CenterCrop(30), T.CenterCrop(50)],  # pad, crop, pad again
     [T.Resize(30), T.ToTensor(), T.CenterCrop(20), T.RandomHorizontalFlip(), T.Normalize(MEAN, STD)],
+    # integer ratio out of reach of the image: get_params' fallback to the central crop
+    [T.RandomResizedCrop(16, scale=[0.5, 1], ratio=(3, 4)), T.ToTensor(), T.Normalize((0.5,), [1])],
 ]
 
 
@@ -111,6 +113,30 @@ def test_combinations_seeded(transforms, seed):
     for data in (JPEG, JPEG_TALL):
         out, ref = run_both(transforms, data, seed)
         assert_close(out, ref)
+
+
+def test_normalize_values_are_checked_every_time():
+    """Normalize's mean/std are validated once per value set; a std that is zero in float32 still ends
+    the fused prefix (torchvision raises) however often it is seen, and other values still fuse."""
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            Pipeline([T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.2, 1e-50, 0.2))])(JPEG)
+        out, ref = run_both([T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.2, 0.3, 0.2))], JPEG)
+        assert_close(out, ref, std=(0.2,))
+
+
+def test_patched_get_params_is_used(monkeypatch):
+    calls = []
+    original = T.RandomResizedCrop.get_params
+
+    def patched(img, scale, ratio):
+        calls.append(tuple(img.shape))
+        return original(img, scale, ratio)
+
+    monkeypatch.setattr(T.RandomResizedCrop, "get_params", staticmethod(patched))
+    out, ref = run_both([T.RandomResizedCrop(24), T.ToTensor()], JPEG)
+    assert_close(out, ref)
+    assert calls[0] == (3, 61, 83)
 
 
 def test_common_pipelines_match_torchvision():
@@ -304,3 +330,29 @@ def test_detection_preprocess_takes_files_and_bytes(tmp_path):
     for src in (str(path), JPEG):
         out, m = detection_preprocess(src, scale=(133, 80))
         assert torch.equal(out, ref) and m == meta
+
+
+@pytest.mark.parametrize("interpolation,antialias", [("bilinear", False), ("bilinear", True), ("bicubic", False)])
+def test_interleaved_pixels_give_the_planar_results_bit_for_bit(interpolation, antialias):
+    """Decoded pixels are interleaved (HWC memory); the width pass may read their bytes directly. Every
+    value (sign of zero included) equals the one computed from a planar copy, down to the last
+    decoded row and column, for encoded and decoded input."""
+    data = torch.frombuffer(bytearray(JPEG), dtype=torch.uint8)
+    img = tio.decode_image(data)
+    assert img.stride(2) == 3
+    ops = torch.ops.torchvision_adapter
+    g = torch.Generator().manual_seed(0)
+    boxes = [[0, 0, 83, 61], [40, 30, 43, 31], [82, 60, 1, 1], [5, 50, 78, 11]]
+    for _ in range(12):
+        w, h = int(torch.randint(1, 84, (1,), generator=g)), int(torch.randint(1, 62, (1,), generator=g))
+        boxes.append([int(torch.randint(0, 84 - w, (1,), generator=g)), int(torch.randint(0, 62 - h, (1,), generator=g)), w, h])
+    for i, box in enumerate(boxes):
+        for resize in ([24, 24], [box[3] * 2 + 1, max(1, box[2] // 3)], [box[3], box[2] + 7]):
+            args = (box, resize, interpolation, antialias, [], [], i % 2 == 0, False, i % 3 != 0,
+                    list(MEAN) if i % 3 == 1 else [], list(STD) if i % 3 == 1 else [])
+            ref = ops.pipeline(img.contiguous(), *args)
+            for out in (ops.pipeline(img, *args), ops.pipeline_encoded(data, *args)):
+                if ref.dtype == torch.float32:
+                    assert torch.equal(out.view(torch.int32), ref.view(torch.int32)), args
+                else:
+                    assert torch.equal(out, ref), args

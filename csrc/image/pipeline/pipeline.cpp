@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "image/pipeline/pipeline_simd.h"
 #include "image/transforms/resample_simd.h"
 #include "image/transforms/resize_axis.h"
 
@@ -195,14 +196,52 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
         }
       }
     }
+    // Interleaved RGB with two taps per output, the second being the next pixel (bilinear without
+    // antialiasing, the usual case): the width pass reads the bytes themselves, one 64-bit load per
+    // output for the three channels (resample_rgb_2taps: the same products and sum as resample_row
+    // on the widened rows). A second tap of weight 0 may read another pixel: its product is 0 with
+    // the sign of the weight either way (pixels are finite and not negative).
+    bool rgb_taps = interleaved && channels == 3 && ax_w.taps == 2;
+    for (int64_t k = 0; rgb_taps && k < ax_w.stride; ++k) {
+      const int32_t i0 = ax_w.idx[k], i1 = ax_w.idx[ax_w.stride + k];
+      rgb_taps = i1 == i0 + 1 || ax_w.w[ax_w.stride + k] == 0.0f;
+    }
+    std::vector<int64_t> offs;  // byte offset of each output's first tap
+    const int64_t row_bytes = ncols * channels;
+    const int64_t row_need = row_bytes + 8;  // bytes the loads may read from a row start
+    const uint8_t* storage_end = nullptr;
+    if (rgb_taps) {
+      offs.resize(ax_w.stride);
+      for (int64_t k = 0; k < ax_w.stride; ++k) offs[k] = static_cast<int64_t>(ax_w.idx[k]) * channels;
+      const at::Storage& storage = view.keep.storage();
+      storage_end = static_cast<const uint8_t*>(storage.data_ptr().get()) + storage.nbytes();
+    }
     const int64_t grain = std::max<int64_t>(1, 32768 / (channels * (ncols + ax_w.n * ax_w.taps) + 1));
     at::parallel_for(0, static_cast<int64_t>(rows.size()), grain, [&](int64_t begin, int64_t end) {
       const int64_t pn = simd::padded(ncols);
-      std::unique_ptr<float[]> buf(new float[channels * pn]);
+      std::unique_ptr<float[]> buf(rgb_taps ? nullptr : new float[channels * pn]);
+      std::unique_ptr<uint8_t[]> padded_row;
       std::vector<float*> bufs(channels);
-      for (int64_t c = 0; c < channels; ++c) bufs[c] = buf.get() + c * pn;
+      if (!rgb_taps) {
+        for (int64_t c = 0; c < channels; ++c) bufs[c] = buf.get() + c * pn;
+      }
       for (int64_t i = begin; i < end; ++i) {
         const int64_t y = rows[i];
+        if (rgb_taps) {
+          const uint8_t* src = view.data + y * view.sh;
+          if (src + row_need > storage_end) {  // the last row of the decoded pixels: a padded copy
+            if (!padded_row) {
+              padded_row.reset(new uint8_t[row_need]);
+              std::memset(padded_row.get() + row_bytes, 0, row_need - row_bytes);
+            }
+            std::memcpy(padded_row.get(), src, row_bytes);
+            src = padded_row.get();
+          }
+          simd::resample_rgb_2taps(src, offs.data(), ax_w.w.data(), ax_w.w.data() + ax_w.stride, ax_w.n,
+                                   tmp_ptr + y * ts, tmp_ptr + (nrows + y) * ts,
+                                   tmp_ptr + (2 * nrows + y) * ts);
+          continue;
+        }
         if (interleaved) {
           simd::u8_to_f32(view.data + y * view.sh, ncols * channels, buf.get());
         } else {
@@ -231,8 +270,8 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
       const int64_t c = i / wh, oy = i % wh;
       const int64_t wy = s.vflip ? wh - 1 - oy : oy;  // row of the window
       const int64_t r = s.win_y + wy;                 // row of the resized image
-      std::fill(row.get(), row.get() + ww, 0.0f);
       if (any && r >= r0 && r < r1) {
+        std::fill(row.get(), row.get() + off, 0.0f);  // columns outside the valid rectangle
         const int64_t k = r - r0;
         const int64_t taps = ax_h.count[k];
         for (int64_t t = 0; t < taps; ++t) {
@@ -241,6 +280,8 @@ at::Tensor fused(int64_t in_w, int64_t in_h, int64_t channels, const PipelineSpe
         }
         simd::combine_rows(srcs.data(), wts.data(), taps, ax_w.n, row.get() + off);
         std::fill(row.get() + off + ax_w.n, row.get() + ww, 0.0f);
+      } else {
+        std::fill(row.get(), row.get() + ww, 0.0f);
       }
       if (s.out_float) {
         float* dst = out.data_ptr<float>() + i * ww;

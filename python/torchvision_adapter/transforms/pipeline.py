@@ -34,8 +34,9 @@ loader (``ImageFolder(root, loader=Pipeline(compose))``) or transform in DataLoa
 spawn). PIL images and tensors other than uint8 ``[C, H, W]`` / ``[H, W]`` go through the transforms
 unchanged (unfused).
 """
+import math
 import os
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torchvision.transforms as T
@@ -68,6 +69,88 @@ FUSABLE = (
 def _stand_in(c: int, h: int, w: int) -> Tensor:
     """A tensor of the image's shape without its memory, for ``get_params``."""
     return torch.empty((), dtype=torch.uint8).expand(c, h, w)
+
+
+_RRC_GET_PARAMS = T.RandomResizedCrop.get_params
+_log_ratios: Dict[tuple, Tuple[float, float]] = {}
+
+
+def _resized_crop_params(t, channels: int, height: int, width: int) -> Tuple[int, int, int, int]:
+    """``RandomResizedCrop.get_params`` for an image of height x width, with the same torch calls in the
+    same order (so the same draws from the generator and the same result), without a stand-in image.
+
+    ``log_ratio`` is computed as torchvision computes it (a float32 tensor) and cached: ``uniform_``
+    receives its elements as doubles either way. Anything unusual (a patched ``get_params``, a scale or
+    ratio that is not two numbers) goes through torchvision's own function.
+    """
+    scale, ratio = t.scale, t.ratio
+    if (
+        t.get_params is not _RRC_GET_PARAMS
+        or not isinstance(ratio, (list, tuple))
+        or not isinstance(scale, (list, tuple))
+        or len(ratio) != 2
+        or len(scale) < 2
+        or not all(type(v) in (int, float) for v in ratio)
+    ):
+        return t.get_params(_stand_in(channels, height, width), scale, ratio)
+    key = tuple(ratio)
+    log_ratio = _log_ratios.get(key)
+    if log_ratio is None:
+        lr = torch.log(torch.tensor(ratio))
+        log_ratio = (float(lr[0]), float(lr[1]))
+        if len(_log_ratios) < 64:
+            _log_ratios[key] = log_ratio
+    area = height * width
+    s0, s1 = scale[0], scale[1]
+    r0, r1 = log_ratio
+    empty, exp, randint = torch.empty, torch.exp, torch.randint
+    for _ in range(10):
+        target_area = area * empty(1).uniform_(s0, s1).item()
+        aspect_ratio = exp(empty(1).uniform_(r0, r1)).item()
+        w = int(round(math.sqrt(target_area * aspect_ratio)))
+        h = int(round(math.sqrt(target_area / aspect_ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            i = randint(0, height - h + 1, size=(1,)).item()
+            j = randint(0, width - w + 1, size=(1,)).item()
+            return i, j, h, w
+    # Fallback to the central crop, as torchvision.
+    in_ratio = float(width) / float(height)
+    if in_ratio < min(ratio):
+        w = width
+        h = int(round(w / min(ratio)))
+    elif in_ratio > max(ratio):
+        h = height
+        w = int(round(h * max(ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+_normalize_values: Dict[tuple, Optional[Tuple[List[float], List[float]]]] = {}
+
+
+def _normalize_params(t, channels: int) -> Optional[Tuple[List[float], List[float]]]:
+    """Normalize's mean and std as float lists, or None when the fused path cannot take them (wrong
+    count, not numbers, a std that is zero in float32, where torchvision raises). Cached for plain
+    lists and tuples of numbers (keyed by their values)."""
+    mean, std = t.mean, t.std
+    key = None
+    if isinstance(mean, (list, tuple)) and isinstance(std, (list, tuple)):
+        key = (channels, tuple(mean), tuple(std))
+        if all(type(v) in (int, float) for v in key[1] + key[2]):
+            if key in _normalize_values:
+                found = _normalize_values[key]
+                return None if found is None else (list(found[0]), list(found[1]))
+        else:
+            key = None
+    m, d = _float_values(mean, channels), _float_values(std, channels)
+    if m is None or d is None or any(float(torch.tensor(v, dtype=torch.float32)) == 0.0 for v in d):
+        result = None
+    else:
+        result = (m, d)
+    if key is not None and len(_normalize_values) < 64:
+        _normalize_values[key] = result
+    return None if result is None else (list(result[0]), list(result[1]))
 
 
 def _is_int(v) -> bool:
@@ -193,7 +276,7 @@ def _step(plan: _Plan, t) -> bool:
         size = list(t.size)
         if len(size) != 2 or not all(_is_int(s) and s > 0 for s in size):
             return False
-        top, left, height, width = t.get_params(_stand_in(plan.c, plan.h, plan.w), t.scale, t.ratio)
+        top, left, height, width = _resized_crop_params(t, plan.c, plan.h, plan.w)
         plan.crop(top, left, height, width)
         if (height, width) != (size[0], size[1]):
             plan.resize, plan.interpolation, plan.antialias = (size[0], size[1]), mode, bool(t.antialias)
@@ -243,12 +326,11 @@ def _step(plan: _Plan, t) -> bool:
     if kind is T.Normalize:
         if plan.values != 1 or plan.ndim != 3:
             return False
-        mean, std = _float_values(t.mean, plan.c), _float_values(t.std, plan.c)
-        if mean is None or std is None:
-            return False
-        if any(float(torch.tensor(s, dtype=torch.float32)) == 0.0 for s in std):
-            return False  # torchvision raises
-        plan.mean, plan.std, plan.values = mean, std, 2
+        values = _normalize_params(t, plan.c)
+        if values is None:
+            return False  # torchvision raises for a zero std
+        plan.mean, plan.std = values
+        plan.values = 2
         return True
     return False
 
