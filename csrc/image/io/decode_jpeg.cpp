@@ -686,14 +686,14 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
     return out.permute({2, 0, 1});
   }
   std::vector<JSAMPROW> rows(plan.read_rows);
-  std::vector<uint8_t> scratch;
+  std::unique_ptr<uint8_t[]> scratch;  // not zero-filled: libjpeg writes every row read from it
   if (!direct) {
     // Scratch rows are sized for the widest possible decode (jpeg_crop_scanline only widens up to
     // the full output width).
     const int64_t row_bytes = out_w * decoded_components;
-    scratch.resize(static_cast<size_t>(row_bytes) * plan.read_rows);
+    scratch.reset(new uint8_t[static_cast<size_t>(row_bytes) * plan.read_rows]);
     for (JDIMENSION r = 0; r < plan.read_rows; ++r) {
-      rows[r] = scratch.data() + static_cast<size_t>(row_bytes) * r;
+      rows[r] = scratch.get() + static_cast<size_t>(row_bytes) * r;
     }
   } else {
     for (JDIMENSION r = 0; r < plan.read_rows; ++r) {
@@ -706,7 +706,7 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
     fail(d);
   }
 
-  if (!scratch.empty()) {
+  if (scratch) {
     const int64_t src_x = x0 - static_cast<int64_t>(plan.crop_x);  // crop_x now the decoded start
     for (int64_t r = 0; r < height; ++r) {
       const uint8_t* src = rows[r + (y0 - first_row)] + src_x * decoded_components;
