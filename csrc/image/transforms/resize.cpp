@@ -121,31 +121,39 @@ ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
 // Runs both passes; finish(plane, oy, row) receives each output row (out_w floats, padded buffer).
 // With u8_out set, uint8 rows are written there instead ([planes, out_h, out_w], rounded and
 // clamped, as f32_round_to_u8 does) and finish is not called.
+//
+// The passes are fused: each task walks its output rows in order and keeps the width-resampled input
+// rows they read in a small cache (slot y mod `slots`, where `slots` is the widest range of input
+// rows one output row reads, so the rows of one output never share a slot). Input rows shared by
+// adjacent output rows are resampled once per task, and the working set stays in the first-level
+// cache instead of a buffer of every input row. Each row is computed by the same operations as
+// before, so the results do not depend on the task split.
 template <typename Finish>
 void resample(const Planes& in, const ResizeAxis& ax_h, const ResizeAxis& ax_w, int64_t out_h,
               int64_t out_w, const Finish& finish, uint8_t* u8_out = nullptr) {
   const int64_t planes = in.count();
   const int64_t tstride = ax_w.stride;  // == padded(out_w)
-  std::vector<char> used(in.h, 0);
-  for (int64_t o = 0; o < out_h; ++o) {
-    if (ax_h.identity) {
-      used[o] = 1;
-      continue;
+  int64_t slots = 1;
+  if (!ax_h.identity) {
+    for (int64_t o = 0; o < out_h; ++o) {
+      int64_t lo = ax_h.idx[o], hi = lo;
+      for (int64_t k = 1; k < ax_h.count[o]; ++k) {
+        lo = std::min<int64_t>(lo, ax_h.idx[k * ax_h.stride + o]);
+        hi = std::max<int64_t>(hi, ax_h.idx[k * ax_h.stride + o]);
+      }
+      slots = std::max(slots, hi - lo + 1);
     }
-    for (int64_t k = 0; k < ax_h.count[o]; ++k) used[ax_h.idx[k * ax_h.stride + o]] = 1;
   }
-  std::unique_ptr<float[]> tmp(new float[planes * in.h * tstride]);
-
-  // Width pass over the input rows the height pass reads.
-  const int64_t grain_h = std::max<int64_t>(1, 32768 / (in.w + out_w * ax_w.taps + 1));
   const ByteTaps bt = in.dtype == at::kByte ? byte_taps(ax_w, in.w, out_w) : ByteTaps{};
-  at::parallel_for(0, planes * in.h, grain_h, [&](int64_t begin, int64_t end) {
-    std::unique_ptr<float[]> buf(new float[simd::padded(in.w)]);
+
+  const int64_t grain = std::max<int64_t>(1, 32768 / (out_w * ax_h.taps + 1));
+  at::parallel_for(0, planes * out_h, grain, [&](int64_t begin, int64_t end) {
+    std::unique_ptr<float[]> cache(new float[slots * tstride]);
+    std::vector<int64_t> tag(slots, -1);  // plane * in.h + y of the row each slot holds
+    std::unique_ptr<float[]> buf(new float[std::max(simd::padded(in.w), tstride)]);
     std::unique_ptr<uint8_t[]> bytes(bt.ok ? new uint8_t[bt.left + in.w + bt.right + 16] : nullptr);
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t plane = i / in.h, y = i % in.h;
-      if (!used[y]) continue;
-      float* dst = tmp.get() + i * tstride;
+    // Width pass of input row y of a plane into dst.
+    auto width_pass = [&](int64_t plane, int64_t y, float* dst) {
       if (bt.ok) {
         const uint8_t* src = in.row<uint8_t>(plane, y);
         uint8_t* b = bytes.get() + bt.left;
@@ -164,34 +172,39 @@ void resample(const Planes& in, const ResizeAxis& ax_h, const ResizeAxis& ax_w, 
         const float* src = load_row(in, plane, y, buf.get());
         simd::resample_row(src, ax_w.idx.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, out_w, dst);
       }
-    }
-  });
-
-  // Height pass, one output row at a time.
-  const int64_t grain_v = std::max<int64_t>(1, 32768 / (out_w * ax_h.taps + 1));
-  at::parallel_for(0, planes * out_h, grain_v, [&](int64_t begin, int64_t end) {
-    std::unique_ptr<float[]> row(new float[tstride]);
+    };
+    auto source = [&](int64_t plane, int64_t y) -> const float* {
+      const int64_t slot = y % slots;
+      float* dst = cache.get() + slot * tstride;
+      if (tag[slot] != plane * in.h + y) {
+        width_pass(plane, y, dst);
+        tag[slot] = plane * in.h + y;
+      }
+      return dst;
+    };
     std::vector<const float*> rows(ax_h.taps);
     std::vector<float> wts(ax_h.taps);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t plane = i / out_h, oy = i % out_h;
+      if (ax_h.identity) {
+        const float* src = source(plane, oy);
+        if (u8_out != nullptr) {
+          simd::f32_round_to_u8(src, out_w, u8_out + i * out_w);
+        } else {
+          finish(plane, oy, src);
+        }
+        continue;
+      }
       const int64_t taps = ax_h.count[oy];
       for (int64_t k = 0; k < taps; ++k) {
-        rows[k] = tmp.get() + (plane * in.h + ax_h.idx[k * ax_h.stride + oy]) * tstride;
+        rows[k] = source(plane, ax_h.idx[k * ax_h.stride + oy]);
         wts[k] = ax_h.w[k * ax_h.stride + oy];
       }
       if (u8_out != nullptr) {
-        uint8_t* dst = u8_out + i * out_w;
-        if (ax_h.identity) {
-          simd::f32_round_to_u8(tmp.get() + (plane * in.h + oy) * tstride, out_w, dst);
-        } else {
-          simd::combine_rows_to_u8(rows.data(), wts.data(), taps, out_w, dst);
-        }
-      } else if (ax_h.identity) {
-        finish(plane, oy, tmp.get() + (plane * in.h + oy) * tstride);
+        simd::combine_rows_to_u8(rows.data(), wts.data(), taps, out_w, u8_out + i * out_w);
       } else {
-        simd::combine_rows(rows.data(), wts.data(), taps, out_w, row.get());
-        finish(plane, oy, row.get());
+        simd::combine_rows(rows.data(), wts.data(), taps, out_w, buf.get());
+        finish(plane, oy, buf.get());
       }
     }
   });
