@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "image/transforms/resample_simd.h"
@@ -216,15 +217,30 @@ void resize_nearest(const Planes& in, int64_t out_h, int64_t out_w, T* out) {
   const auto ix = nearest_resize_indices(in.w, out_w, 0, out_w);
   std::vector<int64_t> off(out_w);
   for (int64_t x = 0; x < out_w; ++x) off[x] = ix[x] * in.sw;
+  // Contiguous uint8 rows: outputs [0, vec) read at most 4 bytes from their pixel inside the row,
+  // which lets them use 32-bit gathers; the rest are copied one by one.
+  std::vector<int32_t> idx32;
+  int64_t vec = 0;
+  if (std::is_same<T, uint8_t>::value && in.sw == 1) {
+    idx32.resize(out_w);
+    while (vec < out_w && ix[vec] + 4 <= in.w) {
+      idx32[vec] = static_cast<int32_t>(ix[vec]);
+      ++vec;
+    }
+  }
   const int64_t grain = std::max<int64_t>(1, 32768 / (out_w + 1));
   const int64_t* offs = off.data();
   const int64_t* rows = iy.data();
+  const int32_t* i32 = idx32.data();
   at::parallel_for(0, in.count() * out_h, grain, [=, &in](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t plane = i / out_h, oy = i % out_h;
       const T* src = in.row<T>(plane, rows[oy]);
       T* dst = out + i * out_w;
-      for (int64_t x = 0; x < out_w; ++x) dst[x] = src[offs[x]];
+      if (vec > 0) {
+        simd::gather_u8(reinterpret_cast<const uint8_t*>(src), i32, vec, reinterpret_cast<uint8_t*>(dst));
+      }
+      for (int64_t x = vec; x < out_w; ++x) dst[x] = src[offs[x]];
     }
   });
 }
