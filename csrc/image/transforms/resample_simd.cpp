@@ -42,6 +42,16 @@ void ResampleRowU8Taps(
   const auto mask = hn::Set(di, 0xFF);
   // One 32-bit gather at byte offset offs[x] brings up to four neighbours (little-endian bytes).
   const int32_t* base = reinterpret_cast<const int32_t*>(row);
+  if (taps == 2) {  // bilinear: both taps from one gather, constant shift, the same operations
+    for (int64_t x = 0; x < n; x += lanes) {
+      const auto v = hn::GatherOffset(di, base, hn::LoadU(di, offs + x));
+      const auto p0 = hn::ConvertTo(d, hn::And(v, mask));
+      const auto p1 = hn::ConvertTo(d, hn::And(hn::ShiftRight<8>(v), mask));
+      const auto acc = hn::Mul(p0, hn::LoadU(d, w + x));
+      hn::StoreU(hn::Add(acc, hn::Mul(p1, hn::LoadU(d, w + stride + x))), d, out + x);
+    }
+    return;
+  }
   for (int64_t x = 0; x < n; x += lanes) {
     const auto o = hn::LoadU(di, offs + x);
     auto v = hn::GatherOffset(di, base, o);

@@ -93,6 +93,11 @@ struct ByteTaps {
   bool ok = false;
   int64_t left = 0, right = 0;
   std::vector<int32_t> offs;  // padded like the axis
+  // Outputs [0, direct) (a multiple of kPad) read inside the row itself, so a contiguous row needs
+  // no copy for them; the others read the copy of the row from pixel tail_base on, at tail_offs.
+  int64_t direct = 0;
+  int64_t tail_base = 0;
+  std::vector<int32_t> tail_offs;  // padded
 };
 
 ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
@@ -116,6 +121,19 @@ ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
   bt.offs.assign(a.stride, 0);
   for (int64_t o = 0; o < out; ++o) bt.offs[o] = static_cast<int32_t>(a.start[o] + bt.left);
   bt.ok = true;
+  if (bt.left == 0) {
+    int64_t fit = 0;  // leading outputs whose reads stay inside the row
+    while (fit < out && a.start[fit] + span <= in) ++fit;
+    bt.direct = fit / simd::kPad * simd::kPad;
+    if (bt.direct > 0 && bt.direct < out) {
+      bt.tail_base = a.start[bt.direct];
+      for (int64_t o = bt.direct; o < out; ++o) bt.tail_base = std::min(bt.tail_base, a.start[o]);
+      bt.tail_offs.assign(simd::padded(out - bt.direct), 0);
+      for (int64_t o = bt.direct; o < out; ++o) {
+        bt.tail_offs[o - bt.direct] = static_cast<int32_t>(a.start[o] - bt.tail_base);
+      }
+    }
+  }
   return bt;
 }
 
@@ -155,7 +173,18 @@ void resample(const Planes& in, const ResizeAxis& ax_h, const ResizeAxis& ax_w, 
     std::unique_ptr<uint8_t[]> bytes(bt.ok ? new uint8_t[bt.left + in.w + bt.right + 16] : nullptr);
     // Width pass of input row y of a plane into dst.
     auto width_pass = [&](int64_t plane, int64_t y, float* dst) {
-      if (bt.ok) {
+      if (bt.ok && in.sw == 1 && bt.direct > 0) {
+        const uint8_t* src = in.row<uint8_t>(plane, y);
+        simd::resample_row_u8_taps(src, bt.offs.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, bt.direct, dst);
+        if (bt.direct < out_w) {
+          const int64_t len = in.w - bt.tail_base;
+          uint8_t* b = bytes.get();
+          std::memcpy(b, src + bt.tail_base, len);
+          std::memset(b + len, b[len - 1], bt.right + 16);
+          simd::resample_row_u8_taps(b, bt.tail_offs.data(), ax_w.w.data() + bt.direct, ax_w.taps, ax_w.stride,
+                                     out_w - bt.direct, dst + bt.direct);
+        }
+      } else if (bt.ok) {
         const uint8_t* src = in.row<uint8_t>(plane, y);
         uint8_t* b = bytes.get() + bt.left;
         if (in.sw == 1) {
