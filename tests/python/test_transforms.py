@@ -480,6 +480,32 @@ def test_resize_uint8_rows_sampled_from_bytes(interpolation, antialias, in_w, ou
     check(F.resize, img, [13, out_w], interpolation, antialias=antialias, max_fraction=0.05)
 
 
+@pytest.mark.parametrize("in_w, out_w", [(1, 3), (3, 1), (4, 9), (5, 2), (7, 7), (67, 130), (640, 224), (130, 67)])
+def test_resize_uint8_nearest_reads_stay_in_the_tensor(in_w, out_w):
+    # Nearest reads contiguous uint8 rows with 4-byte gathers where they stay inside the row; the
+    # last pixels of the tensor's last row are copied one by one. Indices are exact: equal outputs.
+    img = image((2, 3, 5, in_w), seed=in_w)
+    for x in (img, img[:, :, 1:, :], img[1]):
+        for size in ([5, out_w], [3, out_w], [11, out_w]):
+            ours = F.resize(x, size, NEAREST)
+            assert torch.equal(ours, run_torchvision(F.resize, x, size, NEAREST))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("size", [[224, 224], [37, 300], [479, 97], [1, 641]])
+def test_resize_uint8_bilinear_rows_shared_between_outputs(threads, size):
+    # Each task resamples the input rows its output rows read once and keeps them while adjacent rows
+    # read them; the split between tasks (two threads) must not change any value.
+    torch.set_num_threads(threads)
+    img = smooth_image((2, 3, 240, 320), seed=size[0])
+    ref = run_torchvision(F.resize, img, size, BILINEAR)
+    assert_close_to_torchvision(F.resize(img, size, BILINEAR), ref)
+    torch.set_num_threads(1)
+    single = F.resize(img, size, BILINEAR)
+    torch.set_num_threads(2)
+    assert torch.equal(F.resize(img, size, BILINEAR), single)
+
+
 @pytest.mark.parametrize("interpolation", [BILINEAR, BICUBIC])
 def test_resize_uint8_batched_strided_and_channels_last(interpolation):
     big = smooth_image((2, 3, 41, 77))

@@ -42,6 +42,16 @@ void ResampleRowU8Taps(
   const auto mask = hn::Set(di, 0xFF);
   // One 32-bit gather at byte offset offs[x] brings up to four neighbours (little-endian bytes).
   const int32_t* base = reinterpret_cast<const int32_t*>(row);
+  if (taps == 2) {  // bilinear: both taps from one gather, constant shift, the same operations
+    for (int64_t x = 0; x < n; x += lanes) {
+      const auto v = hn::GatherOffset(di, base, hn::LoadU(di, offs + x));
+      const auto p0 = hn::ConvertTo(d, hn::And(v, mask));
+      const auto p1 = hn::ConvertTo(d, hn::And(hn::ShiftRight<8>(v), mask));
+      const auto acc = hn::Mul(p0, hn::LoadU(d, w + x));
+      hn::StoreU(hn::Add(acc, hn::Mul(p1, hn::LoadU(d, w + stride + x))), d, out + x);
+    }
+    return;
+  }
   for (int64_t x = 0; x < n; x += lanes) {
     const auto o = hn::LoadU(di, offs + x);
     auto v = hn::GatherOffset(di, base, o);
@@ -53,6 +63,22 @@ void ResampleRowU8Taps(
     }
     hn::StoreU(acc, d, out + x);
   }
+}
+
+void GatherU8(const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT idx, int64_t n,
+              uint8_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<int32_t> di;
+  const hn::Rebind<uint8_t, decltype(di)> du8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(di));
+  const int32_t* base = reinterpret_cast<const int32_t*>(row);
+  const auto mask = hn::Set(di, 0xFF);
+  int64_t x = 0;
+  // A 32-bit gather at byte offset idx[x] has the wanted pixel in its low byte (little-endian).
+  for (; x + lanes <= n; x += lanes) {
+    const auto v = hn::And(hn::GatherOffset(di, base, hn::LoadU(di, idx + x)), mask);
+    hn::StoreU(hn::DemoteTo(du8, v), du8, out + x);
+  }
+  for (; x < n; ++x) out[x] = row[idx[x]];
 }
 
 void CombineRows(
@@ -94,6 +120,19 @@ HWY_INLINE void ForEachBlock(int64_t n, const F& f) {
 void CombineRowsToU8(
     const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT w, int64_t taps, int64_t n,
     uint8_t* HWY_RESTRICT out) {
+  if (taps == 2) {  // bilinear: rows and weights held in registers, the same operations
+    const float* HWY_RESTRICT r0 = rows[0];
+    const float* HWY_RESTRICT r1 = rows[1];
+    const float w0 = w[0], w1 = w[1];
+    ForEachBlock(n, [&](auto d, int64_t x) {
+      const hn::Rebind<int32_t, decltype(d)> di;
+      const hn::Rebind<uint8_t, decltype(d)> du8;
+      auto acc = hn::Add(hn::Mul(hn::LoadU(d, r0 + x), hn::Set(d, w0)), hn::Mul(hn::LoadU(d, r1 + x), hn::Set(d, w1)));
+      acc = hn::Min(hn::Max(hn::Round(acc), hn::Zero(d)), hn::Set(d, 255.0f));
+      hn::StoreU(hn::DemoteTo(du8, hn::ConvertTo(di, acc)), du8, out + x);
+    });
+    return;
+  }
   ForEachBlock(n, [&](auto d, int64_t x) {
     const hn::Rebind<int32_t, decltype(d)> di;
     const hn::Rebind<uint8_t, decltype(d)> du8;
@@ -428,6 +467,7 @@ HWY_EXPORT(ResampleRow);
 HWY_EXPORT(CombineRows);
 HWY_EXPORT(ResampleRowU8Taps);
 HWY_EXPORT(CombineRowsToU8);
+HWY_EXPORT(GatherU8);
 HWY_EXPORT(U8ToF32Div255);
 HWY_EXPORT(U8ToF32);
 HWY_EXPORT(U8ToF32Div);
@@ -457,6 +497,10 @@ void resample_row_u8_taps(
     float* out) {
   HWY_DYNAMIC_DISPATCH(ResampleRowU8Taps)(row, offs, w, taps, stride, n, out);
 }
+void gather_u8(const uint8_t* row, const int32_t* idx, int64_t n, uint8_t* out) {
+  HWY_DYNAMIC_DISPATCH(GatherU8)(row, idx, n, out);
+}
+
 void combine_rows_to_u8(const float* const* rows, const float* w, int64_t taps, int64_t n, uint8_t* out) {
   HWY_DYNAMIC_DISPATCH(CombineRowsToU8)(rows, w, taps, n, out);
 }

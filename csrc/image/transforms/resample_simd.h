@@ -33,6 +33,9 @@ void resample_row_u8_taps(
     const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,
     float* out);
 
+// out[x] = row[idx[x]] for x < n, not padded. row must be readable for 4 bytes from every idx[x].
+void gather_u8(const uint8_t* row, const int32_t* idx, int64_t n, uint8_t* out);
+
 // Vertical pass. For x < n: out[x] = rows[0][x] * w[0], then out[x] += rows[k][x] * w[k]. Padded.
 void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out);
 

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "image/transforms/resample_simd.h"
@@ -92,6 +93,11 @@ struct ByteTaps {
   bool ok = false;
   int64_t left = 0, right = 0;
   std::vector<int32_t> offs;  // padded like the axis
+  // Outputs [0, direct) (a multiple of kPad) read inside the row itself, so a contiguous row needs
+  // no copy for them; the others read the copy of the row from pixel tail_base on, at tail_offs.
+  int64_t direct = 0;
+  int64_t tail_base = 0;
+  std::vector<int32_t> tail_offs;  // padded
 };
 
 ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
@@ -115,38 +121,70 @@ ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
   bt.offs.assign(a.stride, 0);
   for (int64_t o = 0; o < out; ++o) bt.offs[o] = static_cast<int32_t>(a.start[o] + bt.left);
   bt.ok = true;
+  if (bt.left == 0) {
+    int64_t fit = 0;  // leading outputs whose reads stay inside the row
+    while (fit < out && a.start[fit] + span <= in) ++fit;
+    bt.direct = fit / simd::kPad * simd::kPad;
+    if (bt.direct > 0 && bt.direct < out) {
+      bt.tail_base = a.start[bt.direct];
+      for (int64_t o = bt.direct; o < out; ++o) bt.tail_base = std::min(bt.tail_base, a.start[o]);
+      bt.tail_offs.assign(simd::padded(out - bt.direct), 0);
+      for (int64_t o = bt.direct; o < out; ++o) {
+        bt.tail_offs[o - bt.direct] = static_cast<int32_t>(a.start[o] - bt.tail_base);
+      }
+    }
+  }
   return bt;
 }
 
 // Runs both passes; finish(plane, oy, row) receives each output row (out_w floats, padded buffer).
 // With u8_out set, uint8 rows are written there instead ([planes, out_h, out_w], rounded and
 // clamped, as f32_round_to_u8 does) and finish is not called.
+//
+// The passes are fused: each task walks its output rows in order and keeps the width-resampled input
+// rows they read in a small cache (slot y mod `slots`, where `slots` is the widest range of input
+// rows one output row reads, so the rows of one output never share a slot). Input rows shared by
+// adjacent output rows are resampled once per task, and the working set stays in the first-level
+// cache instead of a buffer of every input row. Each row is computed by the same operations as
+// before, so the results do not depend on the task split.
 template <typename Finish>
 void resample(const Planes& in, const ResizeAxis& ax_h, const ResizeAxis& ax_w, int64_t out_h,
               int64_t out_w, const Finish& finish, uint8_t* u8_out = nullptr) {
   const int64_t planes = in.count();
   const int64_t tstride = ax_w.stride;  // == padded(out_w)
-  std::vector<char> used(in.h, 0);
-  for (int64_t o = 0; o < out_h; ++o) {
-    if (ax_h.identity) {
-      used[o] = 1;
-      continue;
+  int64_t slots = 1;
+  if (!ax_h.identity) {
+    for (int64_t o = 0; o < out_h; ++o) {
+      int64_t lo = ax_h.idx[o], hi = lo;
+      for (int64_t k = 1; k < ax_h.count[o]; ++k) {
+        lo = std::min<int64_t>(lo, ax_h.idx[k * ax_h.stride + o]);
+        hi = std::max<int64_t>(hi, ax_h.idx[k * ax_h.stride + o]);
+      }
+      slots = std::max(slots, hi - lo + 1);
     }
-    for (int64_t k = 0; k < ax_h.count[o]; ++k) used[ax_h.idx[k * ax_h.stride + o]] = 1;
   }
-  std::unique_ptr<float[]> tmp(new float[planes * in.h * tstride]);
-
-  // Width pass over the input rows the height pass reads.
-  const int64_t grain_h = std::max<int64_t>(1, 32768 / (in.w + out_w * ax_w.taps + 1));
   const ByteTaps bt = in.dtype == at::kByte ? byte_taps(ax_w, in.w, out_w) : ByteTaps{};
-  at::parallel_for(0, planes * in.h, grain_h, [&](int64_t begin, int64_t end) {
-    std::unique_ptr<float[]> buf(new float[simd::padded(in.w)]);
+
+  const int64_t grain = std::max<int64_t>(1, 32768 / (out_w * ax_h.taps + 1));
+  at::parallel_for(0, planes * out_h, grain, [&](int64_t begin, int64_t end) {
+    std::unique_ptr<float[]> cache(new float[slots * tstride]);
+    std::vector<int64_t> tag(slots, -1);  // plane * in.h + y of the row each slot holds
+    std::unique_ptr<float[]> buf(new float[std::max(simd::padded(in.w), tstride)]);
     std::unique_ptr<uint8_t[]> bytes(bt.ok ? new uint8_t[bt.left + in.w + bt.right + 16] : nullptr);
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t plane = i / in.h, y = i % in.h;
-      if (!used[y]) continue;
-      float* dst = tmp.get() + i * tstride;
-      if (bt.ok) {
+    // Width pass of input row y of a plane into dst.
+    auto width_pass = [&](int64_t plane, int64_t y, float* dst) {
+      if (bt.ok && in.sw == 1 && bt.direct > 0) {
+        const uint8_t* src = in.row<uint8_t>(plane, y);
+        simd::resample_row_u8_taps(src, bt.offs.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, bt.direct, dst);
+        if (bt.direct < out_w) {
+          const int64_t len = in.w - bt.tail_base;
+          uint8_t* b = bytes.get();
+          std::memcpy(b, src + bt.tail_base, len);
+          std::memset(b + len, b[len - 1], bt.right + 16);
+          simd::resample_row_u8_taps(b, bt.tail_offs.data(), ax_w.w.data() + bt.direct, ax_w.taps, ax_w.stride,
+                                     out_w - bt.direct, dst + bt.direct);
+        }
+      } else if (bt.ok) {
         const uint8_t* src = in.row<uint8_t>(plane, y);
         uint8_t* b = bytes.get() + bt.left;
         if (in.sw == 1) {
@@ -164,34 +202,39 @@ void resample(const Planes& in, const ResizeAxis& ax_h, const ResizeAxis& ax_w, 
         const float* src = load_row(in, plane, y, buf.get());
         simd::resample_row(src, ax_w.idx.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, out_w, dst);
       }
-    }
-  });
-
-  // Height pass, one output row at a time.
-  const int64_t grain_v = std::max<int64_t>(1, 32768 / (out_w * ax_h.taps + 1));
-  at::parallel_for(0, planes * out_h, grain_v, [&](int64_t begin, int64_t end) {
-    std::unique_ptr<float[]> row(new float[tstride]);
+    };
+    auto source = [&](int64_t plane, int64_t y) -> const float* {
+      const int64_t slot = y % slots;
+      float* dst = cache.get() + slot * tstride;
+      if (tag[slot] != plane * in.h + y) {
+        width_pass(plane, y, dst);
+        tag[slot] = plane * in.h + y;
+      }
+      return dst;
+    };
     std::vector<const float*> rows(ax_h.taps);
     std::vector<float> wts(ax_h.taps);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t plane = i / out_h, oy = i % out_h;
+      if (ax_h.identity) {
+        const float* src = source(plane, oy);
+        if (u8_out != nullptr) {
+          simd::f32_round_to_u8(src, out_w, u8_out + i * out_w);
+        } else {
+          finish(plane, oy, src);
+        }
+        continue;
+      }
       const int64_t taps = ax_h.count[oy];
       for (int64_t k = 0; k < taps; ++k) {
-        rows[k] = tmp.get() + (plane * in.h + ax_h.idx[k * ax_h.stride + oy]) * tstride;
+        rows[k] = source(plane, ax_h.idx[k * ax_h.stride + oy]);
         wts[k] = ax_h.w[k * ax_h.stride + oy];
       }
       if (u8_out != nullptr) {
-        uint8_t* dst = u8_out + i * out_w;
-        if (ax_h.identity) {
-          simd::f32_round_to_u8(tmp.get() + (plane * in.h + oy) * tstride, out_w, dst);
-        } else {
-          simd::combine_rows_to_u8(rows.data(), wts.data(), taps, out_w, dst);
-        }
-      } else if (ax_h.identity) {
-        finish(plane, oy, tmp.get() + (plane * in.h + oy) * tstride);
+        simd::combine_rows_to_u8(rows.data(), wts.data(), taps, out_w, u8_out + i * out_w);
       } else {
-        simd::combine_rows(rows.data(), wts.data(), taps, out_w, row.get());
-        finish(plane, oy, row.get());
+        simd::combine_rows(rows.data(), wts.data(), taps, out_w, buf.get());
+        finish(plane, oy, buf.get());
       }
     }
   });
@@ -203,15 +246,30 @@ void resize_nearest(const Planes& in, int64_t out_h, int64_t out_w, T* out) {
   const auto ix = nearest_resize_indices(in.w, out_w, 0, out_w);
   std::vector<int64_t> off(out_w);
   for (int64_t x = 0; x < out_w; ++x) off[x] = ix[x] * in.sw;
+  // Contiguous uint8 rows: outputs [0, vec) read at most 4 bytes from their pixel inside the row,
+  // which lets them use 32-bit gathers; the rest are copied one by one.
+  std::vector<int32_t> idx32;
+  int64_t vec = 0;
+  if (std::is_same<T, uint8_t>::value && in.sw == 1) {
+    idx32.resize(out_w);
+    while (vec < out_w && ix[vec] + 4 <= in.w) {
+      idx32[vec] = static_cast<int32_t>(ix[vec]);
+      ++vec;
+    }
+  }
   const int64_t grain = std::max<int64_t>(1, 32768 / (out_w + 1));
   const int64_t* offs = off.data();
   const int64_t* rows = iy.data();
+  const int32_t* i32 = idx32.data();
   at::parallel_for(0, in.count() * out_h, grain, [=, &in](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t plane = i / out_h, oy = i % out_h;
       const T* src = in.row<T>(plane, rows[oy]);
       T* dst = out + i * out_w;
-      for (int64_t x = 0; x < out_w; ++x) dst[x] = src[offs[x]];
+      if (vec > 0) {
+        simd::gather_u8(reinterpret_cast<const uint8_t*>(src), i32, vec, reinterpret_cast<uint8_t*>(dst));
+      }
+      for (int64_t x = vec; x < out_w; ++x) dst[x] = src[offs[x]];
     }
   });
 }
