@@ -1,8 +1,6 @@
 """Keypoint evaluation (COCOeval(gt, dt, 'keypoints')) against the float64 port of cocoeval's
 computeOks, evaluate and accumulate in test_coco_oracle.py."""
-import contextlib
 import copy
-import io
 import math
 import random
 
@@ -10,15 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from test_coco import assert_equal_to_oracle, quiet
 from test_coco_oracle import OracleKpParams, compute_oks, load_results, oracle_eval
 from torchvision_adapter.coco import COCO, COCOeval
 
 SIGMAS = OracleKpParams().kpt_oks_sigmas
-
-
-def quiet(fn, *args, **kwargs):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fn(*args, **kwargs)
 
 
 def person(rng, x, y, w, h, k=17, p_visible=0.7):
@@ -89,22 +83,6 @@ def run_ours(gt, dets, configure=None):
     quiet(E.accumulate)
     quiet(E.summarize)
     return E
-
-
-def assert_equal_to_oracle(E, ref):
-    for key in ["precision", "recall", "scores"]:
-        assert E.eval[key].shape == ref[key].shape, key
-        assert np.array_equal(E.eval[key], ref[key]), key
-    assert np.array_equal(np.asarray(E.stats, dtype=np.float64), ref["stats"])
-    assert len(E.evalImgs) == len(ref["evalImgs"])
-    for a, b in zip(E.evalImgs, ref["evalImgs"]):
-        assert (a is None) == (b is None)
-        if a is None:
-            continue
-        for key in ["dtIds", "gtIds", "dtScores"]:
-            assert list(a[key]) == list(b[key]), key
-        for key in ["dtMatches", "gtMatches", "gtIgnore", "dtIgnore"]:
-            assert np.array_equal(np.asarray(a[key]), np.asarray(b[key])), key
 
 
 def native_oks(dts, gts, sigmas=SIGMAS):
