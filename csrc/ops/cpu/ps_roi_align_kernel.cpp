@@ -23,9 +23,8 @@ void ps_roi_align_forward_impl(
     int64_t pooled_w, int64_t sampling_ratio, at::Tensor& output, at::Tensor& mapping) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t num_rois = rois.size(0);
-  const int64_t batch = input.size(0), channels = input.size(1);
+  const int64_t batch = input.size(0);
   const int64_t height = input.size(2), width = input.size(3);
-  const int64_t channels_out = output.size(1);
 
   const at::Tensor r = roi::rois_in<acc_t>(rois);
   const acc_t* rp = r.data_ptr<acc_t>();
@@ -34,26 +33,11 @@ void ps_roi_align_forward_impl(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
       sampling_ratio, acc_t(0.5), /*min_one=*/false, /*tabulate=*/false);
 
-  const scalar_t* in = input.data_ptr<scalar_t>();
-  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
-                sw = input.stride(3);
-  scalar_t* out = output.data_ptr<scalar_t>();
-  int32_t* cm = mapping.data_ptr<int32_t>();
-  const int64_t bins = pooled_h * pooled_w;
-
-  // Input channel by input channel (each is read by one bin of every RoI), so that the channel's
-  // plane stays in cache while all RoIs sample it.
-  at::parallel_for(0, channels_out * bins, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c_in = begin; c_in < end; ++c_in) {
-      const int64_t c_out = c_in / bins;
-      const int64_t ph = (c_in % bins) / pooled_w;
-      const int64_t pw = c_in % pooled_w;
-      // While this channel is sampled, the next one streams into cache.
-      if (c_in == begin) roi::prefetch_planes(in + c_in * sc, batch, sn, sh, sw, height, width);
-      if (c_in + 1 < end) roi::prefetch_planes(in + (c_in + 1) * sc, batch, sn, sh, sw, height, width);
-      for (int64_t n = 0; n < num_rois; ++n) {
+  const int64_t sh = input.stride(2), sw = input.stride(3);
+  roi::position_sensitive_forward<scalar_t>(
+      input, bidx, pooled_h, pooled_w, output, mapping,
+      [&](int64_t n, const scalar_t* plane, int64_t ph, int64_t pw) {
         const auto grid = plan.grid(n, plan.count(n));
-        const scalar_t* plane = in + bidx[n] * sn + c_in * sc;
         const AxisTap<acc_t>* ys = grid.ys + ph * grid.grid_h;
         const AxisTap<acc_t>* xs = grid.xs + pw * grid.grid_w;
         acc_t sum = 0;
@@ -75,13 +59,8 @@ void ps_roi_align_forward_impl(
             sum += w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4;
           }
         }
-        const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
-        out[index] = static_cast<scalar_t>(sum / grid.count);
-        cm[index] = static_cast<int32_t>(c_in);
-      }
-    }
-  });
-  (void)channels;
+        return sum / grid.count;
+      });
 }
 
 // Adds one output's gradient go to the four taps of each sampling point of bin (ph, pw), as

@@ -58,7 +58,6 @@ void ps_roi_pool_forward_impl(
   const int64_t num_rois = rois.size(0);
   const int64_t batch = input.size(0);
   const int64_t height = input.size(2), width = input.size(3);
-  const int64_t channels_out = output.size(1);
 
   const at::Tensor r = roi::rois_in<acc_t>(rois);
   const acc_t* rp = r.data_ptr<acc_t>();
@@ -66,41 +65,22 @@ void ps_roi_pool_forward_impl(
   const auto plan = plan_ps_pool<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w, false);
 
-  const scalar_t* in = input.data_ptr<scalar_t>();
-  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
-                sw = input.stride(3);
-  scalar_t* out = output.data_ptr<scalar_t>();
-  int32_t* cm = mapping.data_ptr<int32_t>();
-  const int64_t bins = pooled_h * pooled_w;
-
-  // Input channel by input channel (each is read by one bin of every RoI), so that the channel's
-  // plane stays in cache while all RoIs pool from it.
-  at::parallel_for(0, channels_out * bins, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c_in = begin; c_in < end; ++c_in) {
-      const int64_t c_out = c_in / bins;
-      const int64_t ph = (c_in % bins) / pooled_w;
-      const int64_t pw = c_in % pooled_w;
-      // While this channel is sampled, the next one streams into cache.
-      if (c_in == begin) roi::prefetch_planes(in + c_in * sc, batch, sn, sh, sw, height, width);
-      if (c_in + 1 < end) roi::prefetch_planes(in + (c_in + 1) * sc, batch, sn, sh, sw, height, width);
-      for (int64_t n = 0; n < num_rois; ++n) {
+  const int64_t sh = input.stride(2), sw = input.stride(3);
+  roi::position_sensitive_forward<scalar_t>(
+      input, bidx, pooled_h, pooled_w, output, mapping,
+      [&](int64_t n, const scalar_t* plane, int64_t ph, int64_t pw) {
         const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
         const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
         const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
         const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
         const bool empty = (h1 <= h0) || (w1 <= w0);
-        const scalar_t* plane = in + bidx[n] * sn + c_in * sc;
         acc_t sum = 0;
         for (int64_t h = h0; h < h1; ++h) {
           for (int64_t w = w0; w < w1; ++w) sum += static_cast<acc_t>(plane[h * sh + w * sw]);
         }
         const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
-        const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
-        out[index] = static_cast<scalar_t>(empty ? acc_t(0) : sum / area);
-        cm[index] = static_cast<int32_t>(c_in);
-      }
-    }
-  });
+        return empty ? acc_t(0) : sum / area;
+      });
 }
 
 template <typename scalar_t>

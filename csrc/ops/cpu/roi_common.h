@@ -508,6 +508,39 @@ void prefetch_planes(
   }
 }
 
+// The forward walk of the position-sensitive ops: input channel by input channel (each is read by
+// one bin of every RoI, c_in = (c_out * pooled_h + ph) * pooled_w + pw), so that the channel's plane
+// stays in cache while all RoIs read it and the next plane streams in. bin(n, plane, ph, pw) gives
+// RoI n's value from `plane` (RoI n's image at channel c_in); it lands in output[n, c_out, ph, pw],
+// and mapping there records c_in.
+template <typename scalar_t, typename Bin>
+void position_sensitive_forward(
+    const at::Tensor& input, const std::vector<int64_t>& bidx, int64_t pooled_h, int64_t pooled_w,
+    at::Tensor& output, at::Tensor& mapping, const Bin& bin) {
+  const int64_t num_rois = output.size(0), channels_out = output.size(1);
+  const int64_t batch = input.size(0), height = input.size(2), width = input.size(3);
+  const scalar_t* in = input.data_ptr<scalar_t>();
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
+                sw = input.stride(3);
+  scalar_t* out = output.data_ptr<scalar_t>();
+  int32_t* cm = mapping.data_ptr<int32_t>();
+  const int64_t bins = pooled_h * pooled_w;
+  at::parallel_for(0, channels_out * bins, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c_in = begin; c_in < end; ++c_in) {
+      const int64_t c_out = c_in / bins;
+      const int64_t ph = (c_in % bins) / pooled_w;
+      const int64_t pw = c_in % pooled_w;
+      if (c_in == begin) prefetch_planes(in + c_in * sc, batch, sn, sh, sw, height, width);
+      if (c_in + 1 < end) prefetch_planes(in + (c_in + 1) * sc, batch, sn, sh, sw, height, width);
+      for (int64_t n = 0; n < num_rois; ++n) {
+        const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
+        out[index] = static_cast<scalar_t>(bin(n, in + bidx[n] * sn + c_in * sc, ph, pw));
+        cm[index] = static_cast<int32_t>(c_in);
+      }
+    }
+  });
+}
+
 // Writes a [bins][kRoiChannelBlock] tile as nch rows of bins outputs (the [C, bins] layout of one RoI).
 template <typename T, typename S>
 void store_tile_transposed(const T* __restrict__ tile, int64_t nch, int64_t bins, S* __restrict__ out) {
