@@ -158,15 +158,8 @@ void ps_roi_align_backward_impl(
 std::tuple<at::Tensor, at::Tensor> ps_roi_align_forward(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
     int64_t pooled_width, int64_t sampling_ratio) {
-  roi::check_forward(input, rois);
-  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/false);
-  const int64_t channels = input.size(1);
-  TORCH_CHECK(
-      channels % (pooled_height * pooled_width) == 0,
-      "input channels must be a multiple of output_size[0] * output_size[1] = ",
-      pooled_height * pooled_width, ", got ", channels);
-  const std::vector<int64_t> shape = {
-      rois.size(0), channels / (pooled_height * pooled_width), pooled_height, pooled_width};
+  const std::vector<int64_t> shape =
+      roi::position_sensitive_output_shape(input, rois, pooled_height, pooled_width);
   // Not zeroed: the kernel writes every element.
   at::Tensor output = roi::empty_output(shape, input.options());
   at::Tensor mapping = roi::empty_output(shape, input.options().dtype(at::kInt));
@@ -185,15 +178,8 @@ at::Tensor ps_roi_align_backward(
     const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& channel_mapping,
     double spatial_scale, int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
     int64_t batch_size, int64_t channels, int64_t height, int64_t width) {
-  roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/false);
-  TORCH_CHECK(
-      channels % (pooled_height * pooled_width) == 0,
-      "channels must be a multiple of pooled_height * pooled_width = ",
-      pooled_height * pooled_width, ", got ", channels);
-  roi::check_backward(
-      grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
-      batch_size, height, width);
-  roi::check_index_tensor(channel_mapping, grad, "channel_mapping");
+  roi::check_position_sensitive_backward(
+      grad, rois, channel_mapping, pooled_height, pooled_width, batch_size, channels, height, width);
   // Not zeroed here: the kernel writes every element.
   at::Tensor grad_input = roi::empty_output({batch_size, channels, height, width}, grad.options());
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input.zero_();

@@ -92,6 +92,36 @@ inline void check_index_tensor(const at::Tensor& t, const at::Tensor& grad, cons
       t.sizes());
 }
 
+// Checks the arguments of a position-sensitive forward call (ps_roi_align, ps_roi_pool) and returns
+// its output shape [K, C / (pooled_h * pooled_w), pooled_h, pooled_w].
+inline std::vector<int64_t> position_sensitive_output_shape(
+    const at::Tensor& input, const at::Tensor& rois, int64_t pooled_height, int64_t pooled_width) {
+  check_forward(input, rois);
+  check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/false);
+  const int64_t channels = input.size(1);
+  TORCH_CHECK(
+      channels % (pooled_height * pooled_width) == 0,
+      "input channels must be a multiple of output_size[0] * output_size[1] = ",
+      pooled_height * pooled_width, ", got ", channels);
+  return {rois.size(0), channels / (pooled_height * pooled_width), pooled_height, pooled_width};
+}
+
+// Checks the arguments of a position-sensitive backward call.
+inline void check_position_sensitive_backward(
+    const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& channel_mapping,
+    int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels,
+    int64_t height, int64_t width) {
+  check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/false);
+  TORCH_CHECK(
+      channels % (pooled_height * pooled_width) == 0,
+      "channels must be a multiple of pooled_height * pooled_width = ",
+      pooled_height * pooled_width, ", got ", channels);
+  check_backward(
+      grad, rois, channels / (pooled_height * pooled_width), pooled_height, pooled_width,
+      batch_size, height, width);
+  check_index_tensor(channel_mapping, grad, "channel_mapping");
+}
+
 // rois in the arithmetic type of the kernels (float for half and bfloat16), contiguous.
 template <typename acc_t>
 at::Tensor rois_in(const at::Tensor& rois) {
