@@ -5,6 +5,7 @@
 
 #include "image/transforms/common.h"
 #include "image/transforms/resample_simd.h"
+#include "image/transforms/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -60,7 +61,7 @@ at::Tensor pad_impl(const at::Tensor& src, at::IntArrayRef p, T fill, PadMode mo
   auto sizes = src.sizes().vec();
   sizes[sizes.size() - 2] = oh;
   sizes[sizes.size() - 1] = ow;
-  at::Tensor out = at::empty(sizes, src.options());
+  at::Tensor out = empty_recycled(sizes, src.options());
   const int64_t planes = h * w == 0 ? 0 : src.numel() / (h * w);
   const auto ymap = pad_map(h, top, bottom, mode);
   const auto xmap = pad_map(w, left, right, mode);
@@ -92,7 +93,7 @@ at::Tensor hflip(const at::Tensor& img) {
   check_image(img, 2, "hflip");
   check_u8_or_f32(img, "hflip");
   const at::Tensor src = img.contiguous();
-  at::Tensor out = at::empty_like(src);
+  at::Tensor out = empty_recycled(src.sizes(), src.options());
   const int64_t w = img.size(-1);
   if (img.numel() == 0) return out;
   if (img.scalar_type() == at::kByte) {
@@ -106,7 +107,7 @@ at::Tensor hflip(const at::Tensor& img) {
 at::Tensor vflip(const at::Tensor& img) {
   check_image(img, 2, "vflip");
   const at::Tensor src = img.contiguous();
-  at::Tensor out = at::empty_like(src);
+  at::Tensor out = empty_recycled(src.sizes(), src.options());
   const int64_t h = img.size(-2);
   const int64_t row_bytes = img.size(-1) * img.element_size();
   if (img.numel() == 0) return out;

@@ -19,6 +19,7 @@
 
 #include "image/transforms/resample_simd.h"
 #include "image/transforms/resize_axis.h"
+#include "image/transforms/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -295,7 +296,7 @@ at::Tensor resize(
 
   const at::Tensor in4 = img.dim() == 3 ? img.unsqueeze(0) : img;
   const Planes in(in4);
-  at::Tensor out = at::empty({in.n, in.c, height, width}, img.options());
+  at::Tensor out = empty_recycled({in.n, in.c, height, width}, img.options());
   if (in.count() == 0) return img.dim() == 3 ? out.squeeze(0) : out;
 
   if (interp == Interp::Nearest) {
@@ -344,7 +345,7 @@ at::Tensor detection_preprocess(
 
   const at::Tensor in4 = img.unsqueeze(0);
   const Planes in(in4);
-  at::Tensor out = at::empty({3, pad_height, pad_width}, img.options().dtype(at::kFloat));
+  at::Tensor out = empty_recycled({3, pad_height, pad_width}, img.options().dtype(at::kFloat));
   float* o = out.data_ptr<float>();
   const ResizeAxis ax_h = make_axis(in.h, height, Interp::Bilinear, false);
   const ResizeAxis ax_w = make_axis(in.w, width, Interp::Bilinear, false);

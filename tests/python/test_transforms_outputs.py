@@ -1,0 +1,77 @@
+"""Outputs of the native transforms: recycled buffers, views and the per-call Python layer.
+
+Outputs of 64 KiB and more reuse the buffers of freed outputs. These tests hold several outputs of
+each op alive at once and free others in between, and check that values stay equal to torchvision's
+and that a live output's memory is never handed out again.
+"""
+import gc
+
+import pytest
+import torch
+import torchvision.transforms.functional as F
+from torchvision.transforms import InterpolationMode
+
+from conftest import run_torchvision
+
+
+def image(shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+
+
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+# (name, fn): each output is at least 64 KiB for a 3x120x200 uint8 input (72 KB).
+OPS = [
+    ("vflip", F.vflip),
+    ("hflip", F.hflip),
+    ("pad", lambda x: F.pad(x, 5)),
+    ("pad reflect", lambda x: F.pad(x, [3, 1, 4, 2], padding_mode="reflect")),
+    ("posterize", lambda x: F.posterize(x, 3)),
+    ("invert", F.invert),
+    ("solarize", lambda x: F.solarize(x, 100)),
+    ("adjust_brightness", lambda x: F.adjust_brightness(x, 1.3)),
+    ("convert_image_dtype", lambda x: F.convert_image_dtype(x, torch.float32)),
+    ("normalize", lambda x: F.normalize(x.float() / 255, MEAN, STD)),
+    ("resize up", lambda x: F.resize(x, [150, 260], InterpolationMode.BILINEAR)),
+    ("resized_crop", lambda x: F.resized_crop(x, 10, 20, 100, 150, [130, 230])),
+    ("gaussian_blur", lambda x: F.gaussian_blur(x, [3, 3], [1.0, 1.0])),
+    ("rotate", lambda x: F.rotate(x, 10.0)),
+]
+
+
+@pytest.mark.parametrize("name, fn", OPS, ids=[o[0] for o in OPS])
+def test_recycled_outputs_stay_correct_and_distinct(name, fn):
+    imgs = [image((3, 120, 200), seed=s) for s in range(3)]
+    refs = [run_torchvision(fn, x) for x in imgs]
+    assert refs[0].numel() * refs[0].element_size() >= 64 * 1024
+    live = []
+    for round_ in range(3):
+        outs = [fn(x) for x in imgs]
+        for out, ref in zip(outs, refs):
+            assert out.dtype == ref.dtype and out.shape == ref.shape
+            torch.testing.assert_close(out, ref, rtol=1e-5, atol=1 if ref.dtype == torch.uint8 else 1e-5)
+        live.append(outs[round_])  # keep one of each round alive, free the others
+        del outs
+        gc.collect()
+    pointers = [o.data_ptr() for o in live]
+    assert len(set(pointers)) == len(pointers)
+    for k, out in enumerate(live):  # still intact after later calls reused the freed buffers
+        torch.testing.assert_close(out, refs[k], rtol=1e-5, atol=1 if out.dtype == torch.uint8 else 1e-5)
+
+
+def test_recycled_output_grows_shares_and_converts_like_any_tensor():
+    img = image((3, 120, 200))
+    ref = run_torchvision(F.vflip, img)
+    grown = F.vflip(img)
+    grown.resize_(4, 120, 200)  # storage grows: moved to a new buffer, values kept
+    assert torch.equal(grown[:3], ref)
+    out = F.vflip(img)
+    torch.cat([ref, ref], out=out)
+    assert torch.equal(out[3:], ref)
+    shared = F.vflip(img).share_memory_()
+    assert shared.is_shared() and torch.equal(shared, ref)
+    array = F.vflip(img).numpy()
+    assert torch.equal(torch.from_numpy(array), ref)
+    batched = image((2, 3, 60, 200))
+    assert torch.equal(F.vflip(batched), run_torchvision(F.vflip, batched))
