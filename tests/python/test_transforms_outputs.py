@@ -75,3 +75,49 @@ def test_recycled_output_grows_shares_and_converts_like_any_tensor():
     assert torch.equal(torch.from_numpy(array), ref)
     batched = image((2, 3, 60, 200))
     assert torch.equal(F.vflip(batched), run_torchvision(F.vflip, batched))
+
+
+def same_view(ours, ref):
+    return (
+        ours.shape == ref.shape
+        and ours.stride() == ref.stride()
+        and ours.data_ptr() == ref.data_ptr()
+        and ours.dtype == ref.dtype
+        and torch.equal(ours, ref)
+    )
+
+
+@pytest.mark.parametrize("shape", [(3, 21, 34), (2, 3, 21, 34), (21, 34), (1, 2, 1, 21, 34)])
+def test_crop_center_crop_get_dimensions_are_torchvisions_views(shape):
+    img = image(shape)
+    strided = img[..., ::2]
+    for x in (img, strided, img.contiguous(memory_format=torch.channels_last) if img.ndim == 4 else img):
+        assert F.get_dimensions(x) == run_torchvision(F.get_dimensions, x)
+        for args in [(0, 0, 5, 7), (3, 4, 10, 9), (0, 0, 21, x.shape[-1]), (2, 1, 0, 3)]:
+            assert same_view(F.crop(x, *args), run_torchvision(F.crop, x, *args))
+        for size in [[10, 11], [9], 7, (21, x.shape[-1]), [20, 3], [4, 4]]:
+            assert same_view(F.center_crop(x, size), run_torchvision(F.center_crop, x, size))
+
+
+def test_crop_and_center_crop_outside_the_fast_path_are_torchvisions():
+    img = image((3, 21, 34))
+    # Windows past the border are padded by torchvision; the values are equal.
+    for args in [(-2, 3, 10, 10), (15, 30, 10, 10), (0, 0, 30, 40)]:
+        assert torch.equal(F.crop(img, *args), run_torchvision(F.crop, img, *args))
+    for size in [[30, 10], 40, [25]]:
+        assert torch.equal(F.center_crop(img, size), run_torchvision(F.center_crop, img, size))
+    # Non-int arguments: whatever torchvision does (here its slicing raises TypeError).
+    with pytest.raises(TypeError):
+        F.crop(img, 1.0, 2, 5, 5)
+    with pytest.raises(TypeError):
+        run_torchvision(F.crop, img, 1.0, 2, 5, 5)
+    assert torch.equal(F.center_crop(img, 10.7), run_torchvision(F.center_crop, img, 10.7))
+    with pytest.raises(TypeError):
+        F.get_dimensions(torch.zeros(5))
+    # A crop of a tensor that requires grad is a view in the graph, as torchvision's.
+    x = img.float().requires_grad_()
+    F.center_crop(x, [5, 6]).sum().backward()
+    gx = x.grad.clone()
+    ref = img.float().requires_grad_()
+    run_torchvision(F.center_crop, ref, [5, 6]).sum().backward()
+    assert torch.equal(gx, ref.grad)

@@ -32,7 +32,7 @@ def _plain(img, dtypes=_U8_F32, min_dim: int = 3, max_dim: int = 64) -> bool:
     autograd graph (torchvision's path is differentiable, ours is not)."""
     return (
         isinstance(img, Tensor)
-        and img.device.type == "cpu"
+        and img.is_cpu
         and img.dtype in dtypes
         and min_dim <= img.ndim <= max_dim
         and img.numel() > 0
