@@ -121,3 +121,14 @@ def test_crop_and_center_crop_outside_the_fast_path_are_torchvisions():
     ref = img.float().requires_grad_()
     run_torchvision(F.center_crop, ref, [5, 6]).sum().backward()
     assert torch.equal(gx, ref.grad)
+
+
+def test_convert_image_dtype_uint8_to_float_bit_exact_in_every_vector_lane():
+    # Every uint8 value at every position of a vector and in the scalar tails.
+    every = torch.arange(256, dtype=torch.uint8).repeat(3)
+    for start in range(0, 37, 3):
+        x = every[start:].reshape(1, 1, -1)
+        for dtype, bits in [(torch.float32, torch.int32), (torch.float64, torch.int64)]:
+            ours = F.convert_image_dtype(x, dtype)
+            ref = run_torchvision(F.convert_image_dtype, x, dtype)
+            assert torch.equal(ours.view(bits), ref.view(bits))

@@ -79,9 +79,14 @@ at::Tensor pad_impl(const at::Tensor& src, at::IntArrayRef p, T fill, PadMode mo
         continue;
       }
       const T* row = s + (plane * h + iy) * w;
-      for (int64_t x = 0; x < left; ++x) o[x] = xm[x] < 0 ? fill : row[xm[x]];
       std::memcpy(o + left, row, sizeof(T) * w);
-      for (int64_t x = left + w; x < ow; ++x) o[x] = xm[x] < 0 ? fill : row[xm[x]];
+      if (mode == PadMode::Constant) {
+        std::fill(o, o + left, fill);
+        std::fill(o + left + w, o + ow, fill);
+        continue;
+      }
+      for (int64_t x = 0; x < left; ++x) o[x] = row[xm[x]];
+      for (int64_t x = left + w; x < ow; ++x) o[x] = row[xm[x]];
     }
   });
   return out;

@@ -145,7 +145,24 @@ void CombineRowsToU8(
 
 void U8ToF32Div255(const uint8_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
   int64_t x = 0;
-#if HWY_HAVE_FLOAT64
+#if HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_SSSE3 && HWY_TARGET != HWY_EMU128
+  // With fused multiply-add: the correctly rounded v / 255 as SubDiv computes quotients (Markstein:
+  // q = RN(v * RN(1/255)), r = v - q * 255 exactly, q + r * RN(1/255) rounded once), in float lanes,
+  // twice as many per vector as the double product below. Exact for every uint8 value, zero included.
+  {
+    const hn::ScalableTag<float> d;
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+    const auto k = hn::Set(d, 255.0f);
+    const auto inv = hn::Set(d, 1.0f / 255.0f);
+    for (; x + lanes <= n; x += lanes) {
+      const auto v = hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, src + x)));
+      const auto q = hn::Mul(v, inv);
+      hn::StoreU(hn::MulAdd(hn::NegMulAdd(q, k, v), inv, q), d, dst + x);
+    }
+  }
+#elif HWY_HAVE_FLOAT64
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
   const hn::Rebind<int32_t, decltype(dd)> di;

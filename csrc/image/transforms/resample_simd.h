@@ -48,9 +48,10 @@ void u8_to_f32(const uint8_t* src, int64_t n, float* dst);
 // dst[x] = float(src[x]) / divisor, not padded (torch's x.to(float) / divisor).
 void u8_to_f32_div(const uint8_t* src, int64_t n, float divisor, float* dst);
 
-// dst[x] = float(src[x]) / 255 correctly rounded (what torch's x.to(float) / 255 gives), computed
-// as float(double(src[x]) * (1.0 / 255)): for all 256 inputs that equals the float quotient (checked
-// exhaustively by the tests), and a multiply is several times cheaper than a divide. Not padded.
+// dst[x] = float(src[x]) / 255 correctly rounded (what torch's x.to(float) / 255 gives), without a
+// divide (several times slower than a multiply): with fused multiply-add by sub_div's reciprocal
+// correction in float, otherwise as float(double(src[x]) * (1.0 / 255)). For all 256 inputs both
+// equal the float quotient bit for bit (checked exhaustively by the tests). Not padded.
 void u8_to_f32_div255(const uint8_t* src, int64_t n, float* dst);
 
 // dst[x] = uint8(min(max(round_half_even(src[x]), 0), 255)), not padded.
