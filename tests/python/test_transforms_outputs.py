@@ -132,3 +132,24 @@ def test_convert_image_dtype_uint8_to_float_bit_exact_in_every_vector_lane():
             ours = F.convert_image_dtype(x, dtype)
             ref = run_torchvision(F.convert_image_dtype, x, dtype)
             assert torch.equal(ours.view(bits), ref.view(bits))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_uint8_bilinear_rows_equal_the_float_path_rounded(threads):
+    # uint8 bilinear rows are sampled by byte shuffles (four outputs within 16 bytes) or gathers
+    # (stronger downscales), the float path always by float gathers: the same operations, so the
+    # uint8 result is the float result rounded half to even, bit for bit, whatever the sizes, crop
+    # offsets (rows read in place up to their end, then from a padded copy) and strides.
+    import random
+
+    torch.set_num_threads(threads)
+    rng = random.Random(threads)
+    g = torch.Generator().manual_seed(threads)
+    sizes = [(480, 640, 224, 224), (300, 400, 224, 224), (61, 80, 23, 31), (7, 700, 5, 170), (9, 65, 9, 16)]
+    sizes += [(rng.randint(1, 60), rng.randint(1, 700), rng.randint(1, 60), rng.randint(1, 300)) for _ in range(60)]
+    for h, w, oh, ow in sizes:
+        base = torch.randint(0, 256, (3, h + 2, w + 9), generator=g, dtype=torch.uint8)
+        for img in (base[:, 1 : 1 + h, 5 : 5 + w], base[:, :h, :w].contiguous(), base[:, :h, ::2][..., : max(1, w // 2)]):
+            ours = F.resize(img, [oh, ow], InterpolationMode.BILINEAR)
+            wide = F.resize(img.float(), [oh, ow], InterpolationMode.BILINEAR)
+            assert torch.equal(ours, wide.round().clamp(0, 255).to(torch.uint8)), (h, w, oh, ow, img.stride())

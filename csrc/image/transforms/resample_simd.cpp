@@ -65,6 +65,51 @@ void ResampleRowU8Taps(
   }
 }
 
+// Sixteen bytes from row + base[j] in each 128-bit block j of a vector of d (x86 targets).
+template <class D8>
+HWY_INLINE hn::Vec<D8> LoadBlocks(D8 d, const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT base) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const hn::Full128<uint8_t> d128;
+  const hn::Full256<uint8_t> d256;
+  const auto lo = hn::Combine(d256, hn::LoadU(d128, row + base[1]), hn::LoadU(d128, row + base[0]));
+  const auto hi = hn::Combine(d256, hn::LoadU(d128, row + base[3]), hn::LoadU(d128, row + base[2]));
+  return hn::Combine(d, hi, lo);
+#elif HWY_TARGET == HWY_AVX2
+  const hn::Full128<uint8_t> d128;
+  return hn::Combine(d, hn::LoadU(d128, row + base[1]), hn::LoadU(d128, row + base[0]));
+#else
+  return hn::LoadU(d, row + base[0]);
+#endif
+}
+
+void ResampleRowU8Bilinear(
+    const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT base, const uint8_t* HWY_RESTRICT ctl0,
+    const uint8_t* HWY_RESTRICT ctl1, const float* HWY_RESTRICT w, int64_t stride, int64_t n,
+    float* HWY_RESTRICT out) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2 || \
+    HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Repartition<uint8_t, decltype(d)> du8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t x = 0; x < n; x += lanes) {
+    // Each 128-bit block serves four outputs; the controls put each tap's byte in the low byte of
+    // its output's 32-bit lane and zero in the others (0x80), which is the pixel widened exactly.
+    const auto bytes = LoadBlocks(du8, row, base + x / 4);
+    const auto p0 = hn::BitCast(di, hn::TableLookupBytesOr0(bytes, hn::LoadU(du8, ctl0 + 4 * x)));
+    const auto p1 = hn::BitCast(di, hn::TableLookupBytesOr0(bytes, hn::LoadU(du8, ctl1 + 4 * x)));
+    const auto acc = hn::Mul(hn::ConvertTo(d, p0), hn::LoadU(d, w + x));
+    hn::StoreU(hn::Add(acc, hn::Mul(hn::ConvertTo(d, p1), hn::LoadU(d, w + stride + x))), d, out + x);
+  }
+#else
+  for (int64_t x = 0; x < n; ++x) {
+    const uint8_t* b = row + base[x / 4];
+    const float acc = static_cast<float>(b[ctl0[4 * x]]) * w[x];
+    out[x] = acc + static_cast<float>(b[ctl1[4 * x]]) * w[stride + x];
+  }
+#endif
+}
+
 void GatherU8(const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT idx, int64_t n,
               uint8_t* HWY_RESTRICT out) {
   const hn::ScalableTag<int32_t> di;
@@ -483,6 +528,7 @@ namespace simd {
 HWY_EXPORT(ResampleRow);
 HWY_EXPORT(CombineRows);
 HWY_EXPORT(ResampleRowU8Taps);
+HWY_EXPORT(ResampleRowU8Bilinear);
 HWY_EXPORT(CombineRowsToU8);
 HWY_EXPORT(GatherU8);
 HWY_EXPORT(U8ToF32Div255);
@@ -508,6 +554,11 @@ void resample_row(
 }
 void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(CombineRows)(rows, w, taps, n, out);
+}
+void resample_row_u8_bilinear(
+    const uint8_t* row, const int32_t* base, const uint8_t* ctl0, const uint8_t* ctl1, const float* w,
+    int64_t stride, int64_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(ResampleRowU8Bilinear)(row, base, ctl0, ctl1, w, stride, n, out);
 }
 void resample_row_u8_taps(
     const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,

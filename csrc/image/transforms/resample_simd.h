@@ -33,6 +33,15 @@ void resample_row_u8_taps(
     const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,
     float* out);
 
+// The bilinear (taps == 2) case of resample_row_u8_taps with byte shuffles instead of gathers, the
+// same operations: outputs go in groups of four, group g reads the 16 bytes at row + base[g], and
+// output x takes its taps from bytes ctl0[4x] and ctl1[4x] of them (ctl0/ctl1: 16 bytes per group,
+// byte 4j of a group the offset of output j's tap, the other three 0x80). n is padded (a multiple of
+// kPad), and base, ctl0, ctl1, w and out cover it; row must be readable for 16 bytes from every base.
+void resample_row_u8_bilinear(
+    const uint8_t* row, const int32_t* base, const uint8_t* ctl0, const uint8_t* ctl1, const float* w,
+    int64_t stride, int64_t n, float* out);
+
 // out[x] = row[idx[x]] for x < n, not padded. row must be readable for 4 bytes from every idx[x].
 void gather_u8(const uint8_t* row, const int32_t* idx, int64_t n, uint8_t* out);
 
