@@ -66,7 +66,7 @@ def test_recycled_output_grows_shares_and_converts_like_any_tensor():
     grown = F.vflip(img)
     grown.resize_(4, 120, 200)  # storage grows: moved to a new buffer, values kept
     assert torch.equal(grown[:3], ref)
-    out = F.vflip(img)
+    out = F.vflip(img).resize_(0)  # kept storage, grown by the out= argument
     torch.cat([ref, ref], out=out)
     assert torch.equal(out[3:], ref)
     shared = F.vflip(img).share_memory_()
