@@ -153,3 +153,13 @@ def test_uint8_bilinear_rows_equal_the_float_path_rounded(threads):
             ours = F.resize(img, [oh, ow], InterpolationMode.BILINEAR)
             wide = F.resize(img.float(), [oh, ow], InterpolationMode.BILINEAR)
             assert torch.equal(ours, wide.round().clamp(0, 255).to(torch.uint8)), (h, w, oh, ow, img.stride())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_flips_and_pad_split_between_threads_mid_plane(threads):
+    # With two threads the rows are split at row 377 of 753 (3 planes of 251): inside a plane.
+    torch.set_num_threads(threads)
+    for img in (image((3, 251, 301)), image((2, 3, 97, 301)), image((3, 251, 301))[:, 1:, 3:]):
+        for fn in (F.vflip, F.hflip, lambda x: F.pad(x, [3, 1, 4, 2]), lambda x: F.pad(x, 5, padding_mode="reflect"),
+                   lambda x: F.pad(x, [2, 7], fill=9), lambda x: F.pad(x.float(), [1, 2, 3, 4], fill=0.5)):
+            assert torch.equal(fn(img), run_torchvision(fn, img))

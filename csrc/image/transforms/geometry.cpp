@@ -70,8 +70,8 @@ at::Tensor pad_impl(const at::Tensor& src, at::IntArrayRef p, T fill, PadMode mo
   const int64_t* ym = ymap.data();
   const int64_t* xm = xmap.data();
   parallel_items(planes * oh, ow, [=](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t plane = r / oh, oy = r % oh;
+    int64_t plane = begin / oh, oy = begin % oh;  // of row r, advanced with it (no divide per row)
+    for (int64_t r = begin; r < end; ++r, oy = oy + 1 == oh ? 0 : oy + 1, plane += oy == 0) {
       T* o = d + r * ow;
       const int64_t iy = ym[oy];
       if (iy < 0) {
@@ -120,9 +120,18 @@ at::Tensor vflip(const at::Tensor& img) {
   const char* s = static_cast<const char*>(src.data_ptr());
   char* d = static_cast<char*>(out.data_ptr());
   parallel_items(planes * h, row_bytes, [&](int64_t begin, int64_t end) {
+    // Output row r = plane * h + y reads input row plane * h + (h - 1 - y): walk y down within a
+    // plane without a divide per row.
+    int64_t y = begin % h;
+    const char* src_row = s + (begin - y + (h - 1 - y)) * row_bytes;
     for (int64_t r = begin; r < end; ++r) {
-      const int64_t plane = r / h, y = r % h;
-      std::memcpy(d + r * row_bytes, s + (plane * h + (h - 1 - y)) * row_bytes, row_bytes);
+      std::memcpy(d + r * row_bytes, src_row, row_bytes);
+      if (++y == h) {
+        y = 0;
+        src_row += (2 * h - 1) * row_bytes;  // last row of the next plane
+      } else {
+        src_row -= row_bytes;
+      }
     }
   });
   return out;
