@@ -161,5 +161,6 @@ def test_flips_and_pad_split_between_threads_mid_plane(threads):
     torch.set_num_threads(threads)
     for img in (image((3, 251, 301)), image((2, 3, 97, 301)), image((3, 251, 301))[:, 1:, 3:]):
         for fn in (F.vflip, F.hflip, lambda x: F.pad(x, [3, 1, 4, 2]), lambda x: F.pad(x, 5, padding_mode="reflect"),
-                   lambda x: F.pad(x, [2, 7], fill=9), lambda x: F.pad(x.float(), [1, 2, 3, 4], fill=0.5)):
+                   lambda x: F.pad(x, [2, 7], fill=9), lambda x: F.pad(x, [70, 1, 2, 80], fill=3),
+                   lambda x: F.pad(x[..., :40], [1, 2, 3, 4], fill=7), lambda x: F.pad(x.float(), [1, 2, 3, 4], fill=0.5)):
             assert torch.equal(fn(img), run_torchvision(fn, img))

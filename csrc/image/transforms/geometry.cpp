@@ -70,6 +70,12 @@ at::Tensor pad_impl(const at::Tensor& src, at::IntArrayRef p, T fill, PadMode mo
   const int64_t* ym = ymap.data();
   const int64_t* xm = xmap.data();
   parallel_items(planes * oh, ow, [=](int64_t begin, int64_t end) {
+    if constexpr (std::is_same<T, uint8_t>::value) {
+      if (mode == PadMode::Constant) {  // vector stores, no library call per piece of a row
+        simd::pad_rows_u8(s, h, w, ym, oh, left, right, fill, d, begin, end);
+        return;
+      }
+    }
     int64_t plane = begin / oh, oy = begin % oh;  // of row r, advanced with it (no divide per row)
     for (int64_t r = begin; r < end; ++r, oy = oy + 1 == oh ? 0 : oy + 1, plane += oy == 0) {
       T* o = d + r * ow;
@@ -117,21 +123,17 @@ at::Tensor vflip(const at::Tensor& img) {
   const int64_t row_bytes = img.size(-1) * img.element_size();
   if (img.numel() == 0) return out;
   const int64_t planes = img.numel() / (h * img.size(-1));
-  const char* s = static_cast<const char*>(src.data_ptr());
-  char* d = static_cast<char*>(out.data_ptr());
+  const uint8_t* s = static_cast<const uint8_t*>(src.data_ptr());
+  uint8_t* d = static_cast<uint8_t*>(out.data_ptr());
   parallel_items(planes * h, row_bytes, [&](int64_t begin, int64_t end) {
-    // Output row r = plane * h + y reads input row plane * h + (h - 1 - y): walk y down within a
-    // plane without a divide per row.
-    int64_t y = begin % h;
-    const char* src_row = s + (begin - y + (h - 1 - y)) * row_bytes;
-    for (int64_t r = begin; r < end; ++r) {
-      std::memcpy(d + r * row_bytes, src_row, row_bytes);
-      if (++y == h) {
-        y = 0;
-        src_row += (2 * h - 1) * row_bytes;  // last row of the next plane
-      } else {
-        src_row -= row_bytes;
-      }
+    // Output row r = plane * h + y reads input row plane * h + (h - 1 - y): one copy_rows call per
+    // plane (or part of one), walking the input rows down.
+    for (int64_t r = begin; r < end;) {
+      const int64_t y = r % h;
+      const int64_t rows = std::min(end - r, h - y);
+      const uint8_t* src_row = s + (r - y + (h - 1 - y)) * row_bytes;
+      simd::copy_rows(src_row, -row_bytes, d + r * row_bytes, row_bytes, rows, row_bytes);
+      r += rows;
     }
   });
   return out;

@@ -488,6 +488,56 @@ void AutocontrastU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RES
   });
 }
 
+// dst[0, n) = src[0, n) in whole vectors, the last one overlapping the previous (same bytes) rather
+// than a tail loop: no bytes outside [0, n) are touched. The pointers are deliberately not restrict:
+// the compiler would turn the loop back into a memcpy call, whose set-up per call costs as much as
+// copying a 640-byte row.
+HWY_INLINE void CopyN(const uint8_t* src, int64_t n, uint8_t* dst) {
+  const hn::ScalableTag<uint8_t> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  if (n < lanes) {
+    std::memcpy(dst, src, static_cast<size_t>(n));
+    return;
+  }
+  int64_t x = 0;
+  for (; x + lanes <= n; x += lanes) hn::StoreU(hn::LoadU(d, src + x), d, dst + x);
+  if (x < n) hn::StoreU(hn::LoadU(d, src + n - lanes), d, dst + n - lanes);
+}
+
+void CopyRows(const uint8_t* src, int64_t src_step, uint8_t* dst, int64_t dst_step, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) CopyN(src + r * src_step, n, dst + r * dst_step);
+}
+
+void PadRowsU8(const uint8_t* src, int64_t h, int64_t w, const int64_t* ymap, int64_t out_h, int64_t left,
+               int64_t right, uint8_t fill, uint8_t* dst, int64_t begin, int64_t end) {
+  const hn::ScalableTag<uint8_t> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t width = left + w + right;
+  const bool ends = width >= lanes && left <= lanes && right <= lanes;
+  const auto v = hn::Set(d, fill);
+  int64_t plane = begin / out_h, oy = begin % out_h;
+  for (int64_t r = begin; r < end; ++r) {
+    uint8_t* o = dst + r * width;
+    const int64_t iy = ymap[oy];
+    if (iy < 0) {
+      std::memset(o, fill, static_cast<size_t>(width));
+    } else {
+      if (ends) {  // one fill vector at each end of the row, then the pixels over the middle of both
+        hn::StoreU(v, d, o);
+        hn::StoreU(v, d, o + width - lanes);
+      } else {
+        std::memset(o, fill, static_cast<size_t>(left));
+        std::memset(o + left + w, fill, static_cast<size_t>(right));
+      }
+      CopyN(src + (plane * h + iy) * w, w, o + left);
+    }
+    if (++oy == out_h) {
+      oy = 0;
+      ++plane;
+    }
+  }
+}
+
 void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
   // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
   // shuffle is available everywhere and keeps the loop memory-bound.
@@ -529,6 +579,8 @@ HWY_EXPORT(ResampleRow);
 HWY_EXPORT(CombineRows);
 HWY_EXPORT(ResampleRowU8Taps);
 HWY_EXPORT(ResampleRowU8Bilinear);
+HWY_EXPORT(CopyRows);
+HWY_EXPORT(PadRowsU8);
 HWY_EXPORT(CombineRowsToU8);
 HWY_EXPORT(GatherU8);
 HWY_EXPORT(U8ToF32Div255);
@@ -612,6 +664,13 @@ void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst) {
 }
 void autocontrast_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(AutocontrastU8)(src, n, dst);
+}
+void copy_rows(const uint8_t* src, int64_t src_step, uint8_t* dst, int64_t dst_step, int64_t rows, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(CopyRows)(src, src_step, dst, dst_step, rows, n);
+}
+void pad_rows_u8(const uint8_t* src, int64_t h, int64_t w, const int64_t* ymap, int64_t out_h, int64_t left,
+                 int64_t right, uint8_t fill, uint8_t* dst, int64_t begin, int64_t end) {
+  HWY_DYNAMIC_DISPATCH(PadRowsU8)(src, h, w, ymap, out_h, left, right, fill, dst, begin, end);
 }
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);

@@ -97,6 +97,16 @@ void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst);
 // uint8(clamp((v - lo) * scale, 0, 255)) with scale = 255 / (hi - lo) (1 and lo = 0 for a flat plane).
 void autocontrast_u8(const uint8_t* src, int64_t n, uint8_t* dst);
 
+// Copies `rows` rows of n bytes, row r from src + r * src_step to dst + r * dst_step (steps may be
+// negative), in whole vectors without a call per row. Rows must not overlap.
+void copy_rows(const uint8_t* src, int64_t src_step, uint8_t* dst, int64_t dst_step, int64_t rows, int64_t n);
+
+// Rows [begin, end) of a constant-padded uint8 image [planes, out_h, left + w + right]: output row
+// r = plane * out_h + oy is `left` fill bytes, input row ymap[oy] of the plane ([planes, h, w]) or
+// fill bytes where ymap[oy] < 0, and `right` fill bytes.
+void pad_rows_u8(const uint8_t* src, int64_t h, int64_t w, const int64_t* ymap, int64_t out_h, int64_t left,
+                 int64_t right, uint8_t fill, uint8_t* dst, int64_t begin, int64_t end);
+
 // dst[n - 1 - x] = src[x] for x < n (a mirrored row), not padded; src and dst must not overlap.
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst);
 void reverse_f32(const float* src, int64_t n, float* dst);
