@@ -91,10 +91,11 @@ def _accept_ndarray(name: str, tensor_path=None):
     return transparent_closure(wrapper, original)
 
 
-# get_dimensions reads a shape, and crop and center_crop of an in-bounds window are views: the time goes to torchvision's Python layers
-# (three function calls and three usage-log calls for center_crop), so tensors take a direct path
-# with the same checks, the same usage-log entries and the same slicing expression. Anything else
-# (a window past the border, which torchvision pads; non-int sizes; PIL images) goes to torchvision.
+# get_dimensions reads a shape, and crop and center_crop of an in-bounds window are views: their time
+# goes to torchvision's Python layers (three wrapped functions and usage-log calls for center_crop),
+# so tensors take a direct path with the same checks, the same usage-log entries and the same slicing
+# expression. Anything else (a window past the border, which torchvision pads; non-int sizes; PIL
+# images) goes to torchvision.
 _log = torch._C._log_api_usage_once
 _Tensor = Tensor
 
