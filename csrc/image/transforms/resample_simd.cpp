@@ -499,7 +499,11 @@ HWY_INLINE void CopyN(const uint8_t* src, int64_t n, uint8_t* dst) {
     std::memcpy(dst, src, static_cast<size_t>(n));
     return;
   }
-  int64_t x = 0;
+  // Stores that straddle two cache lines cost about two: one unaligned vector at the start, then
+  // vectors at aligned destinations (the loads take the misalignment instead).
+  hn::StoreU(hn::LoadU(d, src), d, dst);
+  const int64_t misaligned = static_cast<int64_t>(reinterpret_cast<uintptr_t>(dst) % static_cast<uintptr_t>(lanes));
+  int64_t x = misaligned == 0 ? lanes : lanes - misaligned;
   for (; x + lanes <= n; x += lanes) hn::StoreU(hn::LoadU(d, src + x), d, dst + x);
   if (x < n) hn::StoreU(hn::LoadU(d, src + n - lanes), d, dst + n - lanes);
 }
