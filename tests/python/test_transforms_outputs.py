@@ -164,3 +164,14 @@ def test_flips_and_pad_split_between_threads_mid_plane(threads):
                    lambda x: F.pad(x, [2, 7], fill=9), lambda x: F.pad(x, [70, 1, 2, 80], fill=3),
                    lambda x: F.pad(x[..., :40], [1, 2, 3, 4], fill=7), lambda x: F.pad(x.float(), [1, 2, 3, 4], fill=0.5)):
             assert torch.equal(fn(img), run_torchvision(fn, img))
+
+
+def test_crops_under_jit_trace_equal_torchvisions():
+    img = image((3, 21, 34))
+
+    def fn(x):
+        return F.center_crop(F.crop(x, 1, 2, 18, 30), [10, 12]).float().mean(0)
+
+    traced = torch.jit.trace(fn, (img,))
+    other = image((3, 21, 34), seed=1)
+    assert torch.equal(traced(other), run_torchvision(fn, other))

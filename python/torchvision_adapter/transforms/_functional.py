@@ -96,8 +96,13 @@ def _accept_ndarray(name: str, tensor_path=None):
 # so tensors take a direct path with the same checks, the same usage-log entries and the same slicing
 # expression. Anything else (a window past the border, which torchvision pads; non-int sizes; PIL
 # images) goes to torchvision.
-_log = torch._C._log_api_usage_once
 _Tensor = Tensor
+_usage_log, _is_tracing = torch._C._log_api_usage_once, torch._C._is_tracing
+
+
+def _log(entry: str) -> None:
+    if not _is_tracing():  # torchvision logs only outside tracing
+        _usage_log(entry)
 
 
 def _crop_tensor(img, top, left, height, width):
