@@ -96,18 +96,15 @@ def _accept_ndarray(name: str, tensor_path=None):
 # so tensors take a direct path with the same checks, the same usage-log entries and the same slicing
 # expression. Anything else (a window past the border, which torchvision pads; non-int sizes; PIL
 # images) goes to torchvision.
+# Under torch.jit.trace, shapes are traced values: those calls go to torchvision's code unchanged.
 _Tensor = Tensor
-_usage_log, _is_tracing = torch._C._log_api_usage_once, torch._C._is_tracing
-
-
-def _log(entry: str) -> None:
-    if not _is_tracing():  # torchvision logs only outside tracing
-        _usage_log(entry)
+_log, _is_tracing = torch._C._log_api_usage_once, torch._C._is_tracing
 
 
 def _crop_tensor(img, top, left, height, width):
     if (
         isinstance(img, _Tensor)
+        and not _is_tracing()
         and type(top) is int
         and type(left) is int
         and type(height) is int
@@ -123,7 +120,7 @@ def _crop_tensor(img, top, left, height, width):
 
 
 def _center_crop_tensor(img, output_size):
-    if not isinstance(img, _Tensor) or img.ndim < 2:
+    if not isinstance(img, _Tensor) or img.ndim < 2 or _is_tracing():
         return NotImplemented
     if type(output_size) is int:
         ch = cw = output_size
@@ -147,7 +144,7 @@ def _center_crop_tensor(img, output_size):
 
 
 def _get_dimensions_tensor(img):
-    if isinstance(img, _Tensor) and img.ndim >= 2:
+    if isinstance(img, _Tensor) and img.ndim >= 2 and not _is_tracing():
         _log("torchvision.transforms.functional.get_dimensions")
         shape = img.shape
         return [1 if len(shape) == 2 else shape[-3], shape[-2], shape[-1]]
