@@ -166,6 +166,7 @@ def test_flips_and_pad_split_between_threads_mid_plane(threads):
             assert torch.equal(fn(img), run_torchvision(fn, img))
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # torchvision's own, on its shape checks
 def test_crops_under_jit_trace_are_torchvisions():
     # Traced shapes are values: torchvision's own code runs (and fails where it fails).
     img = image((3, 21, 34))
