@@ -10,7 +10,7 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
-#include "ops/cpu/ps_roi_simd.h"
+#include "ops/cpu/pool_simd.h"
 #include "ops/cpu/roi_common.h"
 #include "ops/cpu/roi_kernels.h"
 
