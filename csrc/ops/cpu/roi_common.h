@@ -522,55 +522,50 @@ void gather_channel_block(
   }
 }
 
-// The forward walk of the position-sensitive ops. Output channel c_out of a RoI reads input
-// channels c_out * bins .. c_out * bins + bins - 1 (bin (ph, pw) reads c_in = c_out * bins +
-// ph * pooled_w + pw), so the work is split by output channel, then into runs of RoIs (image by
-// image): a run reads only that output channel's `bins` planes of its image, small enough to stay
-// in cache while every RoI of the run reads them, and writes each RoI's outputs contiguously.
-// visit(n, c_out) is called once for every RoI and output channel.
-template <typename F>
-void position_sensitive_walk(
-    const std::vector<int64_t>& bidx, int64_t batch, int64_t channels_out, const F& visit) {
-  const int64_t num_rois = static_cast<int64_t>(bidx.size());
-  // RoIs image by image, in increasing order within an image.
-  const RoisByImage groups = group_by_image(bidx, batch);
-  std::vector<int64_t> order;
-  order.reserve(num_rois);
-  for (const auto& list : groups.rois) order.insert(order.end(), list.begin(), list.end());
-  constexpr int64_t kRun = 64;
-  const int64_t runs = (num_rois + kRun - 1) / kRun;
-  at::parallel_for(0, channels_out * runs, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t c_out = item / runs;
-      const int64_t r0 = (item % runs) * kRun;
-      const int64_t r1 = std::min(r0 + kRun, num_rois);
-      for (int64_t r = r0; r < r1; ++r) visit(order[r], c_out);
+// Asks for one channel plane of every image to be brought into cache with sequential prefetches
+// (the sampling that follows reads short, scattered row pieces the hardware would not prefetch).
+template <typename S>
+void prefetch_planes(
+    const S* base, int64_t batch, int64_t sn, int64_t sh, int64_t sw, int64_t height, int64_t width) {
+  constexpr int64_t kLine = 64 / sizeof(S) > 0 ? 64 / sizeof(S) : 1;
+  if (sw != 1) return;
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t h = 0; h < height; ++h) {
+      const S* row = base + b * sn + h * sh;
+      for (int64_t w = 0; w < width; w += kLine) __builtin_prefetch(row + w);
+      __builtin_prefetch(row + width - 1);
     }
-  });
+  }
 }
 
-// The forward pass of the position-sensitive ops on that walk: bin(n, plane, ph, pw) gives RoI
-// n's value from `plane` (RoI n's image at channel c_in); it lands in output[n, c_out, ph, pw], and
-// mapping there records c_in.
+// The forward walk of the position-sensitive ops: input channel by input channel (each is read by
+// one bin of every RoI, c_in = (c_out * pooled_h + ph) * pooled_w + pw), so that the channel's plane
+// stays in cache while all RoIs read it and the next plane streams in. bin(n, plane, ph, pw) gives
+// RoI n's value from `plane` (RoI n's image at channel c_in); it lands in output[n, c_out, ph, pw],
+// and mapping there records c_in.
 template <typename scalar_t, typename Bin>
 void position_sensitive_forward(
     const at::Tensor& input, const std::vector<int64_t>& bidx, int64_t pooled_h, int64_t pooled_w,
     at::Tensor& output, at::Tensor& mapping, const Bin& bin) {
-  const int64_t channels_out = output.size(1);
+  const int64_t num_rois = output.size(0), channels_out = output.size(1);
+  const int64_t batch = input.size(0), height = input.size(2), width = input.size(3);
   const scalar_t* in = input.data_ptr<scalar_t>();
-  const int64_t sn = input.stride(0), sc = input.stride(1);
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
+                sw = input.stride(3);
   scalar_t* out = output.data_ptr<scalar_t>();
   int32_t* cm = mapping.data_ptr<int32_t>();
   const int64_t bins = pooled_h * pooled_w;
-  position_sensitive_walk(bidx, input.size(0), channels_out, [&](int64_t n, int64_t c_out) {
-    const scalar_t* planes = in + bidx[n] * sn + c_out * bins * sc;
-    scalar_t* o = out + (n * channels_out + c_out) * bins;
-    int32_t* m = cm + (n * channels_out + c_out) * bins;
-    for (int64_t ph = 0; ph < pooled_h; ++ph) {
-      for (int64_t pw = 0; pw < pooled_w; ++pw) {
-        const int64_t k = ph * pooled_w + pw;
-        o[k] = static_cast<scalar_t>(bin(n, planes + k * sc, ph, pw));
-        m[k] = static_cast<int32_t>(c_out * bins + k);
+  at::parallel_for(0, channels_out * bins, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c_in = begin; c_in < end; ++c_in) {
+      const int64_t c_out = c_in / bins;
+      const int64_t ph = (c_in % bins) / pooled_w;
+      const int64_t pw = c_in % pooled_w;
+      if (c_in == begin) prefetch_planes(in + c_in * sc, batch, sn, sh, sw, height, width);
+      if (c_in + 1 < end) prefetch_planes(in + (c_in + 1) * sc, batch, sn, sh, sw, height, width);
+      for (int64_t n = 0; n < num_rois; ++n) {
+        const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
+        out[index] = static_cast<scalar_t>(bin(n, in + bidx[n] * sn + c_in * sc, ph, pw));
+        cm[index] = static_cast<int32_t>(c_in);
       }
     }
   });
