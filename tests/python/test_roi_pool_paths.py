@@ -127,3 +127,20 @@ def test_ps_roi_align_on_a_map_without_rows_or_columns(shape, sampling_ratio):
     # No RoIs at all: an empty result.
     y, _ = TV.ps_roi_align(x, torch.zeros(0, 5), 1.0, 3, 3, sampling_ratio)
     assert y.shape == (0, 1, 3, 3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_roi_pool_odd_output_rows_in_every_dtype(dtype):
+    # 17 channels (a last channel block of one) and 3 x 3 bins: output rows of an odd number of
+    # half-precision elements, at odd offsets, are copied element by element.
+    x = features(2, 17, 14, 15, 11).to(dtype)
+    rois = rois_of_all_sizes(23, 2, 15.0, 12, max_side=16.0).to(dtype)
+    y, argmax = TV.roi_pool(x, rois, 1.0, 3, 3)
+    if dtype == torch.float64:
+        y_ref, argmax_ref = run_torchvision(TV.roi_pool, x, rois, 1.0, 3, 3)
+        assert same(y, y_ref)
+    else:
+        # Compared in float: the maximum of half values is one of them, exactly representable.
+        y_ref, argmax_ref = run_torchvision(TV.roi_pool, x.float(), rois.float(), 1.0, 3, 3)
+        assert same(y, y_ref.to(dtype))
+    assert same(argmax, argmax_ref)
