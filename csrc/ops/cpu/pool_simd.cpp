@@ -35,6 +35,7 @@ HWY_INLINE void PoolBinGroup(
   using VI = decltype(hn::Zero(di));
   static_assert(sizeof(I) == sizeof(T), "index lanes must match value lanes");
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  constexpr int64_t kMaxSteps = 32;
   bool any_empty = h1 <= h0;
   int64_t steps = 0;
   for (int g = 0; g < G; ++g) {
@@ -61,6 +62,18 @@ HWY_INLINE void PoolBinGroup(
         const int64_t row = h * width;
         for (int g = 0; g < G; ++g) {
           for (int64_t p = row + wb[2 * g], e = row + wb[2 * g + 1]; p < e; ++p) visit(g, p);
+        }
+      }
+    } else if (steps <= kMaxSteps) {
+      // The columns of each step, worked out once for all rows.
+      int64_t col[kMaxSteps][G];
+      for (int64_t j = 0; j < steps; ++j) {
+        for (int g = 0; g < G; ++g) col[j][g] = std::min(wb[2 * g] + j, wb[2 * g + 1] - 1);
+      }
+      for (int64_t h = h0; h < h1; ++h) {
+        const int64_t row = h * width;
+        for (int64_t j = 0; j < steps; ++j) {
+          for (int g = 0; g < G; ++g) visit(g, row + col[j][g]);
         }
       }
     } else {
