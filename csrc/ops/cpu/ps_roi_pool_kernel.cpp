@@ -1,5 +1,6 @@
 // ps_roi_pool forward and backward: each RoI's bins computed once, input read in place with its
-// strides; forward splits RoIs between threads, backward splits input channels.
+// strides; both split input channels between threads. The float32 forward computes one input
+// channel for all RoIs at once, one RoI per vector lane (pool_simd.h).
 //
 // torchvision 0.14's two passes disagree at the map border and this kernel keeps both behaviours:
 // the forward pass clips bins to [0, height - 1) x [0, width - 1) (the last row and column are never
