@@ -17,6 +17,25 @@ namespace {
 
 using roi::AxisTap;
 
+// torchvision reads a sample iff it lies in [-1, height] x [-1, width] (elsewhere the sample is 0,
+// nothing is read). On a map without rows or columns such a read lies outside the input
+// (torchvision reads out of bounds there), so it is an error; RoIs whose samples all lie outside
+// give zeros, as in torchvision.
+template <typename T>
+void check_no_sample_reads_empty_map(
+    const roi::AlignPlan<T>& plan, int64_t num_rois, const at::Tensor& input) {
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const auto grid = plan.grid(n, T(1));
+    bool row_inside = false, col_inside = false;
+    for (int64_t i = 0; i < grid.pooled_h * grid.grid_h; ++i) row_inside |= grid.ys[i].valid;
+    for (int64_t i = 0; i < grid.pooled_w * grid.grid_w; ++i) col_inside |= grid.xs[i].valid;
+    TORCH_CHECK(
+        !(row_inside && col_inside), "input has no rows or no columns (shape ", input.sizes(),
+        ") but RoI ", n, " has samples within [-1, height] x [-1, width], where torchvision reads "
+        "the input; RoIs whose samples all lie outside give zeros");
+  }
+}
+
 template <typename scalar_t>
 void ps_roi_align_forward_impl(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
@@ -32,6 +51,7 @@ void ps_roi_align_forward_impl(
   const auto plan = roi::plan_align<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
       sampling_ratio, acc_t(0.5), /*min_one=*/false, /*tabulate=*/false);
+  if (height == 0 || width == 0) check_no_sample_reads_empty_map(plan, num_rois, input);
 
   const int64_t sh = input.stride(2), sw = input.stride(3);
   roi::position_sensitive_forward<scalar_t>(
@@ -164,9 +184,6 @@ std::tuple<at::Tensor, at::Tensor> ps_roi_align_forward(
   at::Tensor output = roi::empty_output(shape, input.options());
   at::Tensor mapping = roi::empty_output(shape, input.options().dtype(at::kInt));
   if (output.numel() == 0) return std::make_tuple(output, mapping);
-  TORCH_CHECK(
-      input.size(2) > 0 && input.size(3) > 0, "input must have a non-zero height and width, got ",
-      input.sizes());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ps_roi_align", [&] {
     ps_roi_align_forward_impl<scalar_t>(
         input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, output, mapping);
