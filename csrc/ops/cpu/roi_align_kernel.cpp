@@ -9,10 +9,6 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
-#include <limits>
-#include <type_traits>
-
-#include "ops/cpu/roi_align_planes_simd.h"
 #include "ops/cpu/roi_common.h"
 #include "ops/cpu/roi_kernels.h"
 
@@ -22,141 +18,6 @@ namespace ops {
 namespace {
 
 using roi::kRoiChannelBlock;
-
-// RoI n's sampling points laid out for the direct sampler (simd::PlaneSamples), as element offsets
-// within a plane of row stride sh and column stride sw.
-template <typename T, typename I>
-void plane_table(
-    const simd::AlignGrid<T>& g, int64_t sh, int64_t sw, std::vector<I>& idx, std::vector<T>& w) {
-  constexpr int64_t G = simd::plane_group<T>();
-  const int64_t bins = g.pooled_h * g.pooled_w;
-  const int64_t per_bin = g.grid_h * g.grid_w;
-  const int64_t main = bins / G * G;
-  idx.resize(bins * per_bin * 4);
-  w.resize(bins * per_bin * 4);
-  for (int64_t ph = 0; ph < g.pooled_h; ++ph) {
-    for (int64_t pw = 0; pw < g.pooled_w; ++pw) {
-      const int64_t b = ph * g.pooled_w + pw;
-      // Where tap 0 of sample 0 goes, and the distance between consecutive taps and samples.
-      int64_t at, tap_step, sample_step;
-      if (b < main) {
-        at = (b / G) * per_bin * 4 * G + b % G;
-        tap_step = G;
-      } else {
-        at = main * per_bin * 4 + (b - main) * per_bin * 4;
-        tap_step = 1;
-      }
-      sample_step = 4 * tap_step;
-      for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-        const simd::AxisTap<T>& ty = g.ys[ph * g.grid_h + iy];
-        for (int64_t ix = 0; ix < g.grid_w; ++ix, at += sample_step) {
-          const simd::AxisTap<T>& tx = g.xs[pw * g.grid_w + ix];
-          if (!(ty.valid && tx.valid)) {
-            for (int q = 0; q < 4; ++q) {
-              idx[at + q * tap_step] = 0;
-              w[at + q * tap_step] = T(0);
-            }
-            continue;
-          }
-          idx[at] = static_cast<I>(ty.lo * sh + tx.lo * sw);
-          idx[at + tap_step] = static_cast<I>(ty.lo * sh + tx.hi * sw);
-          idx[at + 2 * tap_step] = static_cast<I>(ty.hi * sh + tx.lo * sw);
-          idx[at + 3 * tap_step] = static_cast<I>(ty.hi * sh + tx.hi * sw);
-          // torchvision: w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx.
-          w[at] = ty.h * tx.h;
-          w[at + tap_step] = ty.h * tx.l;
-          w[at + 2 * tap_step] = ty.l * tx.h;
-          w[at + 3 * tap_step] = ty.l * tx.l;
-        }
-      }
-    }
-  }
-}
-
-// Above this many table entries for one RoI the direct sampler is not used (only adaptive sampling
-// of very large RoIs gets there).
-constexpr int64_t kMaxPlaneTable = int64_t{1} << 18;
-
-// Whether the direct samplers take this call: a float32 map of unit column stride (not
-// channels-last, which the channel-block path reads in place), offsets within a group of planes that
-// fit in int32, and sampling tables of bounded size.
-template <typename scalar_t>
-bool use_planes(const at::Tensor& input, int64_t bins, int64_t sampling_ratio) {
-  if (!std::is_same<scalar_t, float>::value || input.stride(3) != 1 || input.stride(1) == 1) {
-    return false;
-  }
-  if (sampling_ratio <= 0) return false;
-  if (bins * sampling_ratio * sampling_ratio * 4 > kMaxPlaneTable) return false;
-  const int64_t reach = (input.size(2) - 1) * input.stride(2) + (input.size(3) - 1) +
-      (simd::plane_group<float>() - 1) * input.stride(1);
-  return reach < std::numeric_limits<int32_t>::max();
-}
-
-// roi_align forward on the planes of a float32 map of unit column stride, read in place. Each RoI
-// gets a row-sampler table once (roi_align_planes_simd.h); the few RoIs the row sampler cannot take
-// go to the gather sampler. Work items are (group of kPlaneGroupChannels channels, part of the
-// RoIs), each walking its RoIs in `order` (top edge down): the channel group's rows that
-// consecutive RoIs read stay in cache, and every row of the map is brought in about once per group.
-constexpr int64_t kPlaneGroupChannels = 16;
-
-inline void roi_align_forward_planes_impl(
-    const at::Tensor& input, const std::vector<int64_t>& order, const std::vector<int64_t>& batch,
-    const roi::AlignPlan<float>& plan, at::Tensor& output) {
-  const int64_t channels = input.size(1);
-  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
-                sw = input.stride(3);
-  const int64_t bins = plan.pooled_h * plan.pooled_w;
-  const int64_t num = static_cast<int64_t>(order.size());
-  const int64_t num_rois = static_cast<int64_t>(plan.rois.size());
-  auto grid = [&plan](int64_t n) { return plan.grid(n, std::max(plan.count(n), 1.f)); };
-
-  // Row tables of all RoIs in one block; table_at[n] < 0: RoI n goes to the gather sampler.
-  std::vector<int64_t> table_at(num_rois, -1);
-  int64_t total = 0;
-  for (const int64_t n : order) {
-    table_at[n] = total;
-    total += simd::roi_align_rows_table_bytes(grid(n));
-  }
-  std::vector<float> own_tables;
-  float* tables_raw = roi::thread_scratch<float, 4>(total / 4 + 16, own_tables);
-  char* tables = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(tables_raw) + 63) & ~uintptr_t{63});
-  at::parallel_for(0, num, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t n = order[i];
-      if (!simd::roi_align_rows_table(grid(n), sh, tables + table_at[n])) table_at[n] = -1;
-    }
-  });
-
-  const int64_t groups = (channels + kPlaneGroupChannels - 1) / kPlaneGroupChannels;
-  const int64_t threads = at::get_num_threads();
-  const int64_t parts =
-      std::max<int64_t>(1, std::min<int64_t>(num, (2 * threads + groups - 1) / groups));
-  const float* in = input.data_ptr<float>();
-  float* out = output.data_ptr<float>();
-  at::parallel_for(0, groups * parts, 1, [&](int64_t begin, int64_t end) {
-    std::vector<int32_t> idx;
-    std::vector<float> w;
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t c0 = (item / parts) * kPlaneGroupChannels;
-      const int64_t nch = std::min(kPlaneGroupChannels, channels - c0);
-      const int64_t part = item % parts;
-      for (int64_t i = part * num / parts; i < (part + 1) * num / parts; ++i) {
-        const int64_t n = order[i];
-        const float* img = in + batch[n] * sn + c0 * sc;
-        float* dst = out + (n * channels + c0) * bins;
-        if (table_at[n] >= 0) {
-          simd::roi_align_forward_rows(tables + table_at[n], img, sc, nch, dst);
-          continue;
-        }
-        const auto g = grid(n);
-        plane_table<float, int32_t>(g, sh, sw, idx, w);
-        const simd::PlaneSamples<float, int32_t> s{
-            idx.data(), w.data(), bins, g.grid_h * g.grid_w, g.count};
-        simd::roi_align_forward_planes(s, img, sc, nch, dst);
-      }
-    }
-  });
-}
 
 template <typename scalar_t>
 void roi_align_forward_impl(
@@ -169,21 +30,11 @@ void roi_align_forward_impl(
 
   const at::Tensor r = roi::rois_in<acc_t>(rois);
   const acc_t* rp = r.data_ptr<acc_t>();
-  const std::vector<int64_t> bidx = roi::batch_indices(rp, num_rois, batch);
-  const auto groups = roi::group_by_image_top_down(bidx, batch, rp);
-  const bool planes = use_planes<scalar_t>(input, pooled_h * pooled_w, sampling_ratio);
+  const auto groups =
+      roi::group_by_image_top_down(roi::batch_indices(rp, num_rois, batch), batch, rp);
   const auto plan = roi::plan_align<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
-      sampling_ratio, aligned ? acc_t(0.5) : acc_t(0), !aligned, /*tabulate=*/!planes);
-  if (planes) {
-    std::vector<int64_t> order;
-    order.reserve(num_rois);
-    for (const auto& list : groups.rois) order.insert(order.end(), list.begin(), list.end());
-    if constexpr (std::is_same<scalar_t, float>::value) {
-      roi_align_forward_planes_impl(input, order, bidx, plan, output);
-      return;
-    }
-  }
+      sampling_ratio, aligned ? acc_t(0.5) : acc_t(0), !aligned);
 
   const scalar_t* in = input.data_ptr<scalar_t>();
   const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
