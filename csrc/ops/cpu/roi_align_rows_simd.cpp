@@ -5,6 +5,7 @@
 #define HWY_TARGET_INCLUDE "ops/cpu/roi_align_rows_simd.cpp"
 #include <hwy/foreach_target.h> // IWYU pragma: keep
 
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 
 #include <algorithm>
@@ -210,6 +211,24 @@ HWY_INLINE void RowsChannels(
   for (int64_t c = 0; c < channels; ++c) {
     const float* plane = img + c * cs;
     float* o = out + c * bins;
+    if (c + 1 < channels) {
+      // The next plane's pixel rows, while this one is sampled: the rows are short pieces the
+      // hardware would not prefetch across planes.
+      const float* next = plane + cs;
+      int64_t previous = -1;
+      for (int64_t r = 0; r < R; ++r) {
+        for (const int64_t row : {lo[r], hi[r]}) {
+          if (row == previous) continue;
+          previous = row;
+          hwy::Prefetch(next + row + c0.base);
+          hwy::Prefetch(next + row + c0.base + W * N - 1);
+          if (K == 2) {
+            hwy::Prefetch(next + row + c1.base);
+            hwy::Prefetch(next + row + c1.base + W * N - 1);
+          }
+        }
+      }
+    }
     for (int64_t ph = 0; ph < pooled_h; ++ph) {
       auto acc = hn::Zero(d);
       for (int64_t iy = 0; iy < grid_h; ++iy) {
