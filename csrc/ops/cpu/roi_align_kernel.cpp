@@ -41,9 +41,13 @@ bool roi_align_forward_rows_impl(
 
   std::vector<int64_t> table_at(plan.rois.size(), 0);
   int64_t total = 0;
+  // Tables of at most 256 MiB in all (pooled_h is not bounded otherwise).
+  constexpr int64_t kMaxTableBytes = int64_t{1} << 28;
   for (const int64_t n : order) {
+    const int64_t bytes = simd::roi_align_rows_table_bytes(grid(n));
+    if (bytes == 0 || total + bytes > kMaxTableBytes) return false;
     table_at[n] = total;
-    total += simd::roi_align_rows_table_bytes(grid(n));
+    total += bytes;
   }
   std::vector<float> own_tables;
   float* raw = roi::thread_scratch<float, 4>(total / 4 + 16, own_tables);

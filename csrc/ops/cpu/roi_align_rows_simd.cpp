@@ -59,8 +59,9 @@ HWY_INLINE const U* Ptr(const void* t, int64_t off) {
 int64_t RowsTableBytes(const AlignGrid<float>& g) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  const int64_t J = g.pooled_w * g.grid_w;
-  return RowsLayout::Of(g.pooled_h * g.grid_h, std::max<int64_t>((J + N - 1) / N, 1), N).bytes;
+  // 0 where BuildRowsTable would refuse the RoI for its shape (no memory is asked for then).
+  if (g.grid_w != 2 || g.pooled_w > N || N < 4 || g.pooled_h * g.grid_h == 0) return 0;
+  return RowsLayout::Of(g.pooled_h * g.grid_h, (2 * g.pooled_w + N - 1) / N, N).bytes;
 }
 
 int64_t BuildRowsTable(const AlignGrid<float>& g, int64_t sh, void* table) {

@@ -14,7 +14,7 @@
 namespace tva {
 namespace simd {
 
-// Bytes of RoI g's table (64-byte aligned).
+// Bytes of RoI g's table (64-byte aligned); 0 if the sampler cannot take a RoI of g's shape.
 int64_t roi_align_rows_table_bytes(const AlignGrid<float>& g);
 
 // Lays out RoI g's table for planes of row stride row_stride and returns the sampler's work for
