@@ -208,32 +208,25 @@ void ps_roi_pool_backward_impl(
   const at::Tensor cmc = mapping.contiguous();
   const int32_t* cm = cmc.data_ptr<int32_t>();
 
+  const auto add = [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
+    const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+    const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+    const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+    const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+    if (h1 <= h0 || w1 <= w0) return; // an empty bin adds nothing
+    const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
+    const acc_t diff = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
+    }
+  };
   if (roi::is_forward_channel_mapping(cm, num_rois, channels)) {
     roi::fill_position_sensitive_gradient(
-        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w,
-        [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
-          const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
-          const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
-          const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
-          const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
-          if (h1 <= h0 || w1 <= w0) return; // an empty bin adds nothing
-          const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
-          const acc_t diff =
-              static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
-          for (int64_t h = h0; h < h1; ++h) {
-            for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
-          }
-        });
+        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w, add);
     return;
   }
-
-  // Any other mapping: every output's contribution, bucketed by the channel it names.
-  grad_input.zero_();
-  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
-      ? grad_input
-      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-  acc_t* gin = acc_grad.data_ptr<acc_t>();
-  // torchvision visits the outputs RoI by RoI, then bin row, bin column, output channel.
+  // Any other mapping: torchvision visits the outputs RoI by RoI, then bin row, bin column, output
+  // channel.
   std::vector<int64_t> visit;
   visit.reserve(num_rois * channels_out * pooled_h * pooled_w);
   for (int64_t n = 0; n < num_rois; ++n)
@@ -241,37 +234,8 @@ void ps_roi_pool_backward_impl(
       for (int64_t pw = 0; pw < pooled_w; ++pw)
         for (int64_t c_out = 0; c_out < channels_out; ++c_out)
           visit.push_back(((n * channels_out + c_out) * pooled_h + ph) * pooled_w + pw);
-  std::vector<int64_t> start, order;
-  TORCH_CHECK(
-      roi::bucket_by_channel(cm, visit, channels, start, order),
-      "channel_mapping must hold input channels in [0, ", channels,
-      "), as ps_roi_pool returns them");
-
-  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t c_in = c_begin; c_in < c_end; ++c_in) {
-      for (int64_t o = start[c_in]; o < start[c_in + 1]; ++o) {
-        const int64_t index = order[o];
-        const int64_t pw = index % pooled_w;
-        const int64_t ph = (index / pooled_w) % pooled_h;
-        const int64_t c_out = (index / pooled_w / pooled_h) % channels_out;
-        const int64_t n = index / pooled_w / pooled_h / channels_out;
-        const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
-        const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
-        const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
-        const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
-        const bool empty = (h1 <= h0) || (w1 <= w0);
-        const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
-        acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
-        const acc_t diff = empty
-            ? acc_t(0)
-            : static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
-        for (int64_t h = h0; h < h1; ++h) {
-          for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
-        }
-      }
-    }
-  });
-  if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_grad);
+  roi::scatter_position_sensitive_gradient<scalar_t>(
+      grad_input, cm, visit, bidx, channels_out, pooled_h, pooled_w, "ps_roi_pool", add);
 }
 
 } // namespace
