@@ -133,10 +133,9 @@ def _center_crop_tensor(img, output_size):
     h, w = img.shape[-2:]
     if cw > w or ch > h:
         return NotImplemented  # torchvision pads
+    # With ch <= h and cw <= w, top lies in [0, h - ch] and left in [0, w - cw]: crop does not pad.
     top = int(round((h - ch) / 2.0))
     left = int(round((w - cw) / 2.0))
-    if left < 0 or top < 0 or left + cw > w or top + ch > h:
-        return NotImplemented
     _log("torchvision.transforms.functional.center_crop")
     _log("torchvision.transforms.functional.get_dimensions")
     _log("torchvision.transforms.functional.crop")
