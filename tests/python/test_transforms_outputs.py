@@ -99,6 +99,43 @@ def test_crop_center_crop_get_dimensions_are_torchvisions_views(shape):
             assert same_view(F.center_crop(x, size), run_torchvision(F.center_crop, x, size))
 
 
+@pytest.mark.filterwarnings("ignore:Named tensors")
+def test_crop_views_of_every_kind_of_tensor_are_torchvisions():
+    # The same view as torchvision's slicing, for tensors of every kind the direct path may see:
+    # sizes, strides, offset, dtype, conjugate/negative bits, names, quantization and base; the view
+    # shares the version counter of its base, as a slice does.
+    x = torch.randn(3, 21, 34, generator=torch.Generator().manual_seed(0))
+    kinds = [
+        x, x[:, 1:, 2:], x[:, ::2], torch.randn(1, 21, 34).expand(3, 21, 34), torch.randn(21, 34),
+        torch.randn(2, 3, 21, 34).contiguous(memory_format=torch.channels_last), torch.randn(1, 2, 3, 21, 34),
+        torch.randn(0, 21, 34), torch.randn(3, 21, 34, dtype=torch.cfloat).conj(),
+        torch.randn(3, 21, 34, dtype=torch.cfloat).conj().imag, torch.quantize_per_tensor(x, 0.1, 10, torch.quint8),
+        torch.randn(3, 21, 34, names=("C", "H", "W")), torch.nn.Parameter(x.clone(), requires_grad=False),
+    ]
+    for t in kinds:
+        h, w = t.shape[-2:]
+        calls = [(F.crop, (1, 2, 5, 7)), (F.crop, (0, 0, h, w)), (F.crop, (h, w, 0, 0)), (F.crop, (2, 3, 0, 4)),
+                 (F.center_crop, ([10, 11],)), (F.center_crop, (7,)), (F.center_crop, ((h, w),)), (F.center_crop, ([0],))]
+        for fn, args in calls:
+            ours, ref = fn(t, *args), run_torchvision(fn, t, *args)
+            assert type(ours) is type(ref)
+            assert (ours.shape, ours.stride(), ours.storage_offset(), ours.dtype) == (
+                ref.shape, ref.stride(), ref.storage_offset(), ref.dtype)
+            assert (ours.is_conj(), ours.is_neg(), ours.names, ours.is_quantized) == (
+                ref.is_conj(), ref.is_neg(), ref.names, ref.is_quantized)
+            assert ours._base is ref._base and ours.data_ptr() == ref.data_ptr()
+            if not t.is_quantized and ours.numel() > 0 and 0 not in t.stride() and t.names == (None,) * t.ndim:
+                before = t._version
+                ours.add_(0)
+                assert t._version == before + 1
+    sparse = x.to_sparse()
+    for fn, args in [(F.crop, (1, 2, 5, 7)), (F.center_crop, ([10, 11],))]:
+        with pytest.raises(NotImplementedError):
+            fn(sparse, *args)
+        with pytest.raises(NotImplementedError):
+            run_torchvision(fn, sparse, *args)
+
+
 def test_crop_and_center_crop_outside_the_fast_path_are_torchvisions():
     img = image((3, 21, 34))
     # Windows past the border are padded by torchvision; the values are equal.

@@ -153,6 +153,111 @@ def _get_dimensions_tensor(img):
 _TENSOR_PATHS = {"crop": _crop_tensor, "center_crop": _center_crop_tensor, "get_dimensions": _get_dimensions_tensor}
 
 
+# The common calls of crop, center_crop and get_dimensions — a plain tensor (not a subclass, which may
+# override indexing) outside autograd and tracing, int arguments, a window inside the image — are
+# served before any other check, by functions with torchvision's signatures. The view is made by one
+# as_strided call with the sizes, strides and storage offset torchvision's img[..., t:b, l:r] gives:
+# ATen's slice computes exactly these and calls as_strided itself, and the Python indexing machinery
+# in front of it costs more than the rest of the call. The view is a view of img as the slice is
+# (same _base, shared version counter). A tensor that requires grad is sliced as torchvision does,
+# so that its graph holds the same slice nodes. Everything else goes to `slow` (the paths above).
+def _crop_view(slow):
+    tensor, log, tracing, as_strided = _Tensor, _log, _is_tracing, Tensor.as_strided
+
+    def crop(img, top, left, height, width):
+        if (
+            type(img) is tensor
+            and type(top) is int
+            and type(left) is int
+            and type(height) is int
+            and type(width) is int
+            and not img.requires_grad
+            and not tracing()
+        ):
+            shape = img.shape
+            nd = len(shape)
+            if (
+                nd >= 2
+                and top >= 0
+                and left >= 0
+                and height >= 0
+                and width >= 0
+                and top + height <= shape[-2]
+                and left + width <= shape[-1]
+            ):
+                if nd == 3:
+                    size = (shape[0], height, width)
+                elif nd == 4:
+                    size = (shape[0], shape[1], height, width)
+                else:
+                    size = (*shape[:-2], height, width)
+                try:
+                    st = img.stride()
+                    view = as_strided(img, size, st, img.storage_offset() + top * st[-2] + left * st[-1])
+                except RuntimeError:  # layouts without strides (sparse, mkldnn), named tensors
+                    return slow(img, top, left, height, width)
+                log("torchvision.transforms.functional.crop")
+                return view
+        return slow(img, top, left, height, width)
+
+    return crop
+
+
+def _center_crop_view(slow):
+    tensor, log, tracing, as_strided = _Tensor, _log, _is_tracing, Tensor.as_strided
+
+    def center_crop(img, output_size):
+        if type(img) is tensor and not img.requires_grad and not tracing():
+            kind = type(output_size)
+            if kind is int:
+                ch = cw = output_size
+            elif (kind is list or kind is tuple) and 1 <= len(output_size) <= 2:
+                ch, cw = output_size[0], output_size[-1]
+            else:
+                ch = cw = None
+            shape = img.shape
+            nd = len(shape)
+            if type(ch) is int and type(cw) is int and nd >= 2:
+                h, w = shape[-2], shape[-1]
+                if 0 <= ch <= h and 0 <= cw <= w:
+                    # torchvision's offsets; with the window inside the image crop does not pad.
+                    top = int(round((h - ch) / 2.0))
+                    left = int(round((w - cw) / 2.0))
+                    if nd == 3:
+                        size = (shape[0], ch, cw)
+                    elif nd == 4:
+                        size = (shape[0], shape[1], ch, cw)
+                    else:
+                        size = (*shape[:-2], ch, cw)
+                    try:
+                        st = img.stride()
+                        view = as_strided(img, size, st, img.storage_offset() + top * st[-2] + left * st[-1])
+                    except RuntimeError:  # layouts without strides (sparse, mkldnn), named tensors
+                        return slow(img, output_size)
+                    log("torchvision.transforms.functional.center_crop")
+                    log("torchvision.transforms.functional.get_dimensions")
+                    log("torchvision.transforms.functional.crop")
+                    return view
+        return slow(img, output_size)
+
+    return center_crop
+
+
+def _get_dimensions_direct(slow):
+    tensor, log, tracing = _Tensor, _log, _is_tracing
+
+    def get_dimensions(img):
+        if isinstance(img, tensor) and not tracing():
+            shape = img.shape
+            nd = len(shape)
+            if nd >= 2:
+                log("torchvision.transforms.functional.get_dimensions")
+                return [1 if nd == 2 else shape[-3], shape[-2], shape[-1]]
+        return slow(img)
+
+    return get_dimensions
+
+
 # Functions whose first argument is an image.
 NDARRAY_FUNCTIONS = [
     "get_dimensions",
@@ -189,8 +294,13 @@ NDARRAY_FUNCTIONS = [
     "elastic_transform",
 ]
 
+_VIEW_PATHS = {"crop": _crop_view, "center_crop": _center_crop_view, "get_dimensions": _get_dimensions_direct}
+
 for _name in NDARRAY_FUNCTIONS:
-    _patch.register(F, _name, _accept_ndarray(_name, _TENSOR_PATHS.get(_name)))
+    _wrapper = _accept_ndarray(_name, _TENSOR_PATHS.get(_name))
+    if _name in _VIEW_PATHS:
+        _wrapper = transparent_closure(_VIEW_PATHS[_name](_wrapper), getattr(F, _name))
+    _patch.register(F, _name, _wrapper)
 for _fn in (to_tensor, pil_to_tensor):
     _orig[_fn.__name__] = getattr(F, _fn.__name__)
     _patch.register(F, _fn.__name__, transparent(_fn, _orig[_fn.__name__]))
