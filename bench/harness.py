@@ -28,6 +28,10 @@ class Case:
     variants: List[Variant]
     rounds: int = 5  # timed rounds per variant
     inner: int = 1  # calls per round (for very short work)
+    # Untimed calls of each variant at the start of its every round, after switching to it: the
+    # switch and the other variants' calls leave this variant's buffers out of cache, which a loop
+    # of the same call does not see (for sub-millisecond, memory-bound work it is a large part).
+    warm: int = 0
     check: Optional[Callable[[], None]] = None  # verifies the variants agree (outside the timing)
     unit: str = "ms"  # per call
     items: Optional[int] = None  # items per call, to report a rate (e.g. images)
@@ -68,6 +72,8 @@ def run_case(case: Case) -> dict:
     for _ in range(case.rounds):
         for v in case.variants:
             with _state(v):
+                for _ in range(case.warm):
+                    v.fn()
                 t0 = time.perf_counter()
                 for _ in range(case.inner):
                     v.fn()
