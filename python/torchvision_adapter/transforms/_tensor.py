@@ -22,6 +22,19 @@ from ._script import transparent
 _op = torch.ops.torchvision_adapter
 _orig = {}  # name -> torchvision's function
 
+
+def _callable(packet):
+    """The operator's function itself, which ``packet(...)`` calls through one more Python frame."""
+    return getattr(packet, "_op", packet)
+
+
+# The operators of the copy-speed ops, called without that frame (name here -> operator).
+_vflip, _hflip, _pad = _callable(_op.vflip), _callable(_op.hflip), _callable(_op.pad)
+_normalize, _normalize_ = _callable(_op.normalize), _callable(_op.normalize_)
+_convert = _callable(_op.convert_image_dtype)
+DIRECT_OPS = {"_vflip": "vflip", "_hflip": "hflip", "_pad": "pad", "_normalize": "normalize",
+              "_normalize_": "normalize_", "_convert": "convert_image_dtype"}
+
 _U8_F32 = (torch.uint8, torch.float32)
 _RESIZE_MODES = ("nearest", "bilinear", "bicubic")
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric")
@@ -65,6 +78,13 @@ def resize(img: Tensor, size: List[int], interpolation: str = "bilinear", antial
 
 
 def _as_float_list(values, channels: int):
+    kind = type(values)
+    if (kind is list or kind is tuple) and len(values) in (1, channels):
+        for v in values:  # the common case, floats, without the abstract-class checks
+            if type(v) is not float:
+                break
+        else:
+            return list(values)
     if isinstance(values, (list, tuple)) and len(values) in (1, channels):
         for v in values:
             if not _real(v):
@@ -80,9 +100,9 @@ def normalize(tensor: Tensor, mean: List[float], std: List[float], inplace: bool
         # A std that is (or rounds to) zero makes torchvision raise: let it.
         if m is not None and s is not None and min(map(abs, s)) > 1e-30:
             if not inplace:
-                return _op.normalize(tensor, m, s)
+                return _normalize(tensor, m, s)
             if tensor.is_contiguous():
-                return _op.normalize_(tensor, m, s)
+                return _normalize_(tensor, m, s)
     return _orig["normalize"](tensor, mean, std, inplace)
 
 
@@ -91,23 +111,25 @@ def convert_image_dtype(image: Tensor, dtype: torch.dtype = torch.float) -> Tens
         if (image.dtype == torch.uint8 and dtype in (torch.float32, torch.float64)) or (
             image.dtype != torch.uint8 and dtype == torch.uint8
         ):
-            return _op.convert_image_dtype(image, dtype)
+            return _convert(image, dtype)
     return _orig["convert_image_dtype"](image, dtype)
 
 
 def hflip(img: Tensor) -> Tensor:
     if _plain(img, min_dim=2):
-        return _op.hflip(img)
+        return _hflip(img)
     return _orig["hflip"](img)
 
 
 def vflip(img: Tensor) -> Tensor:
     if _plain(img, min_dim=2):
-        return _op.vflip(img)
+        return _vflip(img)
     return _orig["vflip"](img)
 
 
 def _pad_amounts(padding):
+    if type(padding) is int:
+        return [padding] * 4 if padding >= 0 else None
     if isinstance(padding, int) and not isinstance(padding, bool):
         p = [padding] * 4
     elif isinstance(padding, (list, tuple)) and len(padding) in (1, 2, 4) and all(
@@ -130,16 +152,17 @@ def pad(img: Tensor, padding, fill=0, padding_mode: str = "constant") -> Tensor:
         p = _pad_amounts(padding)
         f = 0 if fill is None else fill
         if p is not None and _real(f):
-            h, w = img.shape[-2:]
             ok = True
             if padding_mode == "reflect":
+                h, w = img.shape[-2:]
                 ok = p[0] < w and p[1] < w and p[2] < h and p[3] < h
             elif padding_mode == "symmetric":
+                h, w = img.shape[-2:]
                 ok = p[0] <= w and p[1] <= w and p[2] <= h and p[3] <= h
             elif padding_mode == "constant" and img.dtype == torch.uint8:
                 ok = float(f).is_integer() and 0 <= f <= 255
             if ok:
-                return _op.pad(img, p, float(f), padding_mode)
+                return _pad(img, p, float(f), padding_mode)
     return _orig["pad"](img, padding, fill, padding_mode)
 
 
