@@ -1,0 +1,551 @@
+// Marker parsing and Huffman decoding of sequential JPEG files, following libjpeg's jdmarker.c,
+// jdhuff.c and jdinput.c for the files it accepts; see jpeg_entropy.h for the subset.
+#include "image/io/jpeg_entropy.h"
+
+#include <cstring>
+
+#include "image/io/jpeg_idct_simd.h"
+
+namespace tva {
+namespace image {
+namespace jpeg {
+namespace {
+
+// Zigzag position -> natural (row-major) index, with 16 extra entries: a run may push the
+// position past 63 in corrupt data, and libjpeg then stores at index 63 (jpeg_natural_order).
+constexpr uint8_t kNatural[80] = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33,
+    40, 48, 41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36,
+    29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54,
+    47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
+
+constexpr uint8_t kSOI = 0xD8, kEOI = 0xD9, kSOS = 0xDA, kDQT = 0xDB, kDHT = 0xC4, kDRI = 0xDD,
+                  kSOF0 = 0xC0, kSOF1 = 0xC1, kTEM = 0x01, kRST0 = 0xD0, kRST7 = 0xD7, kAPP0 = 0xE0,
+                  kAPP15 = 0xEF, kCOM = 0xFE;
+
+inline int extend(uint32_t x, int s) {
+  // libjpeg's HUFF_EXTEND: values below 2^(s-1) are negative.
+  return x < (1u << (s - 1)) ? static_cast<int>(x) - (1 << s) + 1 : static_cast<int>(x);
+}
+
+inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+
+// libjpeg's jpeg_make_d_derived_tbl plus this decoder's lookup tables. False for a table libjpeg
+// refuses (over-subscribed codes).
+bool build_table(const uint8_t counts[17], const uint8_t* symbols, int n, bool ac, HuffTable* t) {
+  uint8_t sizes[257];
+  uint32_t codes[257];
+  int p = 0;
+  for (int l = 1; l <= 16; ++l) {
+    for (int i = 0; i < counts[l]; ++i) {
+      sizes[p++] = static_cast<uint8_t>(l);
+    }
+  }
+  if (p != n || n > 256) {
+    return false;
+  }
+  sizes[p] = 0;
+  uint32_t code = 0;
+  int si = sizes[0];
+  p = 0;
+  while (sizes[p] != 0) {
+    while (sizes[p] == si) {
+      codes[p++] = code++;
+    }
+    if (code >= (1u << si)) {
+      return false;
+    }
+    code <<= 1;
+    ++si;
+  }
+  p = 0;
+  for (int l = 1; l <= 16; ++l) {
+    if (counts[l] != 0) {
+      t->valoffset[l] = p - static_cast<int32_t>(codes[p]);
+      p += counts[l];
+      t->maxcode[l] = static_cast<int32_t>(codes[p - 1]);
+    } else {
+      t->maxcode[l] = -1;
+      t->valoffset[l] = 0;
+    }
+  }
+  t->maxcode[17] = 0x7FFFFFFF;
+  t->valoffset[17] = 0;
+  std::memset(t->values, 0, sizeof(t->values));
+  std::memcpy(t->values, symbols, static_cast<size_t>(n));
+  t->num_symbols = n;
+  t->dc_valid = true;
+  for (int i = 0; i < n; ++i) {
+    if (symbols[i] > 15) {
+      t->dc_valid = false;
+    }
+  }
+  std::memset(t->look, 0, sizeof(t->look));
+  std::memset(t->fast_ac, 0, sizeof(t->fast_ac));
+  for (int i = 0; i < n; ++i) {
+    const int len = sizes[i];
+    if (len > kLookBits) {
+      continue;
+    }
+    const int fill = kLookBits - len;
+    const uint32_t first = codes[i] << fill;
+    for (uint32_t j = 0; j < (1u << fill); ++j) {
+      const uint32_t peek = first | j;
+      t->look[peek] = static_cast<uint16_t>((len << 8) | symbols[i]);
+      if (!ac) {
+        continue;
+      }
+      const int run = symbols[i] >> 4;
+      const int s = symbols[i] & 15;
+      if (s != 0 && len + s <= kLookBits) {
+        const uint32_t raw = (peek >> (kLookBits - len - s)) & ((1u << s) - 1);
+        const int value = extend(raw, s);
+        t->fast_ac[peek] = static_cast<int32_t>(static_cast<uint32_t>(value) << 16) | (run << 8) |
+                           (len + s);
+      }
+    }
+  }
+  t->defined = true;
+  return true;
+}
+
+}  // namespace
+
+bool BaselineDecoder::find_marker(const uint8_t** at, uint8_t* code) const {
+  const uint8_t* p = *at;
+  for (;;) {
+    while (p < end_ && *p != 0xFF) {
+      ++p;
+    }
+    const uint8_t* q = p + 1;
+    while (q < end_ && *q == 0xFF) {
+      ++q;
+    }
+    if (q >= end_) {
+      return false;
+    }
+    if (*q != 0) {
+      *code = *q;
+      *at = q + 1;
+      return true;
+    }
+    p = q + 1;
+  }
+}
+
+bool BaselineDecoder::init(const uint8_t* data, size_t size) {
+  begin_ = data;
+  end_ = data + size;
+  if (size < 4 || data[0] != 0xFF || data[1] != kSOI) {
+    return false;
+  }
+  const uint8_t* p = data + 2;
+  bool have_frame = false;
+  for (;;) {
+    uint8_t m = 0;
+    if (!find_marker(&p, &m)) {
+      return false;
+    }
+    if (m == kTEM || (m >= kRST0 && m <= kRST7)) {
+      continue;  // parameterless markers libjpeg skips
+    }
+    if (end_ - p < 2) {
+      return false;
+    }
+    const int length = be16(p);
+    if (length < 2 || end_ - p < length) {
+      return false;
+    }
+    const uint8_t* seg = p + 2;
+    const int n = length - 2;
+    p += length;
+    if (m == kSOF0 || m == kSOF1) {
+      if (have_frame || n < 6) {
+        return false;
+      }
+      have_frame = true;
+      if (seg[0] != 8) {
+        return false;  // 12-bit samples
+      }
+      hdr_.height = be16(seg + 1);
+      hdr_.width = be16(seg + 3);
+      hdr_.num_components = seg[5];
+      if (hdr_.width <= 0 || hdr_.height <= 0 ||
+          (hdr_.num_components != 1 && hdr_.num_components != 3) ||
+          n != 6 + 3 * hdr_.num_components) {
+        return false;
+      }
+      hdr_.hmax = hdr_.vmax = 1;
+      for (int c = 0; c < hdr_.num_components; ++c) {
+        Component& comp = hdr_.comp[c];
+        comp.id = seg[6 + 3 * c];
+        comp.h = seg[7 + 3 * c] >> 4;
+        comp.v = seg[7 + 3 * c] & 15;
+        comp.quant = seg[8 + 3 * c];
+        if (comp.h < 1 || comp.h > 2 || comp.v < 1 || comp.v > 2 || comp.quant > 3) {
+          return false;
+        }
+        for (int o = 0; o < c; ++o) {
+          if (hdr_.comp[o].id == comp.id) {
+            return false;
+          }
+        }
+        hdr_.hmax = comp.h > hdr_.hmax ? comp.h : hdr_.hmax;
+        hdr_.vmax = comp.v > hdr_.vmax ? comp.v : hdr_.vmax;
+      }
+      for (int c = 0; c < hdr_.num_components; ++c) {
+        Component& comp = hdr_.comp[c];
+        comp.downsampled_width = (hdr_.width * comp.h + hdr_.hmax - 1) / hdr_.hmax;
+        comp.downsampled_height = (hdr_.height * comp.v + hdr_.vmax - 1) / hdr_.vmax;
+        comp.width_in_blocks = (hdr_.width * comp.h + 8 * hdr_.hmax - 1) / (8 * hdr_.hmax);
+        comp.height_in_blocks = (hdr_.height * comp.v + 8 * hdr_.vmax - 1) / (8 * hdr_.vmax);
+      }
+    } else if (m == kDQT) {
+      int i = 0;
+      while (i < n) {
+        const int prec = seg[i] >> 4;
+        const int slot = seg[i] & 15;
+        if (prec > 1 || slot > 3 || n - i - 1 < 64 * (prec + 1)) {
+          return false;
+        }
+        for (int k = 0; k < 64; ++k) {
+          const int v = prec ? be16(seg + i + 1 + 2 * k) : seg[i + 1 + k];
+          quant_[slot][kNatural[k]] = static_cast<int16_t>(static_cast<uint16_t>(v));
+        }
+        quant_defined_[slot] = true;
+        i += 1 + 64 * (prec + 1);
+      }
+    } else if (m == kDHT) {
+      int i = 0;
+      while (i < n) {
+        if (n - i < 17) {
+          return false;
+        }
+        const int index = seg[i];
+        uint8_t counts[17] = {0};
+        int total = 0;
+        for (int l = 1; l <= 16; ++l) {
+          counts[l] = seg[i + l];
+          total += counts[l];
+        }
+        if (total > 256 || n - i - 17 < total || (index & 0xEC) != 0) {
+          return false;  // index: class 0 / 1 in bit 4, slot 0..3
+        }
+        const bool ac = (index & 0x10) != 0;
+        HuffTable* t = ac ? &ac_[index & 3] : &dc_[index & 3];
+        if (!build_table(counts, seg + i + 17, total, ac, t)) {
+          return false;
+        }
+        i += 17 + total;
+      }
+    } else if (m == kDRI) {
+      if (n != 2) {
+        return false;
+      }
+      hdr_.restart_interval = be16(seg);
+    } else if ((m >= kAPP0 && m <= kAPP15) || m == kCOM) {
+      // Application data and comments: colour-space decisions are the caller's (libjpeg's header).
+    } else if (m == kSOS) {
+      if (!have_frame || n < 1) {
+        return false;
+      }
+      const int ns = seg[0];
+      if (ns < 1 || ns > 3 || n != 4 + 2 * ns || ns != hdr_.num_components) {
+        return false;  // one scan must hold every component (no multi-scan files)
+      }
+      int blocks = 0;
+      for (int s = 0; s < ns; ++s) {
+        const int id = seg[1 + 2 * s];
+        int found = -1;
+        for (int c = 0; c < hdr_.num_components; ++c) {
+          if (hdr_.comp[c].id == id) {
+            found = c;
+          }
+        }
+        for (int o = 0; o < s; ++o) {
+          if (hdr_.scan_order[o] == found) {
+            found = -1;
+          }
+        }
+        if (found < 0) {
+          return false;
+        }
+        hdr_.scan_order[s] = found;
+        Component& comp = hdr_.comp[found];
+        comp.dc = seg[2 + 2 * s] >> 4;
+        comp.ac = seg[2 + 2 * s] & 15;
+        if (comp.dc > 3 || comp.ac > 3 || !dc_[comp.dc].defined || !dc_[comp.dc].dc_valid ||
+            !ac_[comp.ac].defined || !quant_defined_[comp.quant]) {
+          return false;
+        }
+        blocks += comp.h * comp.v;
+      }
+      const uint8_t ss = seg[1 + 2 * ns], se = seg[2 + 2 * ns], ahal = seg[3 + 2 * ns];
+      if (ss != 0 || se != 63 || ahal != 0) {
+        return false;
+      }
+      hdr_.scan_comps = ns;
+      if (ns == 1) {
+        const Component& comp = hdr_.comp[hdr_.scan_order[0]];
+        hdr_.mcus_per_row = comp.width_in_blocks;
+        hdr_.mcu_rows = comp.height_in_blocks;
+      } else {
+        if (blocks > 10) {
+          return false;
+        }
+        hdr_.mcus_per_row = (hdr_.width + 8 * hdr_.hmax - 1) / (8 * hdr_.hmax);
+        hdr_.mcu_rows = (hdr_.height + 8 * hdr_.vmax - 1) / (8 * hdr_.vmax);
+      }
+      p_ = p;
+      buf_ = 0;
+      bits_ = 0;
+      pad_bits_ = 0;
+      hit_marker_ = false;
+      bad_ = false;
+      restarts_to_go_ = hdr_.restart_interval;
+      next_restart_ = 0;
+      row_ = 0;
+      return true;
+    } else {
+      return false;  // other frame types (progressive, lossless, arithmetic), DNL, EOI, unknown
+    }
+  }
+}
+
+// Bytes one at a time: 0xFF 0x00 is a data byte 0xFF (any run of 0xFF fill bytes before it is
+// dropped, as libjpeg does); any other 0xFF pair is a marker, where loading stops and zero bits are
+// appended (libjpeg's behaviour; consuming them means the data ran short, checked by the callers).
+void BaselineDecoder::refill_slow() {
+  while (bits_ <= 56) {
+    if (!hit_marker_) {
+      if (p_ < end_ && *p_ != 0xFF) {
+        buf_ |= static_cast<uint64_t>(*p_) << (56 - bits_);
+        bits_ += 8;
+        ++p_;
+        continue;
+      }
+      const uint8_t* q = p_ + 1;
+      while (q < end_ && *q == 0xFF) {
+        ++q;
+      }
+      if (p_ < end_ && q < end_ && *q == 0) {
+        buf_ |= static_cast<uint64_t>(0xFF) << (56 - bits_);
+        bits_ += 8;
+        p_ = q + 1;
+        continue;
+      }
+      hit_marker_ = true;  // a marker at p_, or the end of the data
+    }
+    bits_ += 8;
+    pad_bits_ += 8;
+  }
+}
+
+inline void BaselineDecoder::refill() {
+  if (end_ - p_ >= 8 && !hit_marker_) {
+    uint64_t w;
+    std::memcpy(&w, p_, 8);
+    w = __builtin_bswap64(w);
+    const uint64_t inv = ~w;  // a 0xFF byte of w is a zero byte of inv
+    if (((inv - 0x0101010101010101ull) & ~inv & 0x8080808080808080ull) == 0) {
+      const int n = (63 - bits_) >> 3;  // whole bytes that fit
+      if (n > 0) {
+        const uint64_t take = (w >> (64 - 8 * n)) << (64 - 8 * n);
+        buf_ |= take >> bits_;
+        bits_ += 8 * n;
+        p_ += n;
+      }
+      return;
+    }
+  }
+  refill_slow();
+}
+
+// One Huffman symbol (libjpeg's HUFF_DECODE). Needs at least 16 bits in the buffer.
+inline int BaselineDecoder::decode_symbol(const HuffTable& t) {
+  const uint16_t e = t.look[buf_ >> (64 - kLookBits)];
+  if (e != 0) {
+    const int len = e >> 8;
+    buf_ <<= len;
+    bits_ -= len;
+    return e & 0xFF;
+  }
+  const uint32_t code16 = static_cast<uint32_t>(buf_ >> 48);
+  for (int l = kLookBits + 1; l <= 16; ++l) {
+    const int32_t code = static_cast<int32_t>(code16 >> (16 - l));
+    if (code <= t.maxcode[l]) {
+      const int32_t idx = code + t.valoffset[l];
+      if (idx < 0 || idx >= t.num_symbols) {
+        break;
+      }
+      buf_ <<= l;
+      bits_ -= l;
+      return t.values[idx];
+    }
+  }
+  bad_ = true;  // libjpeg: "Corrupt JPEG data: bad Huffman code"; the caller falls back
+  return 0;
+}
+
+bool BaselineDecoder::process_restart() {
+  if (bad_ || bits_ < pad_bits_) {
+    return false;  // the interval's data ran into the marker: libjpeg's corrupt-data handling
+  }
+  const uint8_t* at = p_;
+  uint8_t m = 0;
+  if (!find_marker(&at, &m) || m != kRST0 + next_restart_) {
+    return false;  // libjpeg resynchronises (jpeg_resync_to_restart); not reproduced
+  }
+  p_ = at;
+  buf_ = 0;
+  bits_ = 0;
+  pad_bits_ = 0;
+  hit_marker_ = false;
+  next_restart_ = (next_restart_ + 1) & 7;
+  restarts_to_go_ = hdr_.restart_interval;
+  last_dc_[0] = last_dc_[1] = last_dc_[2] = 0;
+  return true;
+}
+
+template <class BlockFn>
+bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
+  if (row_ >= hdr_.mcu_rows) {
+    return false;
+  }
+  const int ns = hdr_.scan_comps;
+  for (int64_t mx = 0; mx < hdr_.mcus_per_row; ++mx) {
+    if (hdr_.restart_interval != 0) {
+      if (restarts_to_go_ == 0 && !process_restart()) {
+        return false;
+      }
+      --restarts_to_go_;
+    }
+    int blk = 0;
+    for (int s = 0; s < ns; ++s) {
+      const int c = hdr_.scan_order[s];
+      const Component& comp = hdr_.comp[c];
+      const HuffTable& dct = dc_[comp.dc];
+      const HuffTable& act = ac_[comp.ac];
+      const int bh = ns == 1 ? 1 : comp.h;
+      const int bv = ns == 1 ? 1 : comp.v;
+      for (int yi = 0; yi < bv; ++yi) {
+        for (int xi = 0; xi < bh; ++xi, ++blk) {
+          int16_t* block = blocks_[blk];
+          std::memset(block, 0, 64 * sizeof(int16_t));
+          if (bits_ < 32) {
+            refill();
+          }
+          int sym = decode_symbol(dct);
+          int32_t diff = 0;
+          if (sym != 0) {
+            // sym <= 15 (DC tables are checked), with at most 16 bits of code: 31 bits in total.
+            diff = extend(static_cast<uint32_t>(buf_ >> (64 - sym)), sym);
+            buf_ <<= sym;
+            bits_ -= sym;
+          }
+          const int32_t dc = static_cast<int32_t>(static_cast<uint32_t>(last_dc_[s]) +
+                                                  static_cast<uint32_t>(diff));
+          last_dc_[s] = dc;
+          block[0] = static_cast<int16_t>(dc);
+          bool ac_seen = false;
+          for (int k = 1; k < 64; ++k) {
+            if (bits_ < 32) {
+              refill();
+            }
+            const int32_t f = act.fast_ac[buf_ >> (64 - kLookBits)];
+            if (f != 0) {
+              k += (f >> 8) & 15;
+              const int len = f & 255;
+              buf_ <<= len;
+              bits_ -= len;
+              block[kNatural[k]] = static_cast<int16_t>(f >> 16);
+              ac_seen = true;
+              continue;
+            }
+            sym = decode_symbol(act);
+            const int r = sym >> 4;
+            const int sz = sym & 15;
+            if (sz != 0) {
+              k += r;
+              const uint32_t raw = static_cast<uint32_t>(buf_ >> (64 - sz));
+              buf_ <<= sz;
+              bits_ -= sz;
+              block[kNatural[k]] = static_cast<int16_t>(extend(raw, sz));
+              ac_seen = true;
+            } else {
+              if (r != 15) {
+                break;
+              }
+              k += 15;
+            }
+          }
+          fn(c, yi, mx * bh + xi, block, !ac_seen);
+        }
+      }
+    }
+    if (bad_) {
+      return false;
+    }
+  }
+  if (bits_ < pad_bits_) {
+    return false;
+  }
+  ++row_;
+  return true;
+}
+
+bool BaselineDecoder::decode_row(uint8_t* const* out, const int64_t* stride) {
+  const int64_t by0 = row_;
+  const bool single = hdr_.scan_comps == 1;
+  return decode_row_impl([&](int c, int yi, int64_t bx, const int16_t* block, bool dc_only) {
+    const Component& comp = hdr_.comp[c];
+    const int64_t by = single ? by0 : by0 * comp.v + yi;
+    if (out[c] == nullptr || bx >= comp.width_in_blocks || by >= comp.height_in_blocks) {
+      return;
+    }
+    uint8_t* dst = out[c] + 8 * yi * stride[c] + 8 * bx;
+    const int16_t* q = quant_[comp.quant];
+    if (dc_only) {
+      const uint8_t v = simd::idct_islow_dc_value(block[0], q[0]);
+      uint64_t row;
+      std::memset(&row, v, 8);
+      for (int r = 0; r < 8; ++r) {
+        std::memcpy(dst + r * stride[c], &row, 8);
+      }
+    } else {
+      simd::idct_islow(block, q, dst, stride[c]);
+    }
+  });
+}
+
+bool BaselineDecoder::decode_row_coefficients(int16_t* const* coef,
+                                              const int64_t* coef_blocks_wide) {
+  return decode_row_impl([&](int c, int yi, int64_t bx, const int16_t* block, bool) {
+    if (bx < coef_blocks_wide[c]) {
+      std::memcpy(coef[c] + (yi * coef_blocks_wide[c] + bx) * 64, block, 64 * sizeof(int16_t));
+    }
+  });
+}
+
+bool BaselineDecoder::finish() {
+  if (bad_ || bits_ < pad_bits_ || row_ != hdr_.mcu_rows) {
+    return false;
+  }
+  const uint8_t* at = p_;
+  uint8_t m = 0;
+  for (;;) {
+    if (!find_marker(&at, &m)) {
+      return false;
+    }
+    if (m == kEOI) {
+      return true;
+    }
+    if (!(m >= kRST0 && m <= kRST7) && m != kTEM) {
+      return false;  // markers after the scan (another scan, tables, ...): libjpeg's business
+    }
+  }
+}
+
+}  // namespace jpeg
+}  // namespace image
+}  // namespace tva

@@ -1,0 +1,119 @@
+// A native decoder for the common subset of JPEG: sequential baseline / extended Huffman files
+// (SOF0, SOF1) with 8-bit samples, one scan holding every component (1 or 3 components, sampling
+// factors 1 or 2). It parses the markers, decodes the Huffman-coded coefficients and runs the IDCT
+// (jpeg_idct_simd.h), producing the component planes exactly as libjpeg-turbo's decoder does.
+//
+// Anything else, and any data libjpeg would treat specially (a bad Huffman code, data running into
+// a marker or the end of the file, an unexpected restart marker, tables libjpeg refuses, no EOI
+// after the scan), makes the decoder return false: the caller then decodes the file with libjpeg,
+// which reports the error or reproduces its own handling of corrupt data. Output written before such
+// a failure must be discarded.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace tva {
+namespace image {
+namespace jpeg {
+
+constexpr int kLookBits = 9;  // Huffman codes up to this length decode with one table lookup
+
+struct HuffTable {
+  // look[peek of kLookBits bits] = (code length << 8) | symbol; 0 when the code is longer.
+  uint16_t look[1 << kLookBits];
+  // AC tables: fast_ac[peek] = (value << 16) | (run << 8) | (code length + value bits) when the
+  // code and its value bits both fit in the peek and the value is not zero; 0 otherwise.
+  int32_t fast_ac[1 << kLookBits];
+  int32_t maxcode[18];  // libjpeg's jpeg_make_d_derived_tbl: largest code of each length, -1 none
+  int32_t valoffset[18];
+  uint8_t values[256];
+  int num_symbols = 0;
+  bool defined = false;
+  bool dc_valid = false;  // every symbol <= 15 (libjpeg refuses other tables as DC tables)
+};
+
+struct Component {
+  int id = 0;
+  int h = 1;  // sampling factors
+  int v = 1;
+  int quant = 0;  // quantisation table slot
+  int dc = 0;     // Huffman table slots of the scan
+  int ac = 0;
+  int64_t width_in_blocks = 0;  // blocks holding image data (libjpeg's width_in_blocks)
+  int64_t height_in_blocks = 0;
+  int64_t downsampled_width = 0;  // samples of the component (libjpeg's downsampled_width)
+  int64_t downsampled_height = 0;
+};
+
+struct FrameHeader {
+  int64_t width = 0;
+  int64_t height = 0;
+  int num_components = 0;
+  Component comp[3];
+  int hmax = 1;
+  int vmax = 1;
+  int restart_interval = 0;
+  int scan_comps = 0;
+  int scan_order[3] = {0, 0, 0};  // frame component index of each scan component (MCU order)
+  int64_t mcus_per_row = 0;
+  int64_t mcu_rows = 0;
+  bool saw_jfif = false;
+  bool saw_adobe = false;
+  int adobe_transform = 0;
+};
+
+class BaselineDecoder {
+ public:
+  // Parses the markers up to the first scan. False when the file is not in the supported subset.
+  bool init(const uint8_t* data, size_t size);
+  const FrameHeader& header() const { return hdr_; }
+
+  // Decodes the next MCU row and writes the IDCT output of every block holding image data: row r
+  // of component c's part of this MCU row (r < v_c * 8) at out[c] + r * stride[c], block column x
+  // at byte 8 * x. Components not wanted may have out[c] == nullptr (entropy decoding only).
+  bool decode_row(uint8_t* const* out, const int64_t* stride);
+  // Like decode_row, but hands each block's quantised coefficients (natural order) to the caller:
+  // coef[c] + ((by * coef_blocks_wide[c]) + bx) * 64, block row by counted from the top of this
+  // MCU row. Dummy blocks past the image are written too when they fit in coef_blocks_wide.
+  bool decode_row_coefficients(int16_t* const* coef, const int64_t* coef_blocks_wide);
+  // After the last row: true when the scan ended cleanly and EOI follows.
+  bool finish();
+
+  int64_t rows_decoded() const { return row_; }
+
+ private:
+  template <class BlockFn>
+  bool decode_row_impl(BlockFn&& fn);
+  bool process_restart();
+  void refill_slow();
+  inline void refill();
+  inline int decode_symbol(const HuffTable& t);
+  bool find_marker(const uint8_t** at, uint8_t* code) const;
+
+  FrameHeader hdr_;
+  HuffTable dc_[4];
+  HuffTable ac_[4];
+  alignas(32) int16_t quant_[4][64];  // natural order (as libjpeg's SIMD multiplier tables)
+  bool quant_defined_[4] = {false, false, false, false};
+
+  const uint8_t* begin_ = nullptr;
+  const uint8_t* end_ = nullptr;
+  const uint8_t* p_ = nullptr;  // next byte to load into the bit buffer
+  uint64_t buf_ = 0;            // MSB first; bits below the valid ones are zero
+  int bits_ = 0;                // valid bits in buf_
+  int pad_bits_ = 0;            // zero bits appended at buf_'s end after a marker / the end
+  bool hit_marker_ = false;     // p_ points at a marker (or the end of data)
+  bool bad_ = false;            // a bad Huffman code or other corrupt data was met
+
+  int32_t last_dc_[3] = {0, 0, 0};
+  int restarts_to_go_ = 0;
+  int next_restart_ = 0;
+  int64_t row_ = 0;
+  alignas(64) int16_t blocks_[10][64];
+};
+
+}  // namespace jpeg
+}  // namespace image
+}  // namespace tva
