@@ -14,12 +14,14 @@
 #include <atomic>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "image/io/decode.h"
 #include "image/io/jpeg_color_simd.h"
+#include "image/io/jpeg_entropy.h"
 
 namespace tva {
 namespace image {
@@ -335,8 +337,11 @@ bool end_decompress(Decompressor* d, bool finish) {
 // vertical upsampling blends in).
 class RawDecoder {
  public:
-  // jpeg_start_decompress must have run with raw_data_out set, on a file raw_upsampling accepted.
-  RawDecoder(Decompressor* d, ChromaUpsampling up) : d_(d), hup_(up.h), vup_(up.v) {
+  // jpeg_start_decompress must have run with raw_data_out set, on a file raw_upsampling accepted;
+  // or, with `native` (a decoder native_decoder accepted), the planes come from it and libjpeg's
+  // decompressor only supplies the layout.
+  RawDecoder(Decompressor* d, ChromaUpsampling up, jpeg::BaselineDecoder* native = nullptr)
+      : d_(d), native_(native), hup_(up.h), vup_(up.v) {
     const jpeg_decompress_struct& c = d->cinfo;
     width_ = c.output_width;
     luma_rows_ = static_cast<int64_t>(c.max_v_samp_factor) * c.min_DCT_scaled_size;
@@ -374,7 +379,13 @@ class RawDecoder {
   }
 
   // Ends the decompression: finish (reads to the end of the file) once every iMCU row was read.
-  bool end() { return end_decompress(d_, read_ == total_); }
+  // The native decoder checks the end of its scan instead (a false return: decode with libjpeg).
+  bool end() {
+    if (native_ != nullptr) {
+      return read_ < total_ || native_->finish();
+    }
+    return end_decompress(d_, read_ == total_);
+  }
 
  private:
   static constexpr int64_t kPad = 128;
@@ -401,6 +412,11 @@ class RawDecoder {
         rows[1 + comp][r] = chroma_slot(imcu, comp, r);
       }
     }
+    if (native_ != nullptr) {
+      uint8_t* out[3] = {rows[0][0], rows[1][0], rows[2][0]};
+      const int64_t stride[3] = {ystride_, cstride_, cstride_};
+      return native_->decode_row(out, stride);
+    }
     JSAMPARRAY planes[3] = {rows[0], rows[1], rows[2]};
     return read_raw_imcu(d_, planes, static_cast<JDIMENSION>(luma_rows_));
   }
@@ -422,6 +438,7 @@ class RawDecoder {
   }
 
   Decompressor* d_;
+  jpeg::BaselineDecoder* native_;
   int64_t hup_, vup_, width_, luma_rows_, chroma_rows_, total_, chroma_w_, chroma_h_, ystride_,
       cstride_;
   std::vector<uint8_t> luma_, chroma_, up_;
@@ -438,6 +455,43 @@ bool start_raw(Decompressor* d) {
   d->cinfo.raw_data_out = TRUE;
   jpeg_start_decompress(&d->cinfo);
   return true;
+}
+
+// The native decoder (jpeg_entropy.h) for a file whose header libjpeg has read and configured, when
+// it produces the same planes as libjpeg's raw output: full size, accurate IDCT, a sequential
+// Huffman-coded file of one scan whose frame is the one libjpeg saw. Null otherwise.
+// The native decoder is used when TVA_JPEG_NATIVE=1 is in the environment (read at each decode).
+// It is off by default: on the benchmark files it is not yet faster than libjpeg-turbo's own
+// Huffman decoder and SIMD IDCT.
+bool native_enabled() {
+  const char* v = std::getenv("TVA_JPEG_NATIVE");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+std::unique_ptr<jpeg::BaselineDecoder> native_decoder(const uint8_t* data, size_t size,
+                                                      const jpeg_decompress_struct& c) {
+  if (!native_enabled() || c.min_DCT_scaled_size != DCTSIZE || c.dct_method != JDCT_ISLOW || c.progressive_mode ||
+      c.arith_code || c.data_precision != 8) {
+    return nullptr;
+  }
+  auto dec = std::make_unique<jpeg::BaselineDecoder>();
+  if (!dec->init(data, size)) {
+    return nullptr;
+  }
+  const jpeg::FrameHeader& h = dec->header();
+  if (h.width != static_cast<int64_t>(c.image_width) ||
+      h.height != static_cast<int64_t>(c.image_height) || h.num_components != c.num_components ||
+      h.scan_comps != c.num_components) {
+    return nullptr;
+  }
+  for (int i = 0; i < h.num_components; ++i) {
+    const jpeg_component_info& comp = c.comp_info[i];
+    if (h.comp[i].id != comp.component_id || h.comp[i].h != comp.h_samp_factor ||
+        h.comp[i].v != comp.v_samp_factor || comp.DCT_scaled_size != DCTSIZE) {
+      return nullptr;
+    }
+  }
+  return dec;
 }
 
 // Parallel decoding of a sequential (baseline) JPEG in horizontal bands. One thread decodes from
@@ -518,11 +572,28 @@ void decode_from_top(const uint8_t* data, size_t size, const DecodeOptions& opts
   const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
   const ChromaUpsampling up = raw_upsampling(d.cinfo);
   if (up.h != 0) {
+    // Bands [0, owned) are this thread's; the native decoder goes first, libjpeg redoes them when
+    // it gives up.
+    int64_t owned = 0;
+    if (auto native = native_decoder(data, size, d.cinfo)) {
+      RawDecoder raw(&d, up, native.get());
+      bool ok = true;
+      while (ok && owned < bands && !claimed[owned].exchange(true)) {
+        ok = raw.decode_until(bounds[owned + 1], out, row_bytes);
+        ++owned;
+      }
+      if (ok && raw.end()) {
+        return;
+      }
+    }
     if (!start_raw(&d)) {
       fail(d);
     }
     RawDecoder raw(&d, up);
-    for (int64_t b = 0; b < bands && !claimed[b].exchange(true); ++b) {
+    if (owned > 0 && !raw.decode_until(bounds[owned], out, row_bytes)) {
+      fail(d);
+    }
+    for (int64_t b = owned; b < bands && !claimed[b].exchange(true); ++b) {
       if (!raw.decode_until(bounds[b + 1], out, row_bytes)) {
         fail(d);
       }
@@ -676,6 +747,12 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
   }
   const ChromaUpsampling up = raw_upsampling(*cinfo);
   if (direct && plan.skip_rows == 0 && y1 == out_h && up.h != 0) {
+    if (auto native = native_decoder(data, size, *cinfo)) {
+      RawDecoder raw(&d, up, native.get());
+      if (raw.decode_until(out_h, out_ptr, out_stride) && raw.end()) {
+        return out.permute({2, 0, 1});
+      }
+    }
     if (!start_raw(&d)) {
       fail(d);
     }

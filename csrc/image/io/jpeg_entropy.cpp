@@ -6,6 +6,8 @@
 
 #include "image/io/jpeg_idct_simd.h"
 
+#define TVA_JPEG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
 namespace tva {
 namespace image {
 namespace jpeg {
@@ -29,6 +31,14 @@ inline int extend(uint32_t x, int s) {
 }
 
 inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+
+// A lookup entry (see HuffTable::look); len 0 for symbols met through decode_long.
+inline uint32_t entry(int len, uint8_t symbol, bool ac) {
+  const uint32_t r = ac ? symbol >> 4 : 0;
+  const uint32_t s = ac ? symbol & 15 : symbol;
+  const uint32_t eob = ac && s == 0 && r != 15 ? kEndOfBlock : 0;
+  return static_cast<uint32_t>(len) | (s << 8) | (r << 12) | eob;
+}
 
 // libjpeg's jpeg_make_d_derived_tbl plus this decoder's lookup tables. False for a table libjpeg
 // refuses (over-subscribed codes).
@@ -74,6 +84,7 @@ bool build_table(const uint8_t counts[17], const uint8_t* symbols, int n, bool a
   std::memset(t->values, 0, sizeof(t->values));
   std::memcpy(t->values, symbols, static_cast<size_t>(n));
   t->num_symbols = n;
+  t->is_ac = ac;
   t->dc_valid = true;
   for (int i = 0; i < n; ++i) {
     if (symbols[i] > 15) {
@@ -81,7 +92,6 @@ bool build_table(const uint8_t counts[17], const uint8_t* symbols, int n, bool a
     }
   }
   std::memset(t->look, 0, sizeof(t->look));
-  std::memset(t->fast_ac, 0, sizeof(t->fast_ac));
   for (int i = 0; i < n; ++i) {
     const int len = sizes[i];
     if (len > kLookBits) {
@@ -90,19 +100,7 @@ bool build_table(const uint8_t counts[17], const uint8_t* symbols, int n, bool a
     const int fill = kLookBits - len;
     const uint32_t first = codes[i] << fill;
     for (uint32_t j = 0; j < (1u << fill); ++j) {
-      const uint32_t peek = first | j;
-      t->look[peek] = static_cast<uint16_t>((len << 8) | symbols[i]);
-      if (!ac) {
-        continue;
-      }
-      const int run = symbols[i] >> 4;
-      const int s = symbols[i] & 15;
-      if (s != 0 && len + s <= kLookBits) {
-        const uint32_t raw = (peek >> (kLookBits - len - s)) & ((1u << s) - 1);
-        const int value = extend(raw, s);
-        t->fast_ac[peek] = static_cast<int32_t>(static_cast<uint32_t>(value) << 16) | (run << 8) |
-                           (len + s);
-      }
+      t->look[first | j] = entry(len, symbols[i], ac);
     }
   }
   t->defined = true;
@@ -296,11 +294,9 @@ bool BaselineDecoder::init(const uint8_t* data, size_t size) {
         hdr_.mcus_per_row = (hdr_.width + 8 * hdr_.hmax - 1) / (8 * hdr_.hmax);
         hdr_.mcu_rows = (hdr_.height + 8 * hdr_.vmax - 1) / (8 * hdr_.vmax);
       }
-      p_ = p;
-      buf_ = 0;
-      bits_ = 0;
-      pad_bits_ = 0;
-      hit_marker_ = false;
+      if (!unstuff_scan(p)) {
+        return false;
+      }
       bad_ = false;
       restarts_to_go_ = hdr_.restart_interval;
       next_restart_ = 0;
@@ -312,65 +308,63 @@ bool BaselineDecoder::init(const uint8_t* data, size_t size) {
   }
 }
 
-// Bytes one at a time: 0xFF 0x00 is a data byte 0xFF (any run of 0xFF fill bytes before it is
-// dropped, as libjpeg does); any other 0xFF pair is a marker, where loading stops and zero bits are
-// appended (libjpeg's behaviour; consuming them means the data ran short, checked by the callers).
-void BaselineDecoder::refill_slow() {
-  while (bits_ <= 56) {
-    if (!hit_marker_) {
-      if (p_ < end_ && *p_ != 0xFF) {
-        buf_ |= static_cast<uint64_t>(*p_) << (56 - bits_);
-        bits_ += 8;
-        ++p_;
-        continue;
+constexpr size_t kSegmentPad = 64 * 4 + 16;  // one block reads at most 64 * 31 bits
+
+
+// Splits the scan at its markers (libjpeg's bit reader stops at the first 0xFF not followed by
+// 0x00, after any run of 0xFF fill bytes) and removes the stuffing: 0xFF 0x00 is the data byte
+// 0xFF. Restart markers continue the scan; any other marker or the end of the file ends it.
+bool BaselineDecoder::unstuff_scan(const uint8_t* from) {
+  unstuffed_.clear();
+  unstuffed_.reserve(static_cast<size_t>(end_ - from) + kSegmentPad + 64);
+  segments_.clear();
+  const uint8_t* p = from;
+  for (;;) {
+    Segment seg;
+    seg.offset = unstuffed_.size();
+    for (;;) {
+      const uint8_t* ff = static_cast<const uint8_t*>(std::memchr(p, 0xFF, end_ - p));
+      const uint8_t* stop = ff != nullptr ? ff : end_;
+      unstuffed_.insert(unstuffed_.end(), p, stop);
+      if (ff == nullptr) {
+        p = end_;
+        break;
       }
-      const uint8_t* q = p_ + 1;
+      const uint8_t* q = ff + 1;
       while (q < end_ && *q == 0xFF) {
         ++q;
       }
-      if (p_ < end_ && q < end_ && *q == 0) {
-        buf_ |= static_cast<uint64_t>(0xFF) << (56 - bits_);
-        bits_ += 8;
-        p_ = q + 1;
+      if (q < end_ && *q == 0) {
+        unstuffed_.push_back(0xFF);
+        p = q + 1;
         continue;
       }
-      hit_marker_ = true;  // a marker at p_, or the end of the data
+      // A marker (its code is the byte after the 0xFF run) or the end of the file.
+      seg.marker = q < end_ ? q - 1 : nullptr;
+      p = q < end_ ? q + 1 : end_;
+      break;
     }
-    bits_ += 8;
-    pad_bits_ += 8;
-  }
-}
-
-inline void BaselineDecoder::refill() {
-  if (end_ - p_ >= 8 && !hit_marker_) {
-    uint64_t w;
-    std::memcpy(&w, p_, 8);
-    w = __builtin_bswap64(w);
-    const uint64_t inv = ~w;  // a 0xFF byte of w is a zero byte of inv
-    if (((inv - 0x0101010101010101ull) & ~inv & 0x8080808080808080ull) == 0) {
-      const int n = (63 - bits_) >> 3;  // whole bytes that fit
-      if (n > 0) {
-        const uint64_t take = (w >> (64 - 8 * n)) << (64 - 8 * n);
-        buf_ |= take >> bits_;
-        bits_ += 8 * n;
-        p_ += n;
-      }
-      return;
+    seg.bits = static_cast<int64_t>(unstuffed_.size() - seg.offset) * 8;
+    unstuffed_.insert(unstuffed_.end(), kSegmentPad, 0);
+    segments_.push_back(seg);
+    if (seg.marker == nullptr || seg.marker[1] < kRST0 || seg.marker[1] > kRST7) {
+      break;
     }
   }
-  refill_slow();
+  segment_ = 0;
+  seg_data_ = unstuffed_.data() + segments_[0].offset;
+  seg_bits_ = segments_[0].bits;
+  pos_ = 0;
+  return true;
 }
 
-// One Huffman symbol (libjpeg's HUFF_DECODE). Needs at least 16 bits in the buffer.
-inline int BaselineDecoder::decode_symbol(const HuffTable& t) {
-  const uint16_t e = t.look[buf_ >> (64 - kLookBits)];
-  if (e != 0) {
-    const int len = e >> 8;
-    buf_ <<= len;
-    bits_ -= len;
-    return e & 0xFF;
-  }
-  const uint32_t code16 = static_cast<uint32_t>(buf_ >> 48);
+namespace {
+
+// A code longer than kLookBits (libjpeg's jpeg_huff_decode) at the top of w: its entry, with its
+// length. A code that is not in the table sets *bad (libjpeg: "Corrupt JPEG data: bad Huffman
+// code"; the caller falls back) and ends the block.
+uint32_t decode_long(const HuffTable& t, uint64_t w, bool* bad) {
+  const uint32_t code16 = static_cast<uint32_t>(w >> 48);
   for (int l = kLookBits + 1; l <= 16; ++l) {
     const int32_t code = static_cast<int32_t>(code16 >> (16 - l));
     if (code <= t.maxcode[l]) {
@@ -378,29 +372,88 @@ inline int BaselineDecoder::decode_symbol(const HuffTable& t) {
       if (idx < 0 || idx >= t.num_symbols) {
         break;
       }
-      buf_ <<= l;
-      bits_ -= l;
-      return t.values[idx];
+      return entry(l, t.values[idx], t.is_ac);
     }
   }
-  bad_ = true;  // libjpeg: "Corrupt JPEG data: bad Huffman code"; the caller falls back
-  return 0;
+  *bad = true;
+  return kEndOfBlock | 1;
 }
 
+// At least 57 bits from bit position pos of data, MSB first.
+inline uint64_t peek_at(const uint8_t* data, uint64_t pos) {
+  uint64_t w;
+  std::memcpy(&w, data + (pos >> 3), 8);
+  return __builtin_bswap64(w) << (pos & 7);
+}
+
+// The s (0..15) bits after the first `len` bits of w as a signed value (libjpeg's HUFF_EXTEND; 0
+// for s == 0), without branches: a first bit of 0 means a negative value, raw - (2^s - 1).
+inline int32_t value_after(uint64_t w, uint32_t len, uint32_t s) {
+  const uint64_t v = w << len;
+  const uint32_t raw = static_cast<uint32_t>((v >> 1) >> (63 - s));
+  const uint32_t negative = static_cast<uint32_t>(static_cast<int64_t>(~v) >> 63);
+  return static_cast<int32_t>(raw + (negative & (1u - (1u << s))));
+}
+
+// One block (libjpeg's decode_mcu for one block) from bit position pos: block (zeroed by the
+// caller) receives the quantised coefficients in natural order. Returns the new bit position;
+// *ac_seen tells whether an AC coefficient is not zero.
+inline uint64_t decode_block(const uint8_t* data, uint64_t pos, const HuffTable& dct,
+                             const HuffTable& act, int32_t* last_dc, int16_t* block,
+                             bool* ac_seen, bool* bad) {
+  // DC: a category s <= 15 and s value bits (at most 16 + 15 bits in all).
+  uint64_t w = peek_at(data, pos);
+  uint32_t e = dct.look[w >> (64 - kLookBits)];
+  if (TVA_JPEG_UNLIKELY(e == 0)) {
+    e = decode_long(dct, w, bad);
+  }
+  uint32_t len = e & 255;
+  uint32_t sz = (e >> 8) & 15;
+  const int32_t diff = value_after(w, len, sz);
+  pos += len + sz;
+  const int32_t dc = static_cast<int32_t>(static_cast<uint32_t>(*last_dc) +
+                                          static_cast<uint32_t>(diff));
+  *last_dc = dc;
+  block[0] = static_cast<int16_t>(dc);
+  // AC: (run, size) symbols until the end of block or position 63. A zero-size symbol (16 zeros)
+  // stores a zero (its value) where its run ends, which changes nothing.
+  uint32_t sizes = 0;
+  for (int k = 1; k < 64; ++k) {
+    w = peek_at(data, pos);
+    e = act.look[w >> (64 - kLookBits)];
+    if (TVA_JPEG_UNLIKELY(e == 0)) {
+      e = decode_long(act, w, bad);
+    }
+    len = e & 255;
+    if (e & kEndOfBlock) {
+      pos += len;
+      break;
+    }
+    sz = (e >> 8) & 15;
+    sizes |= sz;
+    k += (e >> 12) & 15;
+    block[kNatural[k]] = static_cast<int16_t>(value_after(w, len, sz));
+    pos += len + sz;
+  }
+  *ac_seen = sizes != 0;
+  return pos;
+}
+
+}  // namespace
+
 bool BaselineDecoder::process_restart() {
-  if (bad_ || bits_ < pad_bits_) {
+  if (bad_ || static_cast<int64_t>(pos_) > seg_bits_) {
     return false;  // the interval's data ran into the marker: libjpeg's corrupt-data handling
   }
-  const uint8_t* at = p_;
-  uint8_t m = 0;
-  if (!find_marker(&at, &m) || m != kRST0 + next_restart_) {
+  const Segment& seg = segments_[segment_];
+  if (seg.marker == nullptr || seg.marker[1] != kRST0 + next_restart_ ||
+      segment_ + 1 >= segments_.size()) {
     return false;  // libjpeg resynchronises (jpeg_resync_to_restart); not reproduced
   }
-  p_ = at;
-  buf_ = 0;
-  bits_ = 0;
-  pad_bits_ = 0;
-  hit_marker_ = false;
+  ++segment_;
+  seg_data_ = unstuffed_.data() + segments_[segment_].offset;
+  seg_bits_ = segments_[segment_].bits;
+  pos_ = 0;
   next_restart_ = (next_restart_ + 1) & 7;
   restarts_to_go_ = hdr_.restart_interval;
   last_dc_[0] = last_dc_[1] = last_dc_[2] = 0;
@@ -420,75 +473,36 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
       }
       --restarts_to_go_;
     }
+    // Entropy-decode the MCU's blocks, then hand them over.
+    const uint8_t* data = seg_data_;
+    uint64_t pos = pos_;
     int blk = 0;
+    for (int s = 0; s < ns; ++s) {
+      const Component& comp = hdr_.comp[hdr_.scan_order[s]];
+      const HuffTable& dct = dc_[comp.dc];
+      const HuffTable& act = ac_[comp.ac];
+      const int n = ns == 1 ? 1 : comp.h * comp.v;
+      for (int i = 0; i < n; ++i, ++blk) {
+        std::memset(blocks_[blk], 0, 64 * sizeof(int16_t));
+        pos = decode_block(data, pos, dct, act, &last_dc_[s], blocks_[blk], &ac_seen_[blk], &bad_);
+      }
+    }
+    pos_ = pos;
+    if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(pos) > seg_bits_ || bad_)) {
+      return false;  // ran into the marker (or the end of the data), or a bad code
+    }
+    blk = 0;
     for (int s = 0; s < ns; ++s) {
       const int c = hdr_.scan_order[s];
       const Component& comp = hdr_.comp[c];
-      const HuffTable& dct = dc_[comp.dc];
-      const HuffTable& act = ac_[comp.ac];
       const int bh = ns == 1 ? 1 : comp.h;
       const int bv = ns == 1 ? 1 : comp.v;
       for (int yi = 0; yi < bv; ++yi) {
         for (int xi = 0; xi < bh; ++xi, ++blk) {
-          int16_t* block = blocks_[blk];
-          std::memset(block, 0, 64 * sizeof(int16_t));
-          if (bits_ < 32) {
-            refill();
-          }
-          int sym = decode_symbol(dct);
-          int32_t diff = 0;
-          if (sym != 0) {
-            // sym <= 15 (DC tables are checked), with at most 16 bits of code: 31 bits in total.
-            diff = extend(static_cast<uint32_t>(buf_ >> (64 - sym)), sym);
-            buf_ <<= sym;
-            bits_ -= sym;
-          }
-          const int32_t dc = static_cast<int32_t>(static_cast<uint32_t>(last_dc_[s]) +
-                                                  static_cast<uint32_t>(diff));
-          last_dc_[s] = dc;
-          block[0] = static_cast<int16_t>(dc);
-          bool ac_seen = false;
-          for (int k = 1; k < 64; ++k) {
-            if (bits_ < 32) {
-              refill();
-            }
-            const int32_t f = act.fast_ac[buf_ >> (64 - kLookBits)];
-            if (f != 0) {
-              k += (f >> 8) & 15;
-              const int len = f & 255;
-              buf_ <<= len;
-              bits_ -= len;
-              block[kNatural[k]] = static_cast<int16_t>(f >> 16);
-              ac_seen = true;
-              continue;
-            }
-            sym = decode_symbol(act);
-            const int r = sym >> 4;
-            const int sz = sym & 15;
-            if (sz != 0) {
-              k += r;
-              const uint32_t raw = static_cast<uint32_t>(buf_ >> (64 - sz));
-              buf_ <<= sz;
-              bits_ -= sz;
-              block[kNatural[k]] = static_cast<int16_t>(extend(raw, sz));
-              ac_seen = true;
-            } else {
-              if (r != 15) {
-                break;
-              }
-              k += 15;
-            }
-          }
-          fn(c, yi, mx * bh + xi, block, !ac_seen);
+          fn(c, yi, mx * bh + xi, blocks_[blk], !ac_seen_[blk]);
         }
       }
     }
-    if (bad_) {
-      return false;
-    }
-  }
-  if (bits_ < pad_bits_) {
-    return false;
   }
   ++row_;
   return true;
@@ -528,10 +542,13 @@ bool BaselineDecoder::decode_row_coefficients(int16_t* const* coef,
 }
 
 bool BaselineDecoder::finish() {
-  if (bad_ || bits_ < pad_bits_ || row_ != hdr_.mcu_rows) {
+  if (bad_ || static_cast<int64_t>(pos_) > seg_bits_ || row_ != hdr_.mcu_rows) {
     return false;
   }
-  const uint8_t* at = p_;
+  const uint8_t* at = segments_[segment_].marker;
+  if (at == nullptr) {
+    return false;  // no EOI: libjpeg reports the premature end of the file
+  }
   uint8_t m = 0;
   for (;;) {
     if (!find_marker(&at, &m)) {

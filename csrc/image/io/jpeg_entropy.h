@@ -19,18 +19,19 @@ namespace image {
 namespace jpeg {
 
 constexpr int kLookBits = 9;  // Huffman codes up to this length decode with one table lookup
+constexpr uint32_t kEndOfBlock = 1u << 16;
 
 struct HuffTable {
-  // look[peek of kLookBits bits] = (code length << 8) | symbol; 0 when the code is longer.
-  uint16_t look[1 << kLookBits];
-  // AC tables: fast_ac[peek] = (value << 16) | (run << 8) | (code length + value bits) when the
-  // code and its value bits both fit in the peek and the value is not zero; 0 otherwise.
-  int32_t fast_ac[1 << kLookBits];
+  // look[peek of kLookBits bits] = code length | (value bits s << 8) | (run r << 12) | (kEndOfBlock
+  // when s == 0 and r != 15, an AC table's end of block); 0 when the code is longer. For DC tables
+  // r is 0 and s the whole symbol.
+  uint32_t look[1 << kLookBits];
   int32_t maxcode[18];  // libjpeg's jpeg_make_d_derived_tbl: largest code of each length, -1 none
   int32_t valoffset[18];
   uint8_t values[256];
   int num_symbols = 0;
   bool defined = false;
+  bool is_ac = false;
   bool dc_valid = false;  // every symbol <= 15 (libjpeg refuses other tables as DC tables)
 };
 
@@ -87,9 +88,7 @@ class BaselineDecoder {
   template <class BlockFn>
   bool decode_row_impl(BlockFn&& fn);
   bool process_restart();
-  void refill_slow();
-  inline void refill();
-  inline int decode_symbol(const HuffTable& t);
+  bool unstuff_scan(const uint8_t* from);
   bool find_marker(const uint8_t** at, uint8_t* code) const;
 
   FrameHeader hdr_;
@@ -100,18 +99,29 @@ class BaselineDecoder {
 
   const uint8_t* begin_ = nullptr;
   const uint8_t* end_ = nullptr;
-  const uint8_t* p_ = nullptr;  // next byte to load into the bit buffer
-  uint64_t buf_ = 0;            // MSB first; bits below the valid ones are zero
-  int bits_ = 0;                // valid bits in buf_
-  int pad_bits_ = 0;            // zero bits appended at buf_'s end after a marker / the end
-  bool hit_marker_ = false;     // p_ points at a marker (or the end of data)
-  bool bad_ = false;            // a bad Huffman code or other corrupt data was met
+
+  // The entropy-coded segments of the scan (between restart markers) with the byte stuffing
+  // removed, each followed by kSegmentPad zero bytes: libjpeg's zero bits after a marker, and room
+  // for the reads of one block past the data before the caller sees it ran short.
+  struct Segment {
+    size_t offset = 0;            // in unstuffed_
+    int64_t bits = 0;             // data bits
+    const uint8_t* marker = nullptr;  // the 0xFF of the marker that ends it; nullptr: end of file
+  };
+  std::vector<uint8_t> unstuffed_;
+  std::vector<Segment> segments_;
+  size_t segment_ = 0;
+  const uint8_t* seg_data_ = nullptr;
+  int64_t seg_bits_ = 0;
+  uint64_t pos_ = 0;  // bit position in the current segment
+  bool bad_ = false;  // a bad Huffman code was met
 
   int32_t last_dc_[3] = {0, 0, 0};
   int restarts_to_go_ = 0;
   int next_restart_ = 0;
   int64_t row_ = 0;
   alignas(64) int16_t blocks_[10][64];
+  bool ac_seen_[10];
 };
 
 }  // namespace jpeg
