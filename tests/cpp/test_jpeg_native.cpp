@@ -380,6 +380,33 @@ TEST(JpegNative, DcOnlyShortcutEqualsFullIdct) {
   });
 }
 
+// The shortcut for blocks whose coefficients all lie in rows and columns 0..3, on random blocks
+// with any 16-bit values (wrapping products included): identical to the full IDCT.
+TEST(JpegNative, Low4ShortcutEqualsFullIdct) {
+  for_each_target([] {
+    std::mt19937 rng(5);
+    for (int i = 0; i < 20000; ++i) {
+      alignas(32) int16_t coef[64] = {0};
+      alignas(32) int16_t quant[64];
+      for (auto& q : quant) {
+        q = static_cast<int16_t>(i % 2 ? rng() : 1 + rng() % 255);
+      }
+      for (int r = 0; r < 4; ++r) {
+        for (int c = 0; c < 4; ++c) {
+          if (rng() % 3 != 0) {
+            coef[8 * r + c] = static_cast<int16_t>(i % 4 < 2 ? static_cast<int>(rng() % 2047) - 1023
+                                                             : static_cast<int>(rng()));
+          }
+        }
+      }
+      uint8_t full[64], low4[64];
+      tva::image::simd::idct_islow(coef, quant, full, 8, false);
+      tva::image::simd::idct_islow(coef, quant, low4, 8, true);
+      ASSERT_EQ(0, std::memcmp(full, low4, 64)) << "block " << i;
+    }
+  });
+}
+
 // Truncation, cut-off scans, flipped bytes: the decoder either decodes or gives up; it never reads
 // outside the data (AddressSanitizer in the fuzz build) and never claims success on data libjpeg
 // would see as short.

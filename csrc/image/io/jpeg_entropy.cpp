@@ -308,6 +308,7 @@ bool BaselineDecoder::init(const uint8_t* data, size_t size) {
   }
 }
 
+constexpr uint8_t kDcOnly = 0, kLow4 = 1, kFull = 2;
 constexpr size_t kSegmentPad = 64 * 4 + 16;  // one block reads at most 64 * 31 bits
 
 
@@ -397,10 +398,11 @@ inline int32_t value_after(uint64_t w, uint32_t len, uint32_t s) {
 
 // One block (libjpeg's decode_mcu for one block) from bit position pos: block (zeroed by the
 // caller) receives the quantised coefficients in natural order. Returns the new bit position;
-// *ac_seen tells whether an AC coefficient is not zero.
+// *kind tells which IDCT shortcut applies: kDcOnly, kLow4 (non-zero coefficients in rows and
+// columns 0..3 only) or kFull.
 inline uint64_t decode_block(const uint8_t* data, uint64_t pos, const HuffTable& dct,
                              const HuffTable& act, int32_t* last_dc, int16_t* block,
-                             bool* ac_seen, bool* bad) {
+                             uint8_t* kind, bool* bad) {
   // DC: a category s <= 15 and s value bits (at most 16 + 15 bits in all).
   uint64_t w = peek_at(data, pos);
   uint32_t e = dct.look[w >> (64 - kLookBits)];
@@ -418,6 +420,7 @@ inline uint64_t decode_block(const uint8_t* data, uint64_t pos, const HuffTable&
   // AC: (run, size) symbols until the end of block or position 63. A zero-size symbol (16 zeros)
   // stores a zero (its value) where its run ends, which changes nothing.
   uint32_t sizes = 0;
+  uint32_t where = 0;  // or of the natural indexes written: bit 2 column >= 4, bit 5 row >= 4
   for (int k = 1; k < 64; ++k) {
     w = peek_at(data, pos);
     e = act.look[w >> (64 - kLookBits)];
@@ -432,10 +435,12 @@ inline uint64_t decode_block(const uint8_t* data, uint64_t pos, const HuffTable&
     sz = (e >> 8) & 15;
     sizes |= sz;
     k += (e >> 12) & 15;
-    block[kNatural[k]] = static_cast<int16_t>(value_after(w, len, sz));
+    const uint32_t at = kNatural[k];
+    where |= at;
+    block[at] = static_cast<int16_t>(value_after(w, len, sz));
     pos += len + sz;
   }
-  *ac_seen = sizes != 0;
+  *kind = sizes == 0 ? kDcOnly : ((where & 0x24) == 0 ? kLow4 : kFull);
   return pos;
 }
 
@@ -484,7 +489,7 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
       const int n = ns == 1 ? 1 : comp.h * comp.v;
       for (int i = 0; i < n; ++i, ++blk) {
         std::memset(blocks_[blk], 0, 64 * sizeof(int16_t));
-        pos = decode_block(data, pos, dct, act, &last_dc_[s], blocks_[blk], &ac_seen_[blk], &bad_);
+        pos = decode_block(data, pos, dct, act, &last_dc_[s], blocks_[blk], &kind_[blk], &bad_);
       }
     }
     pos_ = pos;
@@ -499,7 +504,7 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
       const int bv = ns == 1 ? 1 : comp.v;
       for (int yi = 0; yi < bv; ++yi) {
         for (int xi = 0; xi < bh; ++xi, ++blk) {
-          fn(c, yi, mx * bh + xi, blocks_[blk], !ac_seen_[blk]);
+          fn(c, yi, mx * bh + xi, blocks_[blk], kind_[blk]);
         }
       }
     }
@@ -511,7 +516,7 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
 bool BaselineDecoder::decode_row(uint8_t* const* out, const int64_t* stride) {
   const int64_t by0 = row_;
   const bool single = hdr_.scan_comps == 1;
-  return decode_row_impl([&](int c, int yi, int64_t bx, const int16_t* block, bool dc_only) {
+  return decode_row_impl([&](int c, int yi, int64_t bx, const int16_t* block, uint8_t kind) {
     const Component& comp = hdr_.comp[c];
     const int64_t by = single ? by0 : by0 * comp.v + yi;
     if (out[c] == nullptr || bx >= comp.width_in_blocks || by >= comp.height_in_blocks) {
@@ -519,7 +524,7 @@ bool BaselineDecoder::decode_row(uint8_t* const* out, const int64_t* stride) {
     }
     uint8_t* dst = out[c] + 8 * yi * stride[c] + 8 * bx;
     const int16_t* q = quant_[comp.quant];
-    if (dc_only) {
+    if (kind == kDcOnly) {
       const uint8_t v = simd::idct_islow_dc_value(block[0], q[0]);
       uint64_t row;
       std::memset(&row, v, 8);
@@ -527,14 +532,14 @@ bool BaselineDecoder::decode_row(uint8_t* const* out, const int64_t* stride) {
         std::memcpy(dst + r * stride[c], &row, 8);
       }
     } else {
-      simd::idct_islow(block, q, dst, stride[c]);
+      simd::idct_islow(block, q, dst, stride[c], kind == kLow4);
     }
   });
 }
 
 bool BaselineDecoder::decode_row_coefficients(int16_t* const* coef,
                                               const int64_t* coef_blocks_wide) {
-  return decode_row_impl([&](int c, int yi, int64_t bx, const int16_t* block, bool) {
+  return decode_row_impl([&](int c, int yi, int64_t bx, const int16_t* block, uint8_t) {
     if (bx < coef_blocks_wide[c]) {
       std::memcpy(coef[c] + (yi * coef_blocks_wide[c] + bx) * 64, block, 64 * sizeof(int16_t));
     }

@@ -121,7 +121,7 @@ class BaselineDecoder {
   int next_restart_ = 0;
   int64_t row_ = 0;
   alignas(64) int16_t blocks_[10][64];
-  bool ac_seen_[10];
+  uint8_t kind_[10];
 };
 
 }  // namespace jpeg

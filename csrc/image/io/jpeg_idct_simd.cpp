@@ -71,7 +71,7 @@ void PassScalar(const int16_t* in, int16_t* out) {
 }
 
 void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
-               uint8_t* HWY_RESTRICT out, int64_t stride) {
+               uint8_t* HWY_RESTRICT out, int64_t stride, bool /*low4*/) {
   int16_t a[64], b[64];
   bool rows_zero = true;
   for (int i = 0; i < 64; ++i) {
@@ -106,7 +106,11 @@ void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT qua
 // for the columns [c0, c0 + lanes). Even part: (in0 +- in4) and the odd part's sums in3 + in7 and
 // in1 + in5 are 16-bit sums; every product and the rest are 32-bit; each output is descaled with
 // rounding and saturated to 16 bits.
-template <int kShift, class D32>
+//
+// kLow4: inputs 4..7 are zero. The same sums are then formed with fewer products (the products of
+// an input by two constants merged into one by the sum of the constants, exact in the wrapping
+// 32-bit arithmetic the full pass uses).
+template <int kShift, bool kLow4, class D32>
 HWY_INLINE void Pass(D32 d32, const int16_t* HWY_RESTRICT in, int16_t* HWY_RESTRICT out,
                      int64_t c0) {
   using namespace idct;
@@ -114,30 +118,47 @@ HWY_INLINE void Pass(D32 d32, const int16_t* HWY_RESTRICT in, int16_t* HWY_RESTR
   const auto ld = [&](int k) { return hn::LoadU(d16, in + 8 * k + c0); };
   const auto wide = [&](decltype(ld(0)) v) { return hn::PromoteTo(d32, v); };
   const auto k = [&](int32_t c) { return hn::Set(d32, c); };
-  const auto in0 = ld(0), in1 = ld(1), in2 = ld(2), in3 = ld(3), in4 = ld(4), in5 = ld(5),
-             in6 = ld(6), in7 = ld(7);
-  // Even part.
-  const auto w2 = wide(in2), w6 = wide(in6);
-  const auto tmp3 = hn::Add(hn::Mul(w2, k(kF0_541 + kF0_765)), hn::Mul(w6, k(kF0_541)));
-  const auto tmp2 = hn::Add(hn::Mul(w6, k(kF0_541 - kF1_847)), hn::Mul(w2, k(kF0_541)));
-  const auto tmp0 = hn::ShiftLeft<kConstBits>(wide(hn::Add(in0, in4)));
-  const auto tmp1 = hn::ShiftLeft<kConstBits>(wide(hn::Sub(in0, in4)));
-  const auto tmp10 = hn::Add(tmp0, tmp3);
-  const auto tmp13 = hn::Sub(tmp0, tmp3);
-  const auto tmp11 = hn::Add(tmp1, tmp2);
-  const auto tmp12 = hn::Sub(tmp1, tmp2);
-  // Odd part.
-  const auto z3 = wide(hn::Add(in7, in3));
-  const auto z4 = wide(hn::Add(in5, in1));
-  const auto z3m = hn::Add(hn::Mul(z3, k(kF1_175 - kF1_961)), hn::Mul(z4, k(kF1_175)));
-  const auto z4m = hn::Add(hn::Mul(z3, k(kF1_175)), hn::Mul(z4, k(kF1_175 - kF0_390)));
-  const auto w1 = wide(in1), w3 = wide(in3), w5 = wide(in5), w7 = wide(in7);
-  const auto o0 = hn::Add(hn::Add(hn::Mul(w7, k(kF0_298 - kF0_899)), hn::Mul(w1, k(-kF0_899))), z3m);
-  const auto o1 = hn::Add(hn::Add(hn::Mul(w5, k(kF2_053 - kF2_562)), hn::Mul(w3, k(-kF2_562))), z4m);
-  const auto o3 = hn::Add(hn::Add(hn::Mul(w7, k(-kF0_899)), hn::Mul(w1, k(kF1_501 - kF0_899))), z4m);
-  const auto o2 = hn::Add(hn::Add(hn::Mul(w5, k(-kF2_562)), hn::Mul(w3, k(kF3_072 - kF2_562))), z3m);
+  const auto in0 = ld(0), in1 = ld(1), in2 = ld(2), in3 = ld(3);
+  decltype(hn::Zero(d32)) tmp10, tmp11, tmp12, tmp13, o0, o1, o2, o3;
+  if (kLow4) {
+    const auto w1 = wide(in1), w2 = wide(in2), w3 = wide(in3);
+    const auto tmp0 = hn::ShiftLeft<kConstBits>(wide(in0));
+    const auto tmp3 = hn::Mul(w2, k(kF0_541 + kF0_765));
+    const auto tmp2 = hn::Mul(w2, k(kF0_541));
+    tmp10 = hn::Add(tmp0, tmp3);
+    tmp13 = hn::Sub(tmp0, tmp3);
+    tmp11 = hn::Add(tmp0, tmp2);
+    tmp12 = hn::Sub(tmp0, tmp2);
+    // z3 = in3, z4 = in1.
+    o0 = hn::Add(hn::Mul(w1, k(kF1_175 - kF0_899)), hn::Mul(w3, k(kF1_175 - kF1_961)));
+    o1 = hn::Add(hn::Mul(w3, k(kF1_175 - kF2_562)), hn::Mul(w1, k(kF1_175 - kF0_390)));
+    o3 = hn::Add(hn::Mul(w1, k(kF1_501 - kF0_899 + kF1_175 - kF0_390)), hn::Mul(w3, k(kF1_175)));
+    o2 = hn::Add(hn::Mul(w3, k(kF3_072 - kF2_562 + kF1_175 - kF1_961)), hn::Mul(w1, k(kF1_175)));
+  } else {
+    const auto in4 = ld(4), in5 = ld(5), in6 = ld(6), in7 = ld(7);
+    // Even part.
+    const auto w2 = wide(in2), w6 = wide(in6);
+    const auto tmp3 = hn::Add(hn::Mul(w2, k(kF0_541 + kF0_765)), hn::Mul(w6, k(kF0_541)));
+    const auto tmp2 = hn::Add(hn::Mul(w6, k(kF0_541 - kF1_847)), hn::Mul(w2, k(kF0_541)));
+    const auto tmp0 = hn::ShiftLeft<kConstBits>(wide(hn::Add(in0, in4)));
+    const auto tmp1 = hn::ShiftLeft<kConstBits>(wide(hn::Sub(in0, in4)));
+    tmp10 = hn::Add(tmp0, tmp3);
+    tmp13 = hn::Sub(tmp0, tmp3);
+    tmp11 = hn::Add(tmp1, tmp2);
+    tmp12 = hn::Sub(tmp1, tmp2);
+    // Odd part.
+    const auto z3 = wide(hn::Add(in7, in3));
+    const auto z4 = wide(hn::Add(in5, in1));
+    const auto z3m = hn::Add(hn::Mul(z3, k(kF1_175 - kF1_961)), hn::Mul(z4, k(kF1_175)));
+    const auto z4m = hn::Add(hn::Mul(z3, k(kF1_175)), hn::Mul(z4, k(kF1_175 - kF0_390)));
+    const auto w1 = wide(in1), w3 = wide(in3), w5 = wide(in5), w7 = wide(in7);
+    o0 = hn::Add(hn::Add(hn::Mul(w7, k(kF0_298 - kF0_899)), hn::Mul(w1, k(-kF0_899))), z3m);
+    o1 = hn::Add(hn::Add(hn::Mul(w5, k(kF2_053 - kF2_562)), hn::Mul(w3, k(-kF2_562))), z4m);
+    o3 = hn::Add(hn::Add(hn::Mul(w7, k(-kF0_899)), hn::Mul(w1, k(kF1_501 - kF0_899))), z4m);
+    o2 = hn::Add(hn::Add(hn::Mul(w5, k(-kF2_562)), hn::Mul(w3, k(kF3_072 - kF2_562))), z3m);
+  }
   const auto round = k(1 << (kShift - 1));
-  const auto st = [&](int row, decltype(tmp0) v) {
+  const auto st = [&](int row, decltype(tmp10) v) {
     hn::StoreU(hn::DemoteTo(d16, hn::ShiftRight<kShift>(hn::Add(v, round))), d16,
                out + 8 * row + c0);
   };
@@ -183,8 +204,9 @@ HWY_INLINE void Transpose8x8(int16_t* HWY_RESTRICT m) {
   hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(d64, u3, u7)), d, m + 56);
 }
 
-void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
-               uint8_t* HWY_RESTRICT out, int64_t stride) {
+template <bool kLow4>
+HWY_INLINE void Idct(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
+                     uint8_t* HWY_RESTRICT out, int64_t stride) {
   const hn::Full128<int16_t> d16;
   const hn::CappedTag<int32_t, 8> d32;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d32));
@@ -208,13 +230,13 @@ void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT qua
     }
   } else {
     for (int64_t c0 = 0; c0 < 8; c0 += lanes) {
-      Pass<idct::kConstBits - idct::kPass1Bits>(d32, a, b, c0);
+      Pass<idct::kConstBits - idct::kPass1Bits, kLow4>(d32, a, b, c0);
     }
   }
   Transpose8x8(b);
   // Pass 2 over the rows (now columns of b).
   for (int64_t c0 = 0; c0 < 8; c0 += lanes) {
-    Pass<idct::kConstBits + idct::kPass1Bits + 3>(d32, b, a, c0);
+    Pass<idct::kConstBits + idct::kPass1Bits + 3, kLow4>(d32, b, a, c0);
   }
   Transpose8x8(a);
   // Saturate to [-128, 127] and add 128.
@@ -224,6 +246,17 @@ void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT qua
   for (int r = 0; r < 8; ++r) {
     const auto s = hn::DemoteTo(d8, hn::Load(d16, a + 8 * r));
     hn::StoreU(hn::Xor(hn::BitCast(du8, s), center), du8, out + r * stride);
+  }
+}
+
+// low4: every non-zero coefficient is in rows 0..3 and columns 0..3 (then inputs 4..7 of both
+// passes are zero: the columns 4..7 of pass 1 give zeros).
+void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
+               uint8_t* HWY_RESTRICT out, int64_t stride, bool low4) {
+  if (low4) {
+    Idct<true>(coef, quant, out, stride);
+  } else {
+    Idct<false>(coef, quant, out, stride);
   }
 }
 
@@ -242,8 +275,9 @@ namespace simd {
 
 HWY_EXPORT(IdctIslow);
 
-void idct_islow(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride) {
-  HWY_DYNAMIC_DISPATCH(IdctIslow)(coef, quant, out, stride);
+void idct_islow(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
+                bool low4) {
+  HWY_DYNAMIC_DISPATCH(IdctIslow)(coef, quant, out, stride, low4);
 }
 
 }  // namespace simd

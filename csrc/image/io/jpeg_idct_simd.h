@@ -12,8 +12,10 @@ namespace image {
 namespace simd {
 
 // One 8x8 block: coefficients in natural (row-major) order, the quantisation table as libjpeg's
-// 16-bit multiplier table, 8 rows of 8 samples to out + r * stride.
-void idct_islow(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride);
+// 16-bit multiplier table, 8 rows of 8 samples to out + r * stride. low4 (a faster path, same
+// output) may be set when every non-zero coefficient is in rows 0..3 and columns 0..3.
+void idct_islow(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
+                bool low4 = false);
 
 // The sample value of every pixel of a block whose only non-zero coefficient is the DC one, as
 // idct_islow gives it.
