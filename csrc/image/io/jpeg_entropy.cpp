@@ -309,7 +309,10 @@ bool BaselineDecoder::init(const uint8_t* data, size_t size) {
 }
 
 constexpr uint8_t kDcOnly = 0, kLow4 = 1, kFull = 2;
-constexpr size_t kSegmentPad = 64 * 4 + 16;  // one block reads at most 64 * 31 bits
+// Bytes after the last segment: one block reads at most 64 symbols of 31 bits, plus an 8-byte peek.
+// Bits read past a segment's end (the next segment's, or this padding) are never used: the decoder
+// gives up after any block that consumed them.
+constexpr size_t kSegmentPad = 64 * 4 + 16;
 
 
 // Splits the scan at its markers (libjpeg's bit reader stops at the first 0xFF not followed by
@@ -319,6 +322,9 @@ bool BaselineDecoder::unstuff_scan(const uint8_t* from) {
   unstuffed_.clear();
   unstuffed_.reserve(static_cast<size_t>(end_ - from) + kSegmentPad + 64);
   segments_.clear();
+  const int64_t mcus = hdr_.mcus_per_row * hdr_.mcu_rows;
+  const int64_t intervals =
+      hdr_.restart_interval == 0 ? 1 : (mcus + hdr_.restart_interval - 1) / hdr_.restart_interval;
   const uint8_t* p = from;
   for (;;) {
     Segment seg;
@@ -346,12 +352,15 @@ bool BaselineDecoder::unstuff_scan(const uint8_t* from) {
       break;
     }
     seg.bits = static_cast<int64_t>(unstuffed_.size() - seg.offset) * 8;
-    unstuffed_.insert(unstuffed_.end(), kSegmentPad, 0);
     segments_.push_back(seg);
-    if (seg.marker == nullptr || seg.marker[1] < kRST0 || seg.marker[1] > kRST7) {
+    // Later restart markers are past the last interval: the end-of-scan check skips them as
+    // libjpeg does.
+    if (seg.marker == nullptr || seg.marker[1] < kRST0 || seg.marker[1] > kRST7 ||
+        static_cast<int64_t>(segments_.size()) >= intervals) {
       break;
     }
   }
+  unstuffed_.insert(unstuffed_.end(), kSegmentPad, 0);
   segment_ = 0;
   seg_data_ = unstuffed_.data() + segments_[0].offset;
   seg_bits_ = segments_[0].bits;
@@ -490,6 +499,9 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
       for (int i = 0; i < n; ++i, ++blk) {
         std::memset(blocks_[blk], 0, 64 * sizeof(int16_t));
         pos = decode_block(data, pos, dct, act, &last_dc_[s], blocks_[blk], &kind_[blk], &bad_);
+        if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(pos) > seg_bits_)) {
+          return false;  // ran into the marker (or the end of the data)
+        }
       }
     }
     pos_ = pos;

@@ -101,8 +101,9 @@ class BaselineDecoder {
   const uint8_t* end_ = nullptr;
 
   // The entropy-coded segments of the scan (between restart markers) with the byte stuffing
-  // removed, each followed by kSegmentPad zero bytes: libjpeg's zero bits after a marker, and room
-  // for the reads of one block past the data before the caller sees it ran short.
+  // removed, one after the other, then padding for the reads of one block past the data (a block
+  // that consumes bits past its segment makes the decoder give up, as libjpeg would have gone on
+  // with zero bits after a warning).
   struct Segment {
     size_t offset = 0;            // in unstuffed_
     int64_t bits = 0;             // data bits
