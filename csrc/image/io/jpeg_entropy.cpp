@@ -2,6 +2,8 @@
 // jdhuff.c and jdinput.c for the files it accepts; see jpeg_entropy.h for the subset.
 #include "image/io/jpeg_entropy.h"
 
+#include <hwy/highway.h>
+
 #include <cstring>
 
 #include "image/io/jpeg_idct_simd.h"
@@ -405,6 +407,20 @@ inline int32_t value_after(uint64_t w, uint32_t len, uint32_t s) {
   return static_cast<int32_t>(raw + (negative & (1u - (1u << s))));
 }
 
+// Zeroes n blocks of coefficients with vector stores of the baseline target (statically dispatched:
+// 128 bytes per block, where the compiler's memset would use a slow string instruction).
+inline void zero_blocks(int16_t (*blocks)[64], int n) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<int16_t> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto zero = hn::Zero(d);
+  for (int b = 0; b < n; ++b) {
+    for (size_t i = 0; i < 64; i += lanes) {
+      hn::Store(zero, d, blocks[b] + i);
+    }
+  }
+}
+
 // One block (libjpeg's decode_mcu for one block) from bit position pos: block (zeroed by the
 // caller) receives the quantised coefficients in natural order. Returns the new bit position;
 // *kind tells which IDCT shortcut applies: kDcOnly, kLow4 (non-zero coefficients in rows and
@@ -474,8 +490,8 @@ bool BaselineDecoder::process_restart() {
   return true;
 }
 
-template <class BlockFn>
-bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
+template <class BlockFn, class McuFn>
+bool BaselineDecoder::decode_row_impl(BlockFn&& fn, McuFn&& mcu_done) {
   if (row_ >= hdr_.mcu_rows) {
     return false;
   }
@@ -497,7 +513,6 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
       const HuffTable& act = ac_[comp.ac];
       const int n = ns == 1 ? 1 : comp.h * comp.v;
       for (int i = 0; i < n; ++i, ++blk) {
-        std::memset(blocks_[blk], 0, 64 * sizeof(int16_t));
         pos = decode_block(data, pos, dct, act, &last_dc_[s], blocks_[blk], &kind_[blk], &bad_);
         if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(pos) > seg_bits_)) {
           return false;  // ran into the marker (or the end of the data)
@@ -520,6 +535,8 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
         }
       }
     }
+    mcu_done();
+    zero_blocks(blocks_, blk);
   }
   ++row_;
   return true;
@@ -528,34 +545,33 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn) {
 bool BaselineDecoder::decode_row(uint8_t* const* out, const int64_t* stride) {
   const int64_t by0 = row_;
   const bool single = hdr_.scan_comps == 1;
-  return decode_row_impl([&](int c, int yi, int64_t bx, const int16_t* block, uint8_t kind) {
-    const Component& comp = hdr_.comp[c];
-    const int64_t by = single ? by0 : by0 * comp.v + yi;
-    if (out[c] == nullptr || bx >= comp.width_in_blocks || by >= comp.height_in_blocks) {
-      return;
-    }
-    uint8_t* dst = out[c] + 8 * yi * stride[c] + 8 * bx;
-    const int16_t* q = quant_[comp.quant];
-    if (kind == kDcOnly) {
-      const uint8_t v = simd::idct_islow_dc_value(block[0], q[0]);
-      uint64_t row;
-      std::memset(&row, v, 8);
-      for (int r = 0; r < 8; ++r) {
-        std::memcpy(dst + r * stride[c], &row, 8);
-      }
-    } else {
-      simd::idct_islow(block, q, dst, stride[c], kind == kLow4);
-    }
-  });
+  simd::IdctJob jobs[10];
+  int n = 0;
+  return decode_row_impl(
+      [&](int c, int yi, int64_t bx, const int16_t* block, uint8_t kind) {
+        const Component& comp = hdr_.comp[c];
+        const int64_t by = single ? by0 : by0 * comp.v + yi;
+        if (out[c] == nullptr || bx >= comp.width_in_blocks || by >= comp.height_in_blocks) {
+          return;
+        }
+        jobs[n++] = simd::IdctJob{block, quant_[comp.quant], out[c] + 8 * yi * stride[c] + 8 * bx,
+                                  stride[c], kind};
+      },
+      [&] {
+        simd::idct_blocks(jobs, n);
+        n = 0;
+      });
 }
 
 bool BaselineDecoder::decode_row_coefficients(int16_t* const* coef,
                                               const int64_t* coef_blocks_wide) {
-  return decode_row_impl([&](int c, int yi, int64_t bx, const int16_t* block, uint8_t) {
-    if (bx < coef_blocks_wide[c]) {
-      std::memcpy(coef[c] + (yi * coef_blocks_wide[c] + bx) * 64, block, 64 * sizeof(int16_t));
-    }
-  });
+  return decode_row_impl(
+      [&](int c, int yi, int64_t bx, const int16_t* block, uint8_t) {
+        if (bx < coef_blocks_wide[c]) {
+          std::memcpy(coef[c] + (yi * coef_blocks_wide[c] + bx) * 64, block, 64 * sizeof(int16_t));
+        }
+      },
+      [] {});
 }
 
 bool BaselineDecoder::finish() {

@@ -85,8 +85,8 @@ class BaselineDecoder {
   int64_t rows_decoded() const { return row_; }
 
  private:
-  template <class BlockFn>
-  bool decode_row_impl(BlockFn&& fn);
+  template <class BlockFn, class McuFn>
+  bool decode_row_impl(BlockFn&& fn, McuFn&& mcu_done);
   bool process_restart();
   bool unstuff_scan(const uint8_t* from);
   bool find_marker(const uint8_t** at, uint8_t* code) const;
@@ -121,7 +121,7 @@ class BaselineDecoder {
   int restarts_to_go_ = 0;
   int next_restart_ = 0;
   int64_t row_ = 0;
-  alignas(64) int16_t blocks_[10][64];
+  alignas(64) int16_t blocks_[10][64] = {};  // zero between MCUs (zeroed after each one)
   uint8_t kind_[10];
 };
 

@@ -5,6 +5,8 @@
 
 #include <hwy/highway.h>
 
+#include <cstring>
+
 #include "image/io/jpeg_idct_simd.h"
 
 #ifndef TVA_JPEG_IDCT_CONSTANTS
@@ -262,6 +264,20 @@ void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT qua
 
 #endif  // HWY_TARGET == HWY_SCALAR
 
+void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
+  for (int i = 0; i < n; ++i) {
+    const IdctJob& j = jobs[i];
+    if (j.kind == 0) {
+      const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
+      for (int r = 0; r < 8; ++r) {
+        std::memset(j.out + r * j.stride, v, 8);
+      }
+    } else {
+      IdctIslow(j.coef, j.quant, j.out, j.stride, j.kind == 1);
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace simd
 }  // namespace image
@@ -274,6 +290,9 @@ namespace image {
 namespace simd {
 
 HWY_EXPORT(IdctIslow);
+HWY_EXPORT(IdctBlocks);
+
+void idct_blocks(const IdctJob* jobs, int n) { HWY_DYNAMIC_DISPATCH(IdctBlocks)(jobs, n); }
 
 void idct_islow(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
                 bool low4) {
