@@ -1,5 +1,8 @@
 // JPEG decoding through libjpeg-turbo's libjpeg API, with the settings PIL and torchvision use
 // (JDCT_ISLOW, fancy upsampling, libjpeg's colour conversion), so full-size pixels are identical.
+// With TVA_JPEG_NATIVE=1, full-size RGB decodes of sequential Huffman files go through this
+// project's own entropy decoder and IDCT first (jpeg_entropy.h), libjpeg taking over whenever it
+// gives up.
 //
 // libjpeg reports fatal errors by calling error_exit, whose default ends the process. Ours
 // long-jumps back into the C-style function that called libjpeg; those functions hold no C++
