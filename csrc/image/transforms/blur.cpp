@@ -8,6 +8,7 @@
 
 #include "image/transforms/common.h"
 #include "image/transforms/resample_simd.h"
+#include "image/transforms/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -28,7 +29,7 @@ at::Tensor gaussian_blur(const at::Tensor& img, const at::Tensor& kernel_x, cons
       hx < w && hy < h, "gaussian_blur: kernel half sizes (", hx, ", ", hy,
       ") must be smaller than the image (reflect padding)");
   const at::Tensor src = img.contiguous();
-  at::Tensor out = at::empty_like(src);
+  at::Tensor out = empty_recycled(src.sizes(), src.options());
   const int64_t hw = h * w;
   if (img.numel() == 0) return out;
   const int64_t planes = img.numel() / hw;

@@ -7,6 +7,7 @@
 
 #include "image/transforms/common.h"
 #include "image/transforms/resample_simd.h"
+#include "image/transforms/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -82,7 +83,7 @@ void blend(const Image& im, double ratio, at::Tensor& out, const Row& other_row,
 
 template <typename T>
 at::Tensor brightness_impl(const Image& im, double factor) {
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   blend<T>(im, factor, out, [](int64_t, int64_t) { return static_cast<const T*>(nullptr); },
            [](int64_t) { return 0.0f; });
   return out;
@@ -131,7 +132,7 @@ at::Tensor contrast_impl(const Image& im, double factor) {
       means[i] = static_cast<float>(sum / static_cast<double>(im.hw));
     }
   });
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   blend<T>(im, factor, out, [](int64_t, int64_t) { return static_cast<const T*>(nullptr); },
            [&](int64_t i) { return means[i]; });
   return out;
@@ -139,13 +140,13 @@ at::Tensor contrast_impl(const Image& im, double factor) {
 
 template <typename T>
 at::Tensor saturation_impl(const Image& im, double factor) {
-  at::Tensor gray = at::empty({im.b, im.hw}, im.t.options());
+  at::Tensor gray = empty_recycled({im.b, im.hw}, im.t.options());
   const T* src = im.t.data_ptr<T>();
   T* g = gray.data_ptr<T>();
   parallel_items(im.b, im.hw * 3, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) grayscale_plane<T>(src + i * 3 * im.hw, im.hw, g + i * im.hw);
   });
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const int64_t hw = im.hw;
   blend<T>(im, factor, out, [&](int64_t i, int64_t) -> const T* { return g + i * hw; },
            [](int64_t) { return 0.0f; });
@@ -216,7 +217,7 @@ void hue_range(const T* __restrict__ src, T* __restrict__ dst, int64_t hw, int64
 
 template <typename T>
 at::Tensor hue_impl(const Image& im, double factor) {
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const T* src = im.t.data_ptr<T>();
   T* dst = out.data_ptr<T>();
   const float hue = static_cast<float>(factor);
@@ -250,7 +251,7 @@ inline float pow_like_torch(float x, float e) {
 
 template <typename T>
 at::Tensor gamma_impl(const Image& im, double gamma, double gain) {
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const T* src = im.t.data_ptr<T>();
   T* dst = out.data_ptr<T>();
   const float e = static_cast<float>(gamma);
@@ -308,13 +309,13 @@ void degenerate_plane(const T* __restrict__ src, int64_t h, int64_t w, T* __rest
 
 template <typename T>
 at::Tensor sharpness_impl(const Image& im, int64_t h, int64_t w, double factor) {
-  at::Tensor blurred = at::empty_like(im.t);
+  at::Tensor blurred = empty_recycled(im.t.sizes(), im.t.options());
   const T* src = im.t.data_ptr<T>();
   T* bl = blurred.data_ptr<T>();
   parallel_items(im.b * im.c, im.hw * 9, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) degenerate_plane<T>(src + p * im.hw, h, w, bl + p * im.hw);
   });
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const int64_t chans = im.c, hw = im.hw;
   blend<T>(im, factor, out, [&](int64_t i, int64_t c) -> const T* { return bl + (i * chans + c) * hw; },
            [](int64_t) { return 0.0f; });
@@ -342,7 +343,7 @@ void autocontrast_plane(const T* __restrict__ a, T* __restrict__ o, int64_t hw) 
 
 template <typename T>
 at::Tensor autocontrast_impl(const Image& im) {
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const T* src = im.t.data_ptr<T>();
   T* dst = out.data_ptr<T>();
   const int64_t hw = im.hw;
@@ -373,7 +374,7 @@ at::Tensor rgb_to_grayscale(const at::Tensor& img) {
   const Image im(img);
   auto sizes = img.sizes().vec();
   sizes[sizes.size() - 3] = 1;
-  at::Tensor out = at::empty(sizes, im.t.options());
+  at::Tensor out = empty_recycled(sizes, im.t.options());
   return dispatch_u8_f32(img, "rgb_to_grayscale", [&](auto tag) {
     using T = decltype(tag);
     const T* src = im.t.data_ptr<T>();
@@ -429,7 +430,7 @@ at::Tensor adjust_sharpness(const at::Tensor& img, double factor) {
 at::Tensor invert(const at::Tensor& img) {
   check_image(img, 3, "invert");
   const Image im(img);
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const int64_t n = im.t.numel();
   return dispatch_u8_f32(img, "invert", [&](auto tag) {
     using T = decltype(tag);
@@ -449,7 +450,7 @@ at::Tensor posterize(const at::Tensor& img, int64_t mask) {
   check_image(img, 3, "posterize");
   TORCH_CHECK(img.scalar_type() == at::kByte, "posterize: img must be uint8, got ", img.scalar_type());
   const Image im(img);
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const uint8_t m = static_cast<uint8_t>(mask & 0xff);
   const uint8_t* s = im.t.data_ptr<uint8_t>();
   uint8_t* d = out.data_ptr<uint8_t>();
@@ -460,7 +461,7 @@ at::Tensor posterize(const at::Tensor& img, int64_t mask) {
 at::Tensor solarize(const at::Tensor& img, double threshold) {
   check_image(img, 3, "solarize");
   const Image im(img);
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const int64_t n = im.t.numel();
   const float thr = static_cast<float>(threshold);
   return dispatch_u8_f32(img, "solarize", [&](auto tag) {
@@ -490,7 +491,7 @@ at::Tensor equalize(const at::Tensor& img) {
   check_image(img, 3, "equalize");
   TORCH_CHECK(img.scalar_type() == at::kByte, "equalize: img must be uint8, got ", img.scalar_type());
   const Image im(img);
-  at::Tensor out = at::empty_like(im.t);
+  at::Tensor out = empty_recycled(im.t.sizes(), im.t.options());
   const uint8_t* src = im.t.data_ptr<uint8_t>();
   uint8_t* dst = out.data_ptr<uint8_t>();
   parallel_items(im.b * im.c, im.hw, [&](int64_t begin, int64_t end) {

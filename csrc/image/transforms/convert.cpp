@@ -81,7 +81,7 @@ at::Tensor convert_image_dtype(const at::Tensor& img, at::ScalarType dtype) {
       (from == at::kFloat || from == at::kDouble) && dtype == at::kByte,
       "convert_image_dtype: supported conversions are uint8 -> float32/float64 and float32/float64 -> "
       "uint8, got ", from, " -> ", dtype);
-  at::Tensor out = at::empty(src.sizes(), src.options().dtype(at::kByte));
+  at::Tensor out = empty_recycled(src.sizes(), src.options().dtype(at::kByte));
   uint8_t* d = out.data_ptr<uint8_t>();
   // torch: image.mul(255 + 1 - 1e-3).to(uint8), the factor rounded to the image's dtype.
   if (from == at::kFloat) {

@@ -5,6 +5,7 @@
 
 #include "image/transforms/common.h"
 #include "image/transforms/resample_simd.h"
+#include "image/transforms/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -60,7 +61,7 @@ at::Tensor pad_impl(const at::Tensor& src, at::IntArrayRef p, T fill, PadMode mo
   auto sizes = src.sizes().vec();
   sizes[sizes.size() - 2] = oh;
   sizes[sizes.size() - 1] = ow;
-  at::Tensor out = at::empty(sizes, src.options());
+  at::Tensor out = empty_recycled(sizes, src.options());
   const int64_t planes = h * w == 0 ? 0 : src.numel() / (h * w);
   const auto ymap = pad_map(h, top, bottom, mode);
   const auto xmap = pad_map(w, left, right, mode);
@@ -69,8 +70,14 @@ at::Tensor pad_impl(const at::Tensor& src, at::IntArrayRef p, T fill, PadMode mo
   const int64_t* ym = ymap.data();
   const int64_t* xm = xmap.data();
   parallel_items(planes * oh, ow, [=](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t plane = r / oh, oy = r % oh;
+    if constexpr (std::is_same<T, uint8_t>::value) {
+      if (mode == PadMode::Constant) {  // vector stores, no library call per piece of a row
+        simd::pad_rows_u8(s, h, w, ym, oh, left, right, fill, d, begin, end);
+        return;
+      }
+    }
+    int64_t plane = begin / oh, oy = begin % oh;  // of row r, advanced with it (no divide per row)
+    for (int64_t r = begin; r < end; ++r, oy = oy + 1 == oh ? 0 : oy + 1, plane += oy == 0) {
       T* o = d + r * ow;
       const int64_t iy = ym[oy];
       if (iy < 0) {
@@ -78,9 +85,14 @@ at::Tensor pad_impl(const at::Tensor& src, at::IntArrayRef p, T fill, PadMode mo
         continue;
       }
       const T* row = s + (plane * h + iy) * w;
-      for (int64_t x = 0; x < left; ++x) o[x] = xm[x] < 0 ? fill : row[xm[x]];
       std::memcpy(o + left, row, sizeof(T) * w);
-      for (int64_t x = left + w; x < ow; ++x) o[x] = xm[x] < 0 ? fill : row[xm[x]];
+      if (mode == PadMode::Constant) {
+        std::fill(o, o + left, fill);
+        std::fill(o + left + w, o + ow, fill);
+        continue;
+      }
+      for (int64_t x = 0; x < left; ++x) o[x] = row[xm[x]];
+      for (int64_t x = left + w; x < ow; ++x) o[x] = row[xm[x]];
     }
   });
   return out;
@@ -92,7 +104,7 @@ at::Tensor hflip(const at::Tensor& img) {
   check_image(img, 2, "hflip");
   check_u8_or_f32(img, "hflip");
   const at::Tensor src = img.contiguous();
-  at::Tensor out = at::empty_like(src);
+  at::Tensor out = empty_recycled(src.sizes(), src.options());
   const int64_t w = img.size(-1);
   if (img.numel() == 0) return out;
   if (img.scalar_type() == at::kByte) {
@@ -106,17 +118,22 @@ at::Tensor hflip(const at::Tensor& img) {
 at::Tensor vflip(const at::Tensor& img) {
   check_image(img, 2, "vflip");
   const at::Tensor src = img.contiguous();
-  at::Tensor out = at::empty_like(src);
+  at::Tensor out = empty_recycled(src.sizes(), src.options());
   const int64_t h = img.size(-2);
   const int64_t row_bytes = img.size(-1) * img.element_size();
   if (img.numel() == 0) return out;
   const int64_t planes = img.numel() / (h * img.size(-1));
-  const char* s = static_cast<const char*>(src.data_ptr());
-  char* d = static_cast<char*>(out.data_ptr());
+  const uint8_t* s = static_cast<const uint8_t*>(src.data_ptr());
+  uint8_t* d = static_cast<uint8_t*>(out.data_ptr());
   parallel_items(planes * h, row_bytes, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t plane = r / h, y = r % h;
-      std::memcpy(d + r * row_bytes, s + (plane * h + (h - 1 - y)) * row_bytes, row_bytes);
+    // Output row r = plane * h + y reads input row plane * h + (h - 1 - y): one copy_rows call per
+    // plane (or part of one), walking the input rows down.
+    for (int64_t r = begin; r < end;) {
+      const int64_t y = r % h;
+      const int64_t rows = std::min(end - r, h - y);
+      const uint8_t* src_row = s + (r - y + (h - 1 - y)) * row_bytes;
+      simd::copy_rows(src_row, -row_bytes, d + r * row_bytes, row_bytes, rows, row_bytes);
+      r += rows;
     }
   });
   return out;

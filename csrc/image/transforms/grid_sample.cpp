@@ -10,6 +10,7 @@
 #include "image/transforms/common.h"
 #include "image/transforms/grid_sample_simd.h"
 #include "image/transforms/resample_simd.h"
+#include "image/transforms/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -192,7 +193,7 @@ at::Tensor run_sampler(
   TORCH_CHECK(
       !has_fill || fill.size() == 1 || static_cast<int64_t>(fill.size()) == c,
       "grid_transform: fill should have 1 or ", c, " values, got ", fill.size());
-  at::Tensor out = at::empty({n, c, oh, ow}, img.options());
+  at::Tensor out = empty_recycled({n, c, oh, ow}, img.options());
   std::vector<float> fills(c, 0.0f);
   for (int64_t k = 0; k < c && has_fill; ++k) fills[k] = static_cast<float>(fill[fill.size() == 1 ? 0 : k]);
   if (img.scalar_type() == at::kByte) {

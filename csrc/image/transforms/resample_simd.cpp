@@ -65,6 +65,51 @@ void ResampleRowU8Taps(
   }
 }
 
+// Sixteen bytes from row + base[j] in each 128-bit block j of a vector of d (x86 targets).
+template <class D8>
+HWY_INLINE hn::Vec<D8> LoadBlocks(D8 d, const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT base) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const hn::Full128<uint8_t> d128;
+  const hn::Full256<uint8_t> d256;
+  const auto lo = hn::Combine(d256, hn::LoadU(d128, row + base[1]), hn::LoadU(d128, row + base[0]));
+  const auto hi = hn::Combine(d256, hn::LoadU(d128, row + base[3]), hn::LoadU(d128, row + base[2]));
+  return hn::Combine(d, hi, lo);
+#elif HWY_TARGET == HWY_AVX2
+  const hn::Full128<uint8_t> d128;
+  return hn::Combine(d, hn::LoadU(d128, row + base[1]), hn::LoadU(d128, row + base[0]));
+#else
+  return hn::LoadU(d, row + base[0]);
+#endif
+}
+
+void ResampleRowU8Bilinear(
+    const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT base, const uint8_t* HWY_RESTRICT ctl0,
+    const uint8_t* HWY_RESTRICT ctl1, const float* HWY_RESTRICT w, int64_t stride, int64_t n,
+    float* HWY_RESTRICT out) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX2 || \
+    HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Repartition<uint8_t, decltype(d)> du8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t x = 0; x < n; x += lanes) {
+    // Each 128-bit block serves four outputs; the controls put each tap's byte in the low byte of
+    // its output's 32-bit lane and zero in the others (0x80), which is the pixel widened exactly.
+    const auto bytes = LoadBlocks(du8, row, base + x / 4);
+    const auto p0 = hn::BitCast(di, hn::TableLookupBytesOr0(bytes, hn::LoadU(du8, ctl0 + 4 * x)));
+    const auto p1 = hn::BitCast(di, hn::TableLookupBytesOr0(bytes, hn::LoadU(du8, ctl1 + 4 * x)));
+    const auto acc = hn::Mul(hn::ConvertTo(d, p0), hn::LoadU(d, w + x));
+    hn::StoreU(hn::Add(acc, hn::Mul(hn::ConvertTo(d, p1), hn::LoadU(d, w + stride + x))), d, out + x);
+  }
+#else
+  for (int64_t x = 0; x < n; ++x) {
+    const uint8_t* b = row + base[x / 4];
+    const float acc = static_cast<float>(b[ctl0[4 * x]]) * w[x];
+    out[x] = acc + static_cast<float>(b[ctl1[4 * x]]) * w[stride + x];
+  }
+#endif
+}
+
 void GatherU8(const uint8_t* HWY_RESTRICT row, const int32_t* HWY_RESTRICT idx, int64_t n,
               uint8_t* HWY_RESTRICT out) {
   const hn::ScalableTag<int32_t> di;
@@ -145,7 +190,24 @@ void CombineRowsToU8(
 
 void U8ToF32Div255(const uint8_t* HWY_RESTRICT src, int64_t n, float* HWY_RESTRICT dst) {
   int64_t x = 0;
-#if HWY_HAVE_FLOAT64
+#if HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_SSE4 && HWY_TARGET != HWY_SSSE3 && HWY_TARGET != HWY_EMU128
+  // With fused multiply-add: the correctly rounded v / 255 as SubDiv computes quotients (Markstein:
+  // q = RN(v * RN(1/255)), r = v - q * 255 exactly, q + r * RN(1/255) rounded once), in float lanes,
+  // twice as many per vector as the double product below. Exact for every uint8 value, zero included.
+  {
+    const hn::ScalableTag<float> d;
+    const hn::Rebind<int32_t, decltype(d)> di;
+    const hn::Rebind<uint8_t, decltype(d)> du8;
+    const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+    const auto k = hn::Set(d, 255.0f);
+    const auto inv = hn::Set(d, 1.0f / 255.0f);
+    for (; x + lanes <= n; x += lanes) {
+      const auto v = hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(du8, src + x)));
+      const auto q = hn::Mul(v, inv);
+      hn::StoreU(hn::MulAdd(hn::NegMulAdd(q, k, v), inv, q), d, dst + x);
+    }
+  }
+#elif HWY_HAVE_FLOAT64
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
   const hn::Rebind<int32_t, decltype(dd)> di;
@@ -426,6 +488,60 @@ void AutocontrastU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RES
   });
 }
 
+// dst[0, n) = src[0, n) in whole vectors, the last one overlapping the previous (same bytes) rather
+// than a tail loop: no bytes outside [0, n) are touched. The pointers are deliberately not restrict:
+// the compiler would turn the loop back into a memcpy call, whose set-up per call costs as much as
+// copying a 640-byte row.
+HWY_INLINE void CopyN(const uint8_t* src, int64_t n, uint8_t* dst) {
+  const hn::ScalableTag<uint8_t> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  if (n < lanes) {
+    std::memcpy(dst, src, static_cast<size_t>(n));
+    return;
+  }
+  // Stores that straddle two cache lines cost about two: one unaligned vector at the start, then
+  // vectors at aligned destinations (the loads take the misalignment instead).
+  hn::StoreU(hn::LoadU(d, src), d, dst);
+  const int64_t misaligned = static_cast<int64_t>(reinterpret_cast<uintptr_t>(dst) % static_cast<uintptr_t>(lanes));
+  int64_t x = misaligned == 0 ? lanes : lanes - misaligned;
+  for (; x + lanes <= n; x += lanes) hn::StoreU(hn::LoadU(d, src + x), d, dst + x);
+  if (x < n) hn::StoreU(hn::LoadU(d, src + n - lanes), d, dst + n - lanes);
+}
+
+void CopyRows(const uint8_t* src, int64_t src_step, uint8_t* dst, int64_t dst_step, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) CopyN(src + r * src_step, n, dst + r * dst_step);
+}
+
+void PadRowsU8(const uint8_t* src, int64_t h, int64_t w, const int64_t* ymap, int64_t out_h, int64_t left,
+               int64_t right, uint8_t fill, uint8_t* dst, int64_t begin, int64_t end) {
+  const hn::ScalableTag<uint8_t> d;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t width = left + w + right;
+  const bool ends = width >= lanes && left <= lanes && right <= lanes;
+  const auto v = hn::Set(d, fill);
+  int64_t plane = begin / out_h, oy = begin % out_h;
+  for (int64_t r = begin; r < end; ++r) {
+    uint8_t* o = dst + r * width;
+    const int64_t iy = ymap[oy];
+    if (iy < 0) {
+      std::memset(o, fill, static_cast<size_t>(width));
+    } else {
+      if (ends) {  // one fill vector at each end of the row, then the pixels over the middle of both
+        hn::StoreU(v, d, o);
+        hn::StoreU(v, d, o + width - lanes);
+      } else {
+        std::memset(o, fill, static_cast<size_t>(left));
+        std::memset(o + left + w, fill, static_cast<size_t>(right));
+      }
+      CopyN(src + (plane * h + iy) * w, w, o + left);
+    }
+    if (++oy == out_h) {
+      oy = 0;
+      ++plane;
+    }
+  }
+}
+
 void ReverseU8(const uint8_t* HWY_RESTRICT src, int64_t n, uint8_t* HWY_RESTRICT dst) {
   // Highway has no whole-vector byte reversal on every target; reversing 16-byte blocks with a byte
   // shuffle is available everywhere and keeps the loop memory-bound.
@@ -466,6 +582,9 @@ namespace simd {
 HWY_EXPORT(ResampleRow);
 HWY_EXPORT(CombineRows);
 HWY_EXPORT(ResampleRowU8Taps);
+HWY_EXPORT(ResampleRowU8Bilinear);
+HWY_EXPORT(CopyRows);
+HWY_EXPORT(PadRowsU8);
 HWY_EXPORT(CombineRowsToU8);
 HWY_EXPORT(GatherU8);
 HWY_EXPORT(U8ToF32Div255);
@@ -491,6 +610,11 @@ void resample_row(
 }
 void combine_rows(const float* const* rows, const float* w, int64_t taps, int64_t n, float* out) {
   HWY_DYNAMIC_DISPATCH(CombineRows)(rows, w, taps, n, out);
+}
+void resample_row_u8_bilinear(
+    const uint8_t* row, const int32_t* base, const uint8_t* ctl0, const uint8_t* ctl1, const float* w,
+    int64_t stride, int64_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(ResampleRowU8Bilinear)(row, base, ctl0, ctl1, w, stride, n, out);
 }
 void resample_row_u8_taps(
     const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,
@@ -544,6 +668,13 @@ void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst) {
 }
 void autocontrast_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(AutocontrastU8)(src, n, dst);
+}
+void copy_rows(const uint8_t* src, int64_t src_step, uint8_t* dst, int64_t dst_step, int64_t rows, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(CopyRows)(src, src_step, dst, dst_step, rows, n);
+}
+void pad_rows_u8(const uint8_t* src, int64_t h, int64_t w, const int64_t* ymap, int64_t out_h, int64_t left,
+                 int64_t right, uint8_t fill, uint8_t* dst, int64_t begin, int64_t end) {
+  HWY_DYNAMIC_DISPATCH(PadRowsU8)(src, h, w, ymap, out_h, left, right, fill, dst, begin, end);
 }
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst) {
   HWY_DYNAMIC_DISPATCH(ReverseU8)(src, n, dst);

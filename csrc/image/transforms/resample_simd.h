@@ -33,6 +33,15 @@ void resample_row_u8_taps(
     const uint8_t* row, const int32_t* offs, const float* w, int64_t taps, int64_t stride, int64_t n,
     float* out);
 
+// The bilinear (taps == 2) case of resample_row_u8_taps with byte shuffles instead of gathers, the
+// same operations: outputs go in groups of four, group g reads the 16 bytes at row + base[g], and
+// output x takes its taps from bytes ctl0[4x] and ctl1[4x] of them (ctl0/ctl1: 16 bytes per group,
+// byte 4j of a group the offset of output j's tap, the other three 0x80). n is padded (a multiple of
+// kPad), and base, ctl0, ctl1, w and out cover it; row must be readable for 16 bytes from every base.
+void resample_row_u8_bilinear(
+    const uint8_t* row, const int32_t* base, const uint8_t* ctl0, const uint8_t* ctl1, const float* w,
+    int64_t stride, int64_t n, float* out);
+
 // out[x] = row[idx[x]] for x < n, not padded. row must be readable for 4 bytes from every idx[x].
 void gather_u8(const uint8_t* row, const int32_t* idx, int64_t n, uint8_t* out);
 
@@ -48,9 +57,10 @@ void u8_to_f32(const uint8_t* src, int64_t n, float* dst);
 // dst[x] = float(src[x]) / divisor, not padded (torch's x.to(float) / divisor).
 void u8_to_f32_div(const uint8_t* src, int64_t n, float divisor, float* dst);
 
-// dst[x] = float(src[x]) / 255 correctly rounded (what torch's x.to(float) / 255 gives), computed
-// as float(double(src[x]) * (1.0 / 255)): for all 256 inputs that equals the float quotient (checked
-// exhaustively by the tests), and a multiply is several times cheaper than a divide. Not padded.
+// dst[x] = float(src[x]) / 255 correctly rounded (what torch's x.to(float) / 255 gives), without a
+// divide (several times slower than a multiply): with fused multiply-add by sub_div's reciprocal
+// correction in float, otherwise as float(double(src[x]) * (1.0 / 255)). For all 256 inputs both
+// equal the float quotient bit for bit (checked exhaustively by the tests). Not padded.
 void u8_to_f32_div255(const uint8_t* src, int64_t n, float* dst);
 
 // dst[x] = uint8(min(max(round_half_even(src[x]), 0), 255)), not padded.
@@ -86,6 +96,16 @@ void solarize_u8(const uint8_t* src, int64_t n, int32_t t, uint8_t* dst);
 // torchvision's autocontrast on one uint8 plane: min/max over the plane, then
 // uint8(clamp((v - lo) * scale, 0, 255)) with scale = 255 / (hi - lo) (1 and lo = 0 for a flat plane).
 void autocontrast_u8(const uint8_t* src, int64_t n, uint8_t* dst);
+
+// Copies `rows` rows of n bytes, row r from src + r * src_step to dst + r * dst_step (steps may be
+// negative), in whole vectors without a call per row. Rows must not overlap.
+void copy_rows(const uint8_t* src, int64_t src_step, uint8_t* dst, int64_t dst_step, int64_t rows, int64_t n);
+
+// Rows [begin, end) of a constant-padded uint8 image [planes, out_h, left + w + right]: output row
+// r = plane * out_h + oy is `left` fill bytes, input row ymap[oy] of the plane ([planes, h, w]) or
+// fill bytes where ymap[oy] < 0, and `right` fill bytes.
+void pad_rows_u8(const uint8_t* src, int64_t h, int64_t w, const int64_t* ymap, int64_t out_h, int64_t left,
+                 int64_t right, uint8_t fill, uint8_t* dst, int64_t begin, int64_t end);
 
 // dst[n - 1 - x] = src[x] for x < n (a mirrored row), not padded; src and dst must not overlap.
 void reverse_u8(const uint8_t* src, int64_t n, uint8_t* dst);

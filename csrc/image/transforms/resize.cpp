@@ -19,6 +19,7 @@
 
 #include "image/transforms/resample_simd.h"
 #include "image/transforms/resize_axis.h"
+#include "image/transforms/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {
@@ -86,6 +87,33 @@ const float* load_row(const Planes& in, int64_t plane, int64_t y, float* buf) {
   return buf;
 }
 
+// The byte-shuffle form of the first n offsets of a bilinear offs array (resample_row_u8_bilinear):
+// empty when four consecutive outputs read more than 16 bytes (a downscale by more than about 4).
+struct BytePlan {
+  std::vector<int32_t> base;
+  std::vector<uint8_t> ctl0, ctl1;
+  bool ok() const { return !base.empty(); }
+};
+
+BytePlan byte_plan(const std::vector<int32_t>& offs, int64_t n) {
+  const int64_t padded = simd::padded(n);
+  BytePlan p;
+  p.base.assign(padded / 4, 0);
+  p.ctl0.assign(4 * padded, 0x80);
+  p.ctl1.assign(4 * padded, 0x80);
+  for (int64_t g = 0; g < padded / 4; ++g) {
+    const int32_t b = 4 * g < n ? offs[4 * g] : offs[0];  // groups past n: scratch lanes
+    p.base[g] = b;
+    for (int64_t x = 4 * g; x < 4 * g + 4; ++x) {
+      const int64_t o = x < n ? offs[x] - b : 0;
+      if (o < 0 || o + 1 > 15) return {};
+      p.ctl0[4 * x] = static_cast<uint8_t>(o);
+      p.ctl1[4 * x] = static_cast<uint8_t>(o + 1);
+    }
+  }
+  return p;
+}
+
 // uint8 rows sampled straight from their bytes: when the taps of every output are consecutive
 // pixels of the row extended by its edge pixels (bilinear, bicubic), a copy of the row with `left`
 // and `right` repeated edge pixels lets one gather read all taps of an output at byte offset offs.
@@ -98,6 +126,11 @@ struct ByteTaps {
   int64_t direct = 0;
   int64_t tail_base = 0;
   std::vector<int32_t> tail_offs;  // padded
+  // Bilinear rows whose every four outputs read within 16 bytes use byte shuffles instead of gathers
+  // (resample_row_u8_bilinear); then `direct` counts only outputs whose 16-byte reads stay in the row.
+  // plan: all outputs, read from a padded copy of the row; direct_plan and tail_plan: the outputs
+  // before and after `direct`.
+  BytePlan plan, direct_plan, tail_plan;
 };
 
 ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
@@ -121,9 +154,14 @@ ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
   bt.offs.assign(a.stride, 0);
   for (int64_t o = 0; o < out; ++o) bt.offs[o] = static_cast<int32_t>(a.start[o] + bt.left);
   bt.ok = true;
+  const bool shuffles = a.taps == 2 && byte_plan(bt.offs, out).ok();
   if (bt.left == 0) {
     int64_t fit = 0;  // leading outputs whose reads stay inside the row
-    while (fit < out && a.start[fit] + span <= in) ++fit;
+    if (shuffles) {
+      while (fit < out && a.start[fit / 4 * 4] + 16 <= in) ++fit;
+    } else {
+      while (fit < out && a.start[fit] + span <= in) ++fit;
+    }
     bt.direct = fit / simd::kPad * simd::kPad;
     if (bt.direct > 0 && bt.direct < out) {
       bt.tail_base = a.start[bt.direct];
@@ -133,6 +171,11 @@ ByteTaps byte_taps(const ResizeAxis& a, int64_t in, int64_t out) {
         bt.tail_offs[o - bt.direct] = static_cast<int32_t>(a.start[o] - bt.tail_base);
       }
     }
+  }
+  if (shuffles) {
+    bt.plan = byte_plan(bt.offs, out);
+    if (bt.direct > 0) bt.direct_plan = byte_plan(bt.offs, bt.direct);
+    if (bt.direct > 0 && bt.direct < out) bt.tail_plan = byte_plan(bt.tail_offs, out - bt.direct);
   }
   return bt;
 }
@@ -175,14 +218,25 @@ void resample(const Planes& in, const ResizeAxis& ax_h, const ResizeAxis& ax_w, 
     auto width_pass = [&](int64_t plane, int64_t y, float* dst) {
       if (bt.ok && in.sw == 1 && bt.direct > 0) {
         const uint8_t* src = in.row<uint8_t>(plane, y);
-        simd::resample_row_u8_taps(src, bt.offs.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, bt.direct, dst);
+        if (bt.direct_plan.ok()) {
+          simd::resample_row_u8_bilinear(src, bt.direct_plan.base.data(), bt.direct_plan.ctl0.data(),
+                                         bt.direct_plan.ctl1.data(), ax_w.w.data(), ax_w.stride, bt.direct, dst);
+        } else {
+          simd::resample_row_u8_taps(src, bt.offs.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, bt.direct, dst);
+        }
         if (bt.direct < out_w) {
           const int64_t len = in.w - bt.tail_base;
           uint8_t* b = bytes.get();
           std::memcpy(b, src + bt.tail_base, len);
           std::memset(b + len, b[len - 1], bt.right + 16);
-          simd::resample_row_u8_taps(b, bt.tail_offs.data(), ax_w.w.data() + bt.direct, ax_w.taps, ax_w.stride,
-                                     out_w - bt.direct, dst + bt.direct);
+          if (bt.tail_plan.ok()) {
+            simd::resample_row_u8_bilinear(b, bt.tail_plan.base.data(), bt.tail_plan.ctl0.data(),
+                                           bt.tail_plan.ctl1.data(), ax_w.w.data() + bt.direct, ax_w.stride,
+                                           simd::padded(out_w - bt.direct), dst + bt.direct);
+          } else {
+            simd::resample_row_u8_taps(b, bt.tail_offs.data(), ax_w.w.data() + bt.direct, ax_w.taps,
+                                       ax_w.stride, out_w - bt.direct, dst + bt.direct);
+          }
         }
       } else if (bt.ok) {
         const uint8_t* src = in.row<uint8_t>(plane, y);
@@ -194,7 +248,12 @@ void resample(const Planes& in, const ResizeAxis& ax_h, const ResizeAxis& ax_w, 
         }
         std::memset(bytes.get(), b[0], bt.left);
         std::memset(b + in.w, b[in.w - 1], bt.right + 16);
-        simd::resample_row_u8_taps(bytes.get(), bt.offs.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, out_w, dst);
+        if (bt.plan.ok()) {
+          simd::resample_row_u8_bilinear(bytes.get(), bt.plan.base.data(), bt.plan.ctl0.data(), bt.plan.ctl1.data(),
+                                         ax_w.w.data(), ax_w.stride, simd::padded(out_w), dst);
+        } else {
+          simd::resample_row_u8_taps(bytes.get(), bt.offs.data(), ax_w.w.data(), ax_w.taps, ax_w.stride, out_w, dst);
+        }
       } else if (ax_w.identity) {
         const float* src = load_row(in, plane, y, dst);
         if (src != dst) std::memcpy(dst, src, sizeof(float) * out_w);
@@ -295,7 +354,7 @@ at::Tensor resize(
 
   const at::Tensor in4 = img.dim() == 3 ? img.unsqueeze(0) : img;
   const Planes in(in4);
-  at::Tensor out = at::empty({in.n, in.c, height, width}, img.options());
+  at::Tensor out = empty_recycled({in.n, in.c, height, width}, img.options());
   if (in.count() == 0) return img.dim() == 3 ? out.squeeze(0) : out;
 
   if (interp == Interp::Nearest) {
@@ -344,7 +403,7 @@ at::Tensor detection_preprocess(
 
   const at::Tensor in4 = img.unsqueeze(0);
   const Planes in(in4);
-  at::Tensor out = at::empty({3, pad_height, pad_width}, img.options().dtype(at::kFloat));
+  at::Tensor out = empty_recycled({3, pad_height, pad_width}, img.options().dtype(at::kFloat));
   float* o = out.data_ptr<float>();
   const ResizeAxis ax_h = make_axis(in.h, height, Interp::Bilinear, false);
   const ResizeAxis ax_w = make_axis(in.w, width, Interp::Bilinear, false);

@@ -1,6 +1,7 @@
 #include "image/transforms/reuse.h"
 
-#include <c10/core/CPUAllocator.h>
+#include <ATen/EmptyTensor.h>
+#include <c10/core/Allocator.h>
 #include <c10/util/Exception.h>
 
 #include <cstdlib>
@@ -12,10 +13,13 @@ namespace tva {
 namespace image {
 namespace {
 
-constexpr size_t kMinBytes = size_t{1} << 20;  // below this, allocation is cheap
+constexpr size_t kMinBytes = size_t{64} << 10;  // below this, malloc serves from its free lists
 constexpr size_t kKeepBytes = size_t{48} << 20;  // at most this much memory kept idle
-constexpr size_t kKeepCount = 8;
+constexpr size_t kKeepCount = 16;
+constexpr size_t kAlign = 64;
 
+// Idle buffers, most recently freed last: a request takes the newest buffer of its size, the one
+// most likely still in cache; when the pool is full the oldest buffers are released first.
 struct Pool {
   std::mutex mutex;
   std::vector<std::pair<size_t, void*>> idle;
@@ -24,31 +28,37 @@ struct Pool {
   void* take(size_t bytes) {
     {
       std::lock_guard<std::mutex> lock(mutex);
-      for (size_t k = 0; k < idle.size(); ++k) {
+      for (size_t k = idle.size(); k-- > 0;) {
         if (idle[k].first == bytes) {
           void* p = idle[k].second;
-          idle[k] = idle.back();
-          idle.pop_back();
+          idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(k));
           idle_bytes -= bytes;
           return p;
         }
       }
     }
     void* p = nullptr;
-    if (posix_memalign(&p, 64, bytes) != 0) p = nullptr;
+    if (posix_memalign(&p, kAlign, bytes) != 0) p = nullptr;
     TORCH_CHECK(p != nullptr, "out of memory allocating ", bytes, " bytes");
     return p;
   }
 
   void give(void* p, size_t bytes) {
+    std::vector<void*> release;
     {
       std::lock_guard<std::mutex> lock(mutex);
-      if (idle.size() < kKeepCount && idle_bytes + bytes <= kKeepBytes) {
+      if (bytes <= kKeepBytes) {
+        while (!idle.empty() && (idle.size() >= kKeepCount || idle_bytes + bytes > kKeepBytes)) {
+          release.push_back(idle.front().second);
+          idle_bytes -= idle.front().first;
+          idle.erase(idle.begin());
+        }
         idle.emplace_back(bytes, p);
         idle_bytes += bytes;
-        return;
+        p = nullptr;
       }
     }
+    for (void* q : release) std::free(q);
     std::free(p);
   }
 };
@@ -58,15 +68,31 @@ Pool& pool() {
   return *p;
 }
 
-struct Buffer {
-  void* data;
-  size_t bytes;
+// Buffers carry their size in a header of kAlign bytes before the data, so that the deleter knows
+// which pool list a freed buffer belongs to without a separate allocation.
+void give_back(void* data) {
+  char* base = static_cast<char*>(data) - kAlign;
+  pool().give(base, *reinterpret_cast<size_t*>(base));
+}
+
+// The allocator of recycled tensors. A storage that grows (resize_, out= arguments) allocates its
+// new buffer here too and hands the old one back.
+struct RecyclingAllocator final : c10::Allocator {
+  c10::DataPtr allocate(size_t n) const override {
+    const size_t bytes = n + kAlign;
+    char* base = static_cast<char*>(pool().take(bytes));
+    *reinterpret_cast<size_t*>(base) = bytes;
+    void* data = base + kAlign;
+    return {data, data, &give_back, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override {
+    return &give_back;
+  }
 };
 
-void give_back(void* ctx) {
-  const Buffer* b = static_cast<const Buffer*>(ctx);
-  pool().give(b->data, b->bytes);
-  delete b;
+c10::Allocator* recycling_allocator() {
+  static RecyclingAllocator* a = new RecyclingAllocator();
+  return a;
 }
 
 } // namespace
@@ -74,15 +100,11 @@ void give_back(void* ctx) {
 at::Tensor empty_recycled(at::IntArrayRef sizes, const at::TensorOptions& options) {
   int64_t numel = 1;
   for (const int64_t s : sizes) numel *= s;
-  const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(c10::typeMetaToScalarType(options.dtype()));
+  const at::ScalarType dtype = c10::typeMetaToScalarType(options.dtype());
+  const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(dtype);
   if (bytes < kMinBytes) return at::empty(sizes, options);
-  void* p = pool().take(bytes);
-  // A resizable storage whose allocator is the CPU one: growing it (resize_, out= arguments) moves
-  // the data to a fresh allocation and hands this buffer back to the pool, as for any tensor.
-  c10::DataPtr data(p, new Buffer{p, bytes}, &give_back, c10::Device(c10::DeviceType::CPU));
-  c10::Storage storage(c10::Storage::use_byte_size_t(), bytes, std::move(data), c10::GetCPUAllocator(),
-                       /*resizable=*/true);
-  return at::empty({0}, options).set_(std::move(storage), 0, sizes);
+  return at::detail::empty_generic(
+      sizes, recycling_allocator(), c10::DispatchKeySet(c10::DispatchKey::CPU), dtype, c10::nullopt);
 }
 
 } // namespace image

@@ -17,6 +17,25 @@ namespace {
 
 using roi::AxisTap;
 
+// torchvision reads a sample iff it lies in [-1, height] x [-1, width] (elsewhere the sample is 0,
+// nothing is read). On a map without rows or columns such a read lies outside the input
+// (torchvision reads out of bounds there), so it is an error; RoIs whose samples all lie outside
+// give zeros, as in torchvision.
+template <typename T>
+void check_no_sample_reads_empty_map(
+    const roi::AlignPlan<T>& plan, int64_t num_rois, const at::Tensor& input) {
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const auto grid = plan.grid(n, T(1));
+    bool row_inside = false, col_inside = false;
+    for (int64_t i = 0; i < grid.pooled_h * grid.grid_h; ++i) row_inside |= grid.ys[i].valid;
+    for (int64_t i = 0; i < grid.pooled_w * grid.grid_w; ++i) col_inside |= grid.xs[i].valid;
+    TORCH_CHECK(
+        !(row_inside && col_inside), "input has no rows or no columns (shape ", input.sizes(),
+        ") but RoI ", n, " has samples within [-1, height] x [-1, width], where torchvision reads "
+        "the input; RoIs whose samples all lie outside give zeros");
+  }
+}
+
 template <typename scalar_t>
 void ps_roi_align_forward_impl(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
@@ -32,6 +51,7 @@ void ps_roi_align_forward_impl(
   const auto plan = roi::plan_align<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
       sampling_ratio, acc_t(0.5), /*min_one=*/false, /*tabulate=*/false);
+  if (height == 0 || width == 0) check_no_sample_reads_empty_map(plan, num_rois, input);
 
   const int64_t sh = input.stride(2), sw = input.stride(3);
   roi::position_sensitive_forward<scalar_t>(
@@ -109,48 +129,20 @@ void ps_roi_align_backward_impl(
   const at::Tensor cmc = mapping.contiguous();
   const int32_t* cm = cmc.data_ptr<int32_t>();
 
+  const auto add = [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
+    const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
+    add_bin_gradient(plan.grid(n, plan.count(n)), ph, pw, go, width, plane);
+  };
   if (roi::is_forward_channel_mapping(cm, num_rois, channels)) {
     roi::fill_position_sensitive_gradient(
-        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w,
-        [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
-          const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
-          add_bin_gradient(plan.grid(n, plan.count(n)), ph, pw, go, width, plane);
-        });
+        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w, add);
     return;
   }
-
-  // Any other mapping: every output's contribution, bucketed by the channel it names.
-  grad_input.zero_();
-  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
-      ? grad_input
-      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-  acc_t* gin = acc_grad.data_ptr<acc_t>();
-  const int64_t total = grad.numel();
-  // torchvision adds the outputs' contributions in output order.
-  std::vector<int64_t> visit(total);
-  for (int64_t i = 0; i < total; ++i) visit[i] = i;
-  std::vector<int64_t> start, order;
-  const bool bad_channel = !roi::bucket_by_channel(cm, visit, channels, start, order);
-  TORCH_CHECK(
-      !bad_channel, "channel_mapping must hold input channels in [0, ", channels,
-      "), as ps_roi_align returns them");
-
-  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t c_in = c_begin; c_in < c_end; ++c_in) {
-      for (int64_t o = start[c_in]; o < start[c_in + 1]; ++o) {
-        const int64_t index = order[o];
-        const int64_t pw = index % pooled_w;
-        const int64_t ph = (index / pooled_w) % pooled_h;
-        const int64_t c_out = (index / pooled_w / pooled_h) % channels_out;
-        const int64_t n = index / pooled_w / pooled_h / channels_out;
-        const auto grid = plan.grid(n, plan.count(n));
-        acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
-        const acc_t go = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]);
-        add_bin_gradient(grid, ph, pw, go, width, plane);
-      }
-    }
-  });
-  if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_grad);
+  // Any other mapping: torchvision adds the outputs' contributions in output order.
+  std::vector<int64_t> visit(grad.numel());
+  for (int64_t i = 0; i < grad.numel(); ++i) visit[i] = i;
+  roi::scatter_position_sensitive_gradient<scalar_t>(
+      grad_input, cm, visit, bidx, channels_out, pooled_h, pooled_w, "ps_roi_align", add);
 }
 
 } // namespace
@@ -164,9 +156,6 @@ std::tuple<at::Tensor, at::Tensor> ps_roi_align_forward(
   at::Tensor output = roi::empty_output(shape, input.options());
   at::Tensor mapping = roi::empty_output(shape, input.options().dtype(at::kInt));
   if (output.numel() == 0) return std::make_tuple(output, mapping);
-  TORCH_CHECK(
-      input.size(2) > 0 && input.size(3) > 0, "input must have a non-zero height and width, got ",
-      input.sizes());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ps_roi_align", [&] {
     ps_roi_align_forward_impl<scalar_t>(
         input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, output, mapping);

@@ -1,5 +1,6 @@
 // ps_roi_pool forward and backward: each RoI's bins computed once, input read in place with its
-// strides; forward splits RoIs between threads, backward splits input channels.
+// strides; both split input channels between threads. The float32 forward computes one input
+// channel for all RoIs at once, one RoI per vector lane (pool_simd.h).
 //
 // torchvision 0.14's two passes disagree at the map border and this kernel keeps both behaviours:
 // the forward pass clips bins to [0, height - 1) x [0, width - 1) (the last row and column are never
@@ -10,6 +11,7 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include "ops/cpu/pool_simd.h"
 #include "ops/cpu/roi_common.h"
 #include "ops/cpu/roi_kernels.h"
 
@@ -50,6 +52,99 @@ PsPoolPlan plan_ps_pool(
   return p;
 }
 
+// The bins of every bin position as the SIMD core reads them: one lane per RoI, the RoIs ordered
+// by their bins' size (so that the lanes of one vector need about as many pixels each), padded to
+// a multiple of simd::kPsLanePad lanes.
+struct PsPoolLaneTable {
+  std::vector<int64_t> roi_at; // roi_at[lane]: the RoI in that lane (lane < num_rois)
+  std::vector<int32_t> first, rows, cols; // [bins][lanes]
+  int64_t lanes = 0;
+};
+
+// Fills `t` if every element offset fits in int32 (else returns false: the scalar walk is used).
+bool plan_ps_pool_lanes(
+    const PsPoolPlan& plan, const std::vector<int64_t>& bidx, int64_t pooled_h, int64_t pooled_w,
+    int64_t sn, int64_t sh, int64_t sw, PsPoolLaneTable& t) {
+  const int64_t num_rois = static_cast<int64_t>(bidx.size());
+  const int64_t bins = pooled_h * pooled_w;
+  std::vector<int64_t> size_key(num_rois);
+  for (int64_t n = 0; n < num_rois; ++n) {
+    const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+    const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+    int64_t rows = 0, cols = 0;
+    for (int64_t ph = 0; ph < pooled_h; ++ph) rows = std::max(rows, hb[2 * ph + 1] - hb[2 * ph]);
+    for (int64_t pw = 0; pw < pooled_w; ++pw) cols = std::max(cols, wb[2 * pw + 1] - wb[2 * pw]);
+    size_key[n] = std::min<int64_t>(rows, 1 << 20) * (int64_t{1} << 21) + std::min<int64_t>(cols, 1 << 20);
+  }
+  t.roi_at.resize(num_rois);
+  for (int64_t n = 0; n < num_rois; ++n) t.roi_at[n] = n;
+  std::stable_sort(t.roi_at.begin(), t.roi_at.end(), [&](int64_t a, int64_t b) {
+    return size_key[a] < size_key[b];
+  });
+  t.lanes = (num_rois + simd::kPsLanePad - 1) / simd::kPsLanePad * simd::kPsLanePad;
+  t.first.assign(bins * t.lanes, 0);
+  t.rows.assign(bins * t.lanes, 0);
+  t.cols.assign(bins * t.lanes, 0);
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  for (int64_t lane = 0; lane < num_rois; ++lane) {
+    const int64_t n = t.roi_at[lane];
+    const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+    const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+    for (int64_t ph = 0; ph < pooled_h; ++ph) {
+      for (int64_t pw = 0; pw < pooled_w; ++pw) {
+        const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+        const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+        if (h1 <= h0 || w1 <= w0) continue; // empty: nothing read, output 0
+        const int64_t first = bidx[n] * sn + h0 * sh + w0 * sw;
+        if (first + (h1 - 1 - h0) * sh + (w1 - 1 - w0) * sw > kMax) return false;
+        const int64_t i = (ph * pooled_w + pw) * t.lanes + lane;
+        t.first[i] = static_cast<int32_t>(first);
+        t.rows[i] = static_cast<int32_t>(h1 - h0);
+        t.cols[i] = static_cast<int32_t>(w1 - w0);
+      }
+    }
+  }
+  return true;
+}
+
+// Float forward: input channel by input channel (each is read by one bin position of every RoI),
+// all RoIs at once, one per lane, into a [channels][lanes] table that is then transposed into the
+// [RoI][channels] output (output channel c_out, bin k of RoI n is element c_out * bins + k = c_in).
+void ps_roi_pool_forward_lanes(
+    const at::Tensor& input, const PsPoolLaneTable& t, int64_t bins, at::Tensor& output,
+    at::Tensor& mapping) {
+  const int64_t num_rois = output.size(0);
+  const int64_t channels = input.size(1);
+  const float* in = input.data_ptr<float>();
+  const int64_t sc = input.stride(1), sh = input.stride(2), sw = input.stride(3);
+  std::vector<float> table(channels * t.lanes);
+  at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c_in = begin; c_in < end; ++c_in) {
+      const int64_t k = c_in % bins;
+      const simd::PsPoolLanes l{
+          t.first.data() + k * t.lanes, t.rows.data() + k * t.lanes, t.cols.data() + k * t.lanes,
+          t.lanes, sh, sw};
+      simd::ps_roi_pool_forward_lanes(l, in + c_in * sc, table.data() + c_in * t.lanes);
+    }
+  });
+  float* out = output.data_ptr<float>();
+  int32_t* cm = mapping.data_ptr<int32_t>();
+  constexpr int64_t kGroup = simd::kPsLanePad;
+  at::parallel_for(0, (num_rois + kGroup - 1) / kGroup, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      const int64_t l0 = g * kGroup, l1 = std::min(l0 + kGroup, num_rois);
+      for (int64_t c_in = 0; c_in < channels; ++c_in) {
+        const float* src = table.data() + c_in * t.lanes;
+        for (int64_t lane = l0; lane < l1; ++lane) out[t.roi_at[lane] * channels + c_in] = src[lane];
+      }
+      for (int64_t lane = l0; lane < l1; ++lane) {
+        int32_t* m = cm + t.roi_at[lane] * channels;
+        for (int64_t c_in = 0; c_in < channels; ++c_in) m[c_in] = static_cast<int32_t>(c_in);
+      }
+    }
+  });
+}
+
 template <typename scalar_t>
 void ps_roi_pool_forward_impl(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
@@ -65,7 +160,14 @@ void ps_roi_pool_forward_impl(
   const auto plan = plan_ps_pool<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w, false);
 
-  const int64_t sh = input.stride(2), sw = input.stride(3);
+  const int64_t sn = input.stride(0), sh = input.stride(2), sw = input.stride(3);
+  PsPoolLaneTable table;
+  if (std::is_same<scalar_t, float>::value && height > 0 && width > 0 &&
+      plan_ps_pool_lanes(plan, bidx, pooled_h, pooled_w, sn, sh, sw, table)) {
+    ps_roi_pool_forward_lanes(input, table, pooled_h * pooled_w, output, mapping);
+    return;
+  }
+
   roi::position_sensitive_forward<scalar_t>(
       input, bidx, pooled_h, pooled_w, output, mapping,
       [&](int64_t n, const scalar_t* plane, int64_t ph, int64_t pw) {
@@ -106,32 +208,25 @@ void ps_roi_pool_backward_impl(
   const at::Tensor cmc = mapping.contiguous();
   const int32_t* cm = cmc.data_ptr<int32_t>();
 
+  const auto add = [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
+    const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
+    const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
+    const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+    const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
+    if (h1 <= h0 || w1 <= w0) return; // an empty bin adds nothing
+    const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
+    const acc_t diff = static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
+    }
+  };
   if (roi::is_forward_channel_mapping(cm, num_rois, channels)) {
     roi::fill_position_sensitive_gradient(
-        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w,
-        [&](acc_t* plane, int64_t n, int64_t c_out, int64_t ph, int64_t pw) {
-          const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
-          const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
-          const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
-          const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
-          if (h1 <= h0 || w1 <= w0) return; // an empty bin adds nothing
-          const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
-          const acc_t diff =
-              static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
-          for (int64_t h = h0; h < h1; ++h) {
-            for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
-          }
-        });
+        grad_input.data_ptr<scalar_t>(), bidx, batch, channels, hw, pooled_h, pooled_w, add);
     return;
   }
-
-  // Any other mapping: every output's contribution, bucketed by the channel it names.
-  grad_input.zero_();
-  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
-      ? grad_input
-      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-  acc_t* gin = acc_grad.data_ptr<acc_t>();
-  // torchvision visits the outputs RoI by RoI, then bin row, bin column, output channel.
+  // Any other mapping: torchvision visits the outputs RoI by RoI, then bin row, bin column, output
+  // channel.
   std::vector<int64_t> visit;
   visit.reserve(num_rois * channels_out * pooled_h * pooled_w);
   for (int64_t n = 0; n < num_rois; ++n)
@@ -139,37 +234,8 @@ void ps_roi_pool_backward_impl(
       for (int64_t pw = 0; pw < pooled_w; ++pw)
         for (int64_t c_out = 0; c_out < channels_out; ++c_out)
           visit.push_back(((n * channels_out + c_out) * pooled_h + ph) * pooled_w + pw);
-  std::vector<int64_t> start, order;
-  TORCH_CHECK(
-      roi::bucket_by_channel(cm, visit, channels, start, order),
-      "channel_mapping must hold input channels in [0, ", channels,
-      "), as ps_roi_pool returns them");
-
-  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t c_in = c_begin; c_in < c_end; ++c_in) {
-      for (int64_t o = start[c_in]; o < start[c_in + 1]; ++o) {
-        const int64_t index = order[o];
-        const int64_t pw = index % pooled_w;
-        const int64_t ph = (index / pooled_w) % pooled_h;
-        const int64_t c_out = (index / pooled_w / pooled_h) % channels_out;
-        const int64_t n = index / pooled_w / pooled_h / channels_out;
-        const int64_t* hb = plan.hb.data() + n * 2 * pooled_h;
-        const int64_t* wb = plan.wb.data() + n * 2 * pooled_w;
-        const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
-        const int64_t w0 = wb[2 * pw], w1 = wb[2 * pw + 1];
-        const bool empty = (h1 <= h0) || (w1 <= w0);
-        const acc_t area = static_cast<acc_t>((h1 - h0) * (w1 - w0));
-        acc_t* plane = gin + (bidx[n] * channels + c_in) * hw;
-        const acc_t diff = empty
-            ? acc_t(0)
-            : static_cast<acc_t>(g[n * gs0 + c_out * gs1 + ph * gs2 + pw * gs3]) / area;
-        for (int64_t h = h0; h < h1; ++h) {
-          for (int64_t w = w0; w < w1; ++w) plane[h * width + w] += diff;
-        }
-      }
-    }
-  });
-  if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_grad);
+  roi::scatter_position_sensitive_gradient<scalar_t>(
+      grad_input, cm, visit, bidx, channels_out, pooled_h, pooled_w, "ps_roi_pool", add);
 }
 
 } // namespace

@@ -9,6 +9,10 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include <cstdint>
+#include <type_traits>
+
+#include "ops/cpu/roi_align_rows_simd.h"
 #include "ops/cpu/roi_common.h"
 #include "ops/cpu/roi_kernels.h"
 
@@ -18,6 +22,73 @@ namespace ops {
 namespace {
 
 using roi::kRoiChannelBlock;
+
+// roi_align forward with the row sampler (roi_align_rows_simd.h), reading a float32 map of unit
+// column stride in place. Returns false, having written nothing, if the sampler cannot take every
+// RoI. Each RoI's table is laid out once; work items are (group of kRowGroupChannels channels, part
+// of the RoIs), each walking its RoIs in `order` (top edge down), so that the rows consecutive RoIs
+// read from the group's planes stay in cache.
+constexpr int64_t kRowGroupChannels = 16;
+
+bool roi_align_forward_rows_impl(
+    const at::Tensor& input, const std::vector<int64_t>& order, const std::vector<int64_t>& batch,
+    size_t images_with_rois, const roi::AlignPlan<float>& plan, at::Tensor& output) {
+  const int64_t channels = input.size(1);
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2);
+  const int64_t bins = plan.pooled_h * plan.pooled_w;
+  const int64_t num = static_cast<int64_t>(order.size());
+  auto grid = [&plan](int64_t n) { return plan.grid(n, std::max(plan.count(n), 1.f)); };
+
+  std::vector<int64_t> table_at(plan.rois.size(), 0);
+  int64_t total = 0;
+  // Tables of at most 256 MiB in all (pooled_h is not bounded otherwise).
+  constexpr int64_t kMaxTableBytes = int64_t{1} << 28;
+  for (const int64_t n : order) {
+    const int64_t bytes = simd::roi_align_rows_table_bytes(grid(n));
+    if (bytes == 0 || total + bytes > kMaxTableBytes) return false;
+    table_at[n] = total;
+    total += bytes;
+  }
+  std::vector<float> own_tables;
+  float* raw = roi::thread_scratch<float, 4>(total / 4 + 16, own_tables);
+  char* tables = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
+  int64_t units = 0, samples = 0;
+  for (const int64_t n : order) {
+    const int64_t u = simd::roi_align_rows_table(grid(n), sh, tables + table_at[n]);
+    if (u == 0) return false;
+    units += u;
+    samples += bins * plan.rois[n].grid_h * plan.rois[n].grid_w;
+  }
+  // The channel-block path instead gathers every map with RoIs, then reads 16 channels per vector;
+  // it is the faster one when many RoIs share a map (costs per channel, measured in ns: about 6.8
+  // per unit here, against 1.3 per map pixel plus 1.5 per sample there).
+  const int64_t images = static_cast<int64_t>(images_with_rois);
+  const double rows_cost = 6.8 * static_cast<double>(units);
+  const double blocks_cost = 1.26 * static_cast<double>(images * input.size(2) * input.size(3)) +
+      1.48 * static_cast<double>(samples);
+  if (rows_cost > 0.9 * blocks_cost) return false;
+
+  const int64_t groups = (channels + kRowGroupChannels - 1) / kRowGroupChannels;
+  const int64_t threads = at::get_num_threads();
+  const int64_t parts =
+      std::max<int64_t>(1, std::min<int64_t>(num, (2 * threads + groups - 1) / groups));
+  const float* in = input.data_ptr<float>();
+  float* out = output.data_ptr<float>();
+  at::parallel_for(0, groups * parts, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t c0 = (item / parts) * kRowGroupChannels;
+      const int64_t nch = std::min(kRowGroupChannels, channels - c0);
+      const int64_t part = item % parts;
+      for (int64_t i = part * num / parts; i < (part + 1) * num / parts; ++i) {
+        const int64_t n = order[i];
+        simd::roi_align_forward_rows(
+            tables + table_at[n], in + batch[n] * sn + c0 * sc, sc, nch,
+            out + (n * channels + c0) * bins);
+      }
+    }
+  });
+  return true;
+}
 
 template <typename scalar_t>
 void roi_align_forward_impl(
@@ -30,11 +101,25 @@ void roi_align_forward_impl(
 
   const at::Tensor r = roi::rois_in<acc_t>(rois);
   const acc_t* rp = r.data_ptr<acc_t>();
-  const auto groups =
-      roi::group_by_image_top_down(roi::batch_indices(rp, num_rois, batch), batch, rp);
-  const auto plan = roi::plan_align<acc_t>(
+  const std::vector<int64_t> bidx = roi::batch_indices(rp, num_rois, batch);
+  const auto groups = roi::group_by_image_top_down(bidx, batch, rp);
+  // A float32 map of unit column stride that is not channels-last goes to the row sampler first.
+  const bool rows = std::is_same<scalar_t, float>::value && input.stride(3) == 1 &&
+      input.stride(1) != 1 && sampling_ratio == 2;
+  auto plan = roi::plan_align<acc_t>(
       rp, num_rois, static_cast<acc_t>(spatial_scale), height, width, pooled_h, pooled_w,
-      sampling_ratio, aligned ? acc_t(0.5) : acc_t(0), !aligned);
+      sampling_ratio, aligned ? acc_t(0.5) : acc_t(0), !aligned, /*tabulate=*/!rows);
+  if constexpr (std::is_same<scalar_t, float>::value) {
+    if (rows) {
+      std::vector<int64_t> order;
+      order.reserve(num_rois);
+      for (const auto& list : groups.rois) order.insert(order.end(), list.begin(), list.end());
+      if (roi_align_forward_rows_impl(input, order, bidx, groups.images.size(), plan, output)) {
+        return;
+      }
+      roi::tabulate_points(plan, height);
+    }
+  }
 
   const scalar_t* in = input.data_ptr<scalar_t>();
   const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),

@@ -648,6 +648,43 @@ void fill_position_sensitive_gradient(
       });
 }
 
+// The backward of ps_roi_align / ps_roi_pool for any other channel mapping: grad_input is zeroed,
+// then every output's contribution, add(plane, n, c_out, ph, pw), is added into the plane of the
+// input channel the mapping names, in the order the outputs are listed in `visit` (torchvision's);
+// threads take whole input channels. half / bfloat16 gradients are summed in float and rounded once.
+template <typename scalar_t, typename F>
+void scatter_position_sensitive_gradient(
+    at::Tensor& grad_input, const int32_t* mapping, const std::vector<int64_t>& visit,
+    const std::vector<int64_t>& batch_index, int64_t channels_out, int64_t pooled_h,
+    int64_t pooled_w, const char* op, const F& add) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t channels = grad_input.size(1);
+  const int64_t hw = grad_input.size(2) * grad_input.size(3);
+  grad_input.zero_();
+  at::Tensor acc_grad = std::is_same<scalar_t, acc_t>::value
+      ? grad_input
+      : at::zeros(grad_input.sizes(), grad_input.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+  acc_t* gin = acc_grad.data_ptr<acc_t>();
+  std::vector<int64_t> start, order;
+  TORCH_CHECK(
+      bucket_by_channel(mapping, visit, channels, start, order),
+      "channel_mapping must hold input channels in [0, ", channels, "), as ", op, " returns them");
+
+  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    for (int64_t c_in = c_begin; c_in < c_end; ++c_in) {
+      for (int64_t o = start[c_in]; o < start[c_in + 1]; ++o) {
+        const int64_t index = order[o];
+        const int64_t pw = index % pooled_w;
+        const int64_t ph = (index / pooled_w) % pooled_h;
+        const int64_t c_out = (index / pooled_w / pooled_h) % channels_out;
+        const int64_t n = index / pooled_w / pooled_h / channels_out;
+        add(gin + (batch_index[n] * channels + c_in) * hw, n, c_out, ph, pw);
+      }
+    }
+  });
+  if (!std::is_same<scalar_t, acc_t>::value) grad_input.copy_(acc_grad);
+}
+
 } // namespace roi
 } // namespace ops
 } // namespace tva

@@ -1,10 +1,13 @@
 // roi_pool forward (channel blocks, SIMD max with torchvision's first-maximum rule) and backward
 // (channels split between threads, so no two threads add into the same gradient element).
 #include <atomic>
+#include <cstdlib>
+#include <memory>
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include "ops/cpu/pool_simd.h"
 #include "ops/cpu/roi_common.h"
 #include "ops/cpu/roi_kernels.h"
 
@@ -15,13 +18,51 @@ namespace {
 
 using roi::kRoiChannelBlock;
 
+// The calling thread's channel-block buffer (n elements), reused across calls and backed by 2 MiB
+// pages where the system grants them on request: the pooling reads rows of the block 19 KiB and
+// more apart, and with 4 KiB pages every row is another TLB entry. Very large requests get a
+// buffer of their own (`own`, freed by the caller).
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using ScratchMemory = std::unique_ptr<void, FreeDeleter>;
+
+inline void* huge_page_alloc(size_t bytes, size_t& rounded) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, rounded);
+  TORCH_CHECK(p != nullptr, "roi_pool: cannot allocate ", rounded, " bytes of scratch memory");
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(p, rounded, MADV_HUGEPAGE); // advice only
+#endif
+  return p;
+}
+
+template <typename T>
+T* block_scratch(size_t n, ScratchMemory& own) {
+  constexpr size_t kKeepBytes = size_t{64} << 20;
+  const size_t bytes = n * sizeof(T);
+  size_t rounded = 0;
+  if (bytes > kKeepBytes) {
+    own.reset(huge_page_alloc(bytes, rounded));
+    return static_cast<T*>(own.get());
+  }
+  thread_local ScratchMemory kept;
+  thread_local size_t kept_bytes = 0;
+  if (kept_bytes < bytes) {
+    kept.reset(huge_page_alloc(bytes, rounded));
+    kept_bytes = rounded;
+  }
+  return static_cast<T*>(kept.get());
+}
+
 // Bin boundaries of every RoI: rows [hb[2 ph], hb[2 ph + 1]) and columns likewise.
 template <typename T>
 struct PoolPlan {
   std::vector<int64_t> hb, wb;
   int64_t pooled_h, pooled_w;
-  simd::PoolBins bins(int64_t n, int64_t width) const {
-    return simd::PoolBins{hb.data() + n * 2 * pooled_h, wb.data() + n * 2 * pooled_w, pooled_h,
+  simd::PoolRoiBins bins(int64_t n, int64_t width) const {
+    return simd::PoolRoiBins{hb.data() + n * 2 * pooled_h, wb.data() + n * 2 * pooled_w, pooled_h,
                           pooled_w, width};
   }
 };
@@ -54,6 +95,29 @@ PoolPlan<T> plan_pool(
 template <typename T>
 using IndexOf = typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type;
 
+// Writes one RoI's outputs of a channel block (nch rows of bins values and indices, contiguous in
+// output and argmax): transposed in cache first, then streamed out. Every output element is written
+// once, far from the last write to its cache line, so ordinary stores would first read each line
+// from memory.
+template <typename scalar_t, typename acc_t, typename idx_t>
+void store_outputs(
+    const acc_t* tile, const idx_t* itile, int64_t nch, int64_t bins, scalar_t* out, int32_t* am,
+    std::vector<scalar_t>& staged, std::vector<int32_t>& staged_index) {
+  roi::store_tile_transposed(tile, nch, bins, staged.data());
+  roi::store_tile_transposed(itile, nch, bins, staged_index.data());
+  const int64_t count = nch * bins;
+  if ((count * static_cast<int64_t>(sizeof(scalar_t))) % 4 == 0 &&
+      reinterpret_cast<uintptr_t>(out) % 4 == 0) {
+    simd::stream_words(
+        reinterpret_cast<const uint32_t*>(staged.data()), reinterpret_cast<uint32_t*>(out),
+        count * static_cast<int64_t>(sizeof(scalar_t)) / 4);
+  } else {
+    std::copy(staged.begin(), staged.begin() + count, out);
+  }
+  simd::stream_words(
+      reinterpret_cast<const uint32_t*>(staged_index.data()), reinterpret_cast<uint32_t*>(am), count);
+}
+
 template <typename scalar_t>
 void roi_pool_forward_impl(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
@@ -82,33 +146,58 @@ void roi_pool_forward_impl(
   int32_t* am = argmax.data_ptr<int32_t>();
 
   at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> own_block, own_tile;
+    std::vector<acc_t> own_tile;
+    ScratchMemory own_block;
     std::vector<idx_t> own_itile;
     acc_t* tile = roi::thread_scratch<acc_t, 1>(bins * kRoiChannelBlock, own_tile);
     idx_t* itile = roi::thread_scratch<idx_t, 2>(bins * kRoiChannelBlock, own_itile);
+    std::vector<scalar_t> staged(bins * kRoiChannelBlock);
+    std::vector<int32_t> staged_index(bins * kRoiChannelBlock);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t gi = item / nblocks;
       const int64_t b = groups.images[gi];
       const int64_t c0 = (item % nblocks) * kRoiChannelBlock;
       const int64_t nch = std::min(kRoiChannelBlock, channels - c0);
+      const bool direct = in_place && nch == kRoiChannelBlock;
       const acc_t* img;
       int64_t pixel_stride;
-      if (in_place && nch == kRoiChannelBlock) {
+      acc_t* block = nullptr;
+      if (direct) {
         img = reinterpret_cast<const acc_t*>(in + b * sn + c0);
         pixel_stride = sw;
       } else {
-        acc_t* block = roi::thread_scratch<acc_t, 0>(height * width * kRoiChannelBlock, own_block);
-        roi::gather_channel_block(in + b * sn, sc, sh, sw, height, width, c0, nch, block);
+        block = block_scratch<acc_t>(height * width * kRoiChannelBlock, own_block);
         img = block;
         pixel_stride = kRoiChannelBlock;
       }
+      // The RoIs come top down: the block's rows are gathered only when the first RoI reaching
+      // them comes, so that they are still in cache when it (and the RoIs after it) read them.
+      int64_t gathered = 0;
       for (const int64_t n : groups.rois[gi]) {
-        simd::roi_pool_forward_block(plan.bins(n, width), img, pixel_stride, tile, itile);
-        roi::store_tile_transposed(tile, nch, bins, out + (n * channels + c0) * bins);
-        roi::store_tile_transposed(itile, nch, bins, am + (n * channels + c0) * bins);
+        const simd::PoolRoiBins pb = plan.bins(n, width);
+        if (!direct) {
+          const int64_t rows_end = pb.hb[2 * pooled_h - 1];
+          if (rows_end > gathered) {
+            roi::gather_channel_block(
+                in + b * sn + gathered * sh, sc, sh, sw, rows_end - gathered, width, c0, nch,
+                block + gathered * width * kRoiChannelBlock);
+            gathered = rows_end;
+          }
+        }
+        simd::roi_pool_forward_tile(pb, img, pixel_stride, tile, itile);
+        store_outputs(
+            tile, itile, nch, bins, out + (n * channels + c0) * bins,
+            am + (n * channels + c0) * bins, staged, staged_index);
       }
     }
+    simd::stream_fence();
   });
+}
+
+inline void prefetch_bytes(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i);
+  if (bytes > 0) __builtin_prefetch(c + bytes - 1);
 }
 
 template <typename scalar_t>
@@ -136,13 +225,25 @@ void roi_pool_backward_impl(
   const int64_t per_item = std::max<int64_t>(
       1, std::min<int64_t>(16, (int64_t{1} << 20) / std::max<int64_t>(hw * sizeof(acc_t), 1)));
   std::atomic<bool> bad_index{false};
+  constexpr size_t kAhead = 4;
   // Per element, contributions arrive in torchvision's order (RoI, then bin).
   roi::fill_gradient_planes(
       grad_input.data_ptr<scalar_t>(), batch, channels, hw, per_item,
       [&](acc_t* planes, int64_t b, int64_t c0, int64_t nc) {
         if (rois_of[b] == nullptr) return;
         bool bad = false;
-        for (const int64_t n : *rois_of[b]) {
+        const std::vector<int64_t>& list = *rois_of[b];
+        for (size_t r = 0; r < list.size(); ++r) {
+          const int64_t n = list[r];
+          // The next RoIs' argmax and grad rows lie tens of kilobytes apart (one RoI's rows of all
+          // channels in between): ask for them ahead, the hardware does not.
+          if (r + kAhead < list.size()) {
+            const int64_t m = list[r + kAhead];
+            prefetch_bytes(am + (m * channels + c0) * bins, nc * bins * sizeof(int32_t));
+            if (gs1 == bins && gs2 == pooled_w && gs3 == 1) {
+              prefetch_bytes(g + m * gs0 + c0 * gs1, nc * bins * sizeof(scalar_t));
+            }
+          }
           for (int64_t j = 0; j < nc; ++j) {
             acc_t* plane = planes + j * hw;
             const int32_t* a = am + (n * channels + c0 + j) * bins;

@@ -7,7 +7,6 @@
 
 #include <hwy/highway.h>
 
-#include <cfloat>
 
 #include "ops/cpu/roi_simd.h"
 
@@ -212,62 +211,6 @@ HWY_INLINE void AlignBackwardPoints(const AlignSamples<T>& s, const T* grad_tile
   }
 }
 
-template <typename T, typename I>
-HWY_INLINE void PoolForward(const PoolBins& b, const T* img, int64_t ps, T* tile, I* argmax_tile) {
-  const hn::CappedTag<T, kRoiChannelBlock> d;
-  const hn::RebindToSigned<decltype(d)> di;
-  static_assert(sizeof(I) == sizeof(T), "index lanes must match value lanes");
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
-  for (int64_t ph = 0; ph < b.pooled_h; ++ph) {
-    const int64_t h0 = b.hb[2 * ph], h1 = b.hb[2 * ph + 1];
-    for (int64_t pw = 0; pw < b.pooled_w; ++pw) {
-      const int64_t w0 = b.wb[2 * pw], w1 = b.wb[2 * pw + 1];
-      const bool empty = (h1 <= h0) || (w1 <= w0);
-      const int64_t bin = ph * b.pooled_w + pw;
-      for (int64_t k = 0; k < kRoiChannelBlock; k += lanes) {
-        // torchvision starts from -FLT_MAX (also for double) and keeps the first strict maximum
-        // in scan order (rows, then columns), i.e. the maximum with the smallest pixel index.
-        // Two independent scans, of the even and of the odd columns, keep the compare-select
-        // chains short; their results are merged by that rule.
-        auto best_a = hn::Set(d, empty ? T(0) : static_cast<T>(-FLT_MAX));
-        auto best_b = best_a;
-        auto idx_a = hn::Set(di, I(-1));
-        auto idx_b = idx_a;
-        for (int64_t h = h0; h < h1; ++h) {
-          const int64_t row = h * b.width;
-          int64_t w = w0;
-          for (; w + 1 < w1; w += 2) {
-            const int64_t p = row + w;
-            const auto va = hn::LoadU(d, img + p * ps + k);
-            const auto vb = hn::LoadU(d, img + (p + 1) * ps + k);
-            const auto gta = hn::Gt(va, best_a);
-            const auto gtb = hn::Gt(vb, best_b);
-            best_a = hn::IfThenElse(gta, va, best_a);
-            best_b = hn::IfThenElse(gtb, vb, best_b);
-            idx_a = hn::IfThenElse(hn::RebindMask(di, gta), hn::Set(di, static_cast<I>(p)), idx_a);
-            idx_b = hn::IfThenElse(hn::RebindMask(di, gtb), hn::Set(di, static_cast<I>(p + 1)), idx_b);
-          }
-          if (w < w1) {
-            const int64_t p = row + w;
-            const auto va = hn::LoadU(d, img + p * ps + k);
-            const auto gta = hn::Gt(va, best_a);
-            best_a = hn::IfThenElse(gta, va, best_a);
-            idx_a = hn::IfThenElse(hn::RebindMask(di, gta), hn::Set(di, static_cast<I>(p)), idx_a);
-          }
-        }
-        // b wins if larger, or equal and earlier (both unset: equal values and indices).
-        const auto take_b = hn::Or(
-            hn::Gt(best_b, best_a),
-            hn::And(hn::Eq(best_b, best_a), hn::RebindMask(d, hn::Lt(idx_b, idx_a))));
-        hn::StoreU(hn::IfThenElse(take_b, best_b, best_a), d, tile + bin * kRoiChannelBlock + k);
-        hn::StoreU(
-            hn::IfThenElse(hn::RebindMask(di, take_b), idx_b, idx_a), di,
-            argmax_tile + bin * kRoiChannelBlock + k);
-      }
-    }
-  }
-}
-
 void AlignForwardF32(const AlignGrid<float>& g, const float* img, int64_t ps, float* tile) {
   AlignForward(g, img, ps, tile);
 }
@@ -300,14 +243,6 @@ void AlignBackwardPointsF32(const AlignSamples<float>& s, const float* grad_tile
 void AlignBackwardPointsF64(const AlignSamples<double>& s, const double* grad_tile, double* acc) {
   AlignBackwardPoints(s, grad_tile, acc);
 }
-void PoolForwardF32(
-    const PoolBins& b, const float* img, int64_t ps, float* tile, int32_t* argmax_tile) {
-  PoolForward(b, img, ps, tile, argmax_tile);
-}
-void PoolForwardF64(
-    const PoolBins& b, const double* img, int64_t ps, double* tile, int64_t* argmax_tile) {
-  PoolForward(b, img, ps, tile, argmax_tile);
-}
 
 } // namespace HWY_NAMESPACE
 } // namespace simd
@@ -328,8 +263,6 @@ HWY_EXPORT(AlignForwardBlocksF32);
 HWY_EXPORT(AlignForwardBlocksF64);
 HWY_EXPORT(AlignBackwardPointsF32);
 HWY_EXPORT(AlignBackwardPointsF64);
-HWY_EXPORT(PoolForwardF32);
-HWY_EXPORT(PoolForwardF64);
 
 void roi_align_forward_block(
     const AlignGrid<float>& g, const float* img, int64_t pixel_stride, float* tile) {
@@ -368,14 +301,6 @@ void roi_align_backward_block(const AlignSamples<float>& s, const float* grad_ti
 }
 void roi_align_backward_block(const AlignSamples<double>& s, const double* grad_tile, double* acc) {
   HWY_DYNAMIC_DISPATCH(AlignBackwardPointsF64)(s, grad_tile, acc);
-}
-void roi_pool_forward_block(
-    const PoolBins& b, const float* img, int64_t pixel_stride, float* tile, int32_t* argmax_tile) {
-  HWY_DYNAMIC_DISPATCH(PoolForwardF32)(b, img, pixel_stride, tile, argmax_tile);
-}
-void roi_pool_forward_block(
-    const PoolBins& b, const double* img, int64_t pixel_stride, double* tile, int64_t* argmax_tile) {
-  HWY_DYNAMIC_DISPATCH(PoolForwardF64)(b, img, pixel_stride, tile, argmax_tile);
 }
 
 } // namespace simd

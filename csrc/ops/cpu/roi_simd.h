@@ -88,22 +88,5 @@ void roi_align_forward_block(
 void roi_align_backward_block(const AlignGrid<float>& g, const float* grad_tile, float* acc);
 void roi_align_backward_block(const AlignGrid<double>& g, const double* grad_tile, double* acc);
 
-// One RoI's max-pooling bins for roi_pool: bin row ph covers rows [hb[2 ph], hb[2 ph + 1]), bin
-// column pw covers columns [wb[2 pw], wb[2 pw + 1]), already clipped to the map.
-struct PoolBins {
-  const int64_t* hb;
-  const int64_t* wb;
-  int64_t pooled_h;
-  int64_t pooled_w;
-  int64_t width;
-};
-
-// roi_pool forward for one RoI and one channel block: the maximum of each bin (torchvision's strict
-// `>` scan, rows then columns, so the first maximum wins) and its pixel index (-1 for empty bins).
-void roi_pool_forward_block(
-    const PoolBins& b, const float* img, int64_t pixel_stride, float* tile, int32_t* argmax_tile);
-void roi_pool_forward_block(
-    const PoolBins& b, const double* img, int64_t pixel_stride, double* tile, int64_t* argmax_tile);
-
 } // namespace simd
 } // namespace tva

@@ -16,7 +16,7 @@ import torchvision.transforms.functional as F
 from torch import Tensor
 
 from .. import _patch
-from ._script import transparent
+from ._script import transparent, transparent_closure
 
 _op = torch.ops.torchvision_adapter
 _orig = {}
@@ -64,16 +64,93 @@ def _to_ndarray(out, ndim: int):
     return out  # sizes, channel counts
 
 
-def _accept_ndarray(name: str):
+def _accept_ndarray(name: str, tensor_path=None):
+    """F.<name> taking OpenCV-style arrays too; ``tensor_path(img, *args, **kwargs)``, if given, serves
+    tensors (returning NotImplemented to leave a call to torchvision)."""
     original = getattr(F, name)
+    ndarray, view, back = np.ndarray, _to_tensor_view, _to_ndarray
 
-    def wrapper(img, *args, **kwargs):
-        if isinstance(img, np.ndarray) and 2 <= img.ndim <= 4:
-            out = original(_to_tensor_view(img), *args, **kwargs)
-            return _to_ndarray(out, img.ndim)
-        return original(img, *args, **kwargs)
+    if tensor_path is None:
 
-    return transparent(wrapper, original)
+        def wrapper(img, *args, **kwargs):
+            if isinstance(img, ndarray) and 2 <= img.ndim <= 4:
+                return back(original(view(img), *args, **kwargs), img.ndim)
+            return original(img, *args, **kwargs)
+
+    else:
+        fast = tensor_path
+
+        def wrapper(img, *args, **kwargs):
+            out = fast(img, *args, **kwargs)
+            if out is not NotImplemented:
+                return out
+            if isinstance(img, ndarray) and 2 <= img.ndim <= 4:
+                return back(original(view(img), *args, **kwargs), img.ndim)
+            return original(img, *args, **kwargs)
+
+    return transparent_closure(wrapper, original)
+
+
+# get_dimensions reads a shape, and crop and center_crop of an in-bounds window are views: their time
+# goes to torchvision's Python layers (three wrapped functions and usage-log calls for center_crop),
+# so tensors take a direct path with the same checks, the same usage-log entries and the same slicing
+# expression. Anything else (a window past the border, which torchvision pads; non-int sizes; PIL
+# images) goes to torchvision.
+# Under torch.jit.trace, shapes are traced values: those calls go to torchvision's code unchanged.
+_Tensor = Tensor
+_log, _is_tracing = torch._C._log_api_usage_once, torch._C._is_tracing
+
+
+def _crop_tensor(img, top, left, height, width):
+    if (
+        isinstance(img, _Tensor)
+        and not _is_tracing()
+        and type(top) is int
+        and type(left) is int
+        and type(height) is int
+        and type(width) is int
+        and img.ndim >= 2
+    ):
+        h, w = img.shape[-2:]
+        right, bottom = left + width, top + height
+        if not (left < 0 or top < 0 or right > w or bottom > h):
+            _log("torchvision.transforms.functional.crop")
+            return img[..., top:bottom, left:right]
+    return NotImplemented
+
+
+def _center_crop_tensor(img, output_size):
+    if not isinstance(img, _Tensor) or img.ndim < 2 or _is_tracing():
+        return NotImplemented
+    if type(output_size) is int:
+        ch = cw = output_size
+    elif type(output_size) in (list, tuple) and len(output_size) in (1, 2):
+        ch, cw = output_size[0], output_size[-1]
+        if type(ch) is not int or type(cw) is not int:
+            return NotImplemented
+    else:
+        return NotImplemented
+    h, w = img.shape[-2:]
+    if cw > w or ch > h:
+        return NotImplemented  # torchvision pads
+    # With ch <= h and cw <= w, top lies in [0, h - ch] and left in [0, w - cw]: crop does not pad.
+    top = int(round((h - ch) / 2.0))
+    left = int(round((w - cw) / 2.0))
+    _log("torchvision.transforms.functional.center_crop")
+    _log("torchvision.transforms.functional.get_dimensions")
+    _log("torchvision.transforms.functional.crop")
+    return img[..., top : top + ch, left : left + cw]
+
+
+def _get_dimensions_tensor(img):
+    if isinstance(img, _Tensor) and img.ndim >= 2 and not _is_tracing():
+        _log("torchvision.transforms.functional.get_dimensions")
+        shape = img.shape
+        return [1 if len(shape) == 2 else shape[-3], shape[-2], shape[-1]]
+    return NotImplemented
+
+
+_TENSOR_PATHS = {"crop": _crop_tensor, "center_crop": _center_crop_tensor, "get_dimensions": _get_dimensions_tensor}
 
 
 # Functions whose first argument is an image.
@@ -113,7 +190,7 @@ NDARRAY_FUNCTIONS = [
 ]
 
 for _name in NDARRAY_FUNCTIONS:
-    _patch.register(F, _name, _accept_ndarray(_name))
+    _patch.register(F, _name, _accept_ndarray(_name, _TENSOR_PATHS.get(_name)))
 for _fn in (to_tensor, pil_to_tensor):
     _orig[_fn.__name__] = getattr(F, _fn.__name__)
     _patch.register(F, _fn.__name__, transparent(_fn, _orig[_fn.__name__]))

@@ -19,3 +19,14 @@ def transparent(implementation: Callable, original: Callable) -> Callable:
     fn = types.FunctionType(forward.__code__, original.__globals__, original.__name__, None, forward.__closure__)
     functools.update_wrapper(fn, original)
     return fn
+
+
+def transparent_closure(implementation: Callable, original: Callable) -> Callable:
+    """Like ``transparent`` without the forwarding call: ``implementation`` itself runs under the
+    original's name and globals, so every name it uses must be a builtin or a closure variable."""
+    fn = types.FunctionType(
+        implementation.__code__, original.__globals__, original.__name__, implementation.__defaults__,
+        implementation.__closure__,
+    )
+    functools.update_wrapper(fn, original)
+    return fn

@@ -32,7 +32,7 @@ def _plain(img, dtypes=_U8_F32, min_dim: int = 3, max_dim: int = 64) -> bool:
     autograd graph (torchvision's path is differentiable, ours is not)."""
     return (
         isinstance(img, Tensor)
-        and img.device.type == "cpu"
+        and img.is_cpu
         and img.dtype in dtypes
         and min_dim <= img.ndim <= max_dim
         and img.numel() > 0
@@ -41,6 +41,9 @@ def _plain(img, dtypes=_U8_F32, min_dim: int = 3, max_dim: int = 64) -> bool:
 
 
 def _real(x) -> bool:
+    t = type(x)
+    if t is float or t is int:  # the common case, without the slow abstract-class check
+        return True
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
@@ -62,7 +65,10 @@ def resize(img: Tensor, size: List[int], interpolation: str = "bilinear", antial
 
 
 def _as_float_list(values, channels: int):
-    if isinstance(values, (list, tuple)) and len(values) in (1, channels) and all(_real(v) for v in values):
+    if isinstance(values, (list, tuple)) and len(values) in (1, channels):
+        for v in values:
+            if not _real(v):
+                return None
         return [float(v) for v in values]
     return None
 
@@ -72,7 +78,7 @@ def normalize(tensor: Tensor, mean: List[float], std: List[float], inplace: bool
         c = tensor.shape[-3]
         m, s = _as_float_list(mean, c), _as_float_list(std, c)
         # A std that is (or rounds to) zero makes torchvision raise: let it.
-        if m is not None and s is not None and all(abs(v) > 1e-30 for v in s):
+        if m is not None and s is not None and min(map(abs, s)) > 1e-30:
             if not inplace:
                 return _op.normalize(tensor, m, s)
             if tensor.is_contiguous():

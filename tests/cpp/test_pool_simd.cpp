@@ -1,0 +1,91 @@
+// C++ checks of the pooling SIMD cores (pool_simd.h): the streamed copy at every alignment and
+// length, and roi_pool's bin scan against a plain re-statement of torchvision's loop.
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "ops/cpu/pool_simd.h"
+
+namespace {
+
+TEST(PoolSimd, StreamWordsCopiesEveryAlignmentAndLength) {
+  std::vector<uint32_t> src(300), dst(300);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint32_t>(i * 2654435761u);
+  for (int offset = 0; offset < 17; ++offset) {
+    for (int n : {0, 1, 3, 15, 16, 17, 31, 64, 100, 250}) {
+      std::fill(dst.begin(), dst.end(), 0xdeadbeefu);
+      tva::simd::stream_words(src.data(), dst.data() + offset, n);
+      tva::simd::stream_fence();
+      for (int i = 0; i < 300; ++i) {
+        const bool inside = i >= offset && i < offset + n;
+        ASSERT_EQ(dst[i], inside ? src[i - offset] : 0xdeadbeefu) << offset << " " << n << " " << i;
+      }
+    }
+  }
+}
+
+// torchvision's roi_pool scan of one bin of one channel (the oracle).
+void reference_bin(
+    const std::vector<float>& plane, int width, int h0, int h1, int w0, int w1, float& value,
+    int32_t& index) {
+  const bool empty = h1 <= h0 || w1 <= w0;
+  value = empty ? 0.f : -FLT_MAX;
+  index = -1;
+  for (int h = h0; h < h1; ++h) {
+    for (int w = w0; w < w1; ++w) {
+      const int i = h * width + w;
+      if (plane[i] > value) {
+        value = plane[i];
+        index = i;
+      }
+    }
+  }
+}
+
+TEST(PoolSimd, RoiPoolTileMatchesTorchvisionScan) {
+  // 16 channels of an 11 x 13 map, channels-last; few distinct values (ties), NaN, -inf, -FLT_MAX.
+  const int height = 11, width = 13, cb = static_cast<int>(tva::simd::kRoiChannelBlock);
+  std::vector<std::vector<float>> planes(cb, std::vector<float>(height * width));
+  uint32_t state = 12345;
+  for (int c = 0; c < cb; ++c) {
+    for (float& v : planes[c]) {
+      state = state * 1664525u + 1013904223u;
+      v = static_cast<float>((state >> 24) % 4);
+    }
+  }
+  planes[1][3 * width + 4] = std::numeric_limits<float>::quiet_NaN();
+  for (float& v : planes[2]) v = -std::numeric_limits<float>::infinity();
+  for (float& v : planes[3]) v = -FLT_MAX;
+  planes[4][5 * width + 6] = std::numeric_limits<float>::infinity();
+  std::vector<float> img(height * width * cb);
+  for (int p = 0; p < height * width; ++p) {
+    for (int c = 0; c < cb; ++c) img[p * cb + c] = planes[c][p];
+  }
+  // Bin rows and columns of different widths, overlapping, empty, at the borders, one bin row of
+  // five bins (a group of four and a group of one).
+  const std::vector<int64_t> hb = {0, 3, 2, 6, 5, 5, 6, 11};
+  const std::vector<int64_t> wb = {0, 1, 0, 4, 3, 8, 8, 8, 7, 13};
+  const int ph_n = 4, pw_n = 5, bins = ph_n * pw_n;
+  const tva::simd::PoolRoiBins b{hb.data(), wb.data(), ph_n, pw_n, width};
+  std::vector<float> tile(bins * cb);
+  std::vector<int32_t> itile(bins * cb);
+  tva::simd::roi_pool_forward_tile(b, img.data(), cb, tile.data(), itile.data());
+  for (int ph = 0; ph < ph_n; ++ph) {
+    for (int pw = 0; pw < pw_n; ++pw) {
+      for (int c = 0; c < cb; ++c) {
+        float value;
+        int32_t index;
+        reference_bin(planes[c], width, hb[2 * ph], hb[2 * ph + 1], wb[2 * pw], wb[2 * pw + 1], value, index);
+        const int at = (ph * pw_n + pw) * cb + c;
+        EXPECT_EQ(itile[at], index) << ph << " " << pw << " " << c;
+        EXPECT_EQ(tile[at], value) << ph << " " << pw << " " << c;
+      }
+    }
+  }
+}
+
+} // namespace
