@@ -9,19 +9,31 @@
 #include "image/io/jpeg_idct_simd.h"
 
 #define TVA_JPEG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TVA_JPEG_LIKELY(x) __builtin_expect(!!(x), 1)
 
 namespace tva {
 namespace image {
 namespace jpeg {
 namespace {
 
-// Zigzag position -> natural (row-major) index, with 16 extra entries: a run may push the
-// position past 63 in corrupt data, and libjpeg then stores at index 63 (jpeg_natural_order).
-constexpr uint8_t kNatural[80] = {
-    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33,
-    40, 48, 41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36,
-    29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54,
-    47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63};
+// Zigzag position -> natural (row-major) index, with extra entries of 63: a run may push the
+// position past 63 in corrupt data, and libjpeg then stores at index 63 (jpeg_natural_order); the
+// end of block advances the position by 64 and stores a zero there (the last coefficient is still
+// zero then: a store at 63 ends the block).
+struct NaturalOrder {
+  uint8_t at[128];
+  constexpr NaturalOrder() : at() {
+    constexpr uint8_t kZigzag[64] = {
+        0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
+        41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+        30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+    for (int i = 0; i < 128; ++i) {
+      at[i] = i < 64 ? kZigzag[i] : 63;
+    }
+  }
+};
+constexpr NaturalOrder kNaturalOrder;
+constexpr const uint8_t* kNatural = kNaturalOrder.at;
 
 constexpr uint8_t kSOI = 0xD8, kEOI = 0xD9, kSOS = 0xDA, kDQT = 0xDB, kDHT = 0xC4, kDRI = 0xDD,
                   kSOF0 = 0xC0, kSOF1 = 0xC1, kTEM = 0x01, kRST0 = 0xD0, kRST7 = 0xD7, kAPP0 = 0xE0,
@@ -94,6 +106,29 @@ bool build_table(const uint8_t counts[17], const uint8_t* symbols, int n, bool a
     }
   }
   std::memset(t->look, 0, sizeof(t->look));
+  std::memset(t->fast, 0, sizeof(t->fast));
+  for (int i = 0; i < n; ++i) {
+    const int len = sizes[i];
+    if (len > kFastBits) {
+      continue;
+    }
+    const int r = ac ? symbols[i] >> 4 : 0;
+    const int sz = ac ? symbols[i] & 15 : symbols[i];
+    if (sz > 15 || len + sz > kFastBits) {
+      continue;
+    }
+    uint32_t advance = 0;
+    if (ac) {
+      advance = sz != 0 ? static_cast<uint32_t>(r + 1) : (r == 15 ? 16u : 64u);
+    }
+    const int fill = kFastBits - len;
+    const uint32_t first = codes[i] << fill;
+    for (uint32_t j = 0; j < (1u << fill); ++j) {
+      const int value = sz == 0 ? 0 : extend(j >> (fill - sz), sz);
+      t->fast[first | j] = static_cast<uint32_t>(len + sz) | (advance << 8) |
+                           (static_cast<uint32_t>(static_cast<uint16_t>(value)) << 16);
+    }
+  }
   for (int i = 0; i < n; ++i) {
     const int len = sizes[i];
     if (len > kLookBits) {
@@ -310,7 +345,6 @@ bool BaselineDecoder::init(const uint8_t* data, size_t size) {
   }
 }
 
-constexpr uint8_t kDcOnly = 0, kLow4 = 1, kFull = 2;
 // Bytes after the last segment: one block reads at most 64 symbols of 31 bits, plus an 8-byte peek.
 // Bits read past a segment's end (the next segment's, or this padding) are never used: the decoder
 // gives up after any block that consumed them.
@@ -421,51 +455,92 @@ inline void zero_blocks(int16_t (*blocks)[64], int n) {
   }
 }
 
+// A symbol whose code or value bits do not fit in a fast lookup, at the top of w (at least 31
+// bits) after position k: its coefficient goes to block. Returns the bits used | (the new
+// position, advanced as in HuffTable::fast, << 8).
+HWY_NOINLINE uint32_t decode_ac_slow(const HuffTable& act, uint64_t w, uint32_t k, int16_t* block,
+                                     bool* bad) {
+  uint32_t e = act.look[w >> (64 - kLookBits)];
+  if (e == 0) {
+    e = decode_long(act, w, bad);
+  }
+  const uint32_t len = e & 255;
+  if (e & kEndOfBlock) {
+    return len | ((k + 64) << 8);
+  }
+  const uint32_t sz = (e >> 8) & 15;
+  k += ((e >> 12) & 15) + 1;
+  block[kNatural[k]] = static_cast<int16_t>(value_after(w, len, sz));
+  return (len + sz) | (k << 8);
+}
+
 // One block (libjpeg's decode_mcu for one block) from bit position pos: block (zeroed by the
-// caller) receives the quantised coefficients in natural order. Returns the new bit position;
-// *kind tells which IDCT shortcut applies: kDcOnly, kLow4 (non-zero coefficients in rows and
-// columns 0..3 only) or kFull.
+// caller) receives the quantised coefficients in natural order. Returns the new bit position.
+// Symbols come from fast lookups, two per 64-bit read (the first uses at most kFastBits bits,
+// leaving at least 46 for the second, enough for any symbol).
 inline uint64_t decode_block(const uint8_t* data, uint64_t pos, const HuffTable& dct,
-                             const HuffTable& act, int32_t* last_dc, int16_t* block,
-                             uint8_t* kind, bool* bad) {
+                             const HuffTable& act, int32_t* last_dc, int16_t* block, bool* bad) {
   // DC: a category s <= 15 and s value bits (at most 16 + 15 bits in all).
   uint64_t w = peek_at(data, pos);
-  uint32_t e = dct.look[w >> (64 - kLookBits)];
-  if (TVA_JPEG_UNLIKELY(e == 0)) {
-    e = decode_long(dct, w, bad);
+  int32_t diff;
+  const uint32_t f = dct.fast[w >> (64 - kFastBits)];
+  if (TVA_JPEG_LIKELY(f & 255)) {
+    diff = static_cast<int16_t>(f >> 16);
+    pos += f & 255;
+  } else {
+    uint32_t e = dct.look[w >> (64 - kLookBits)];
+    if (e == 0) {
+      e = decode_long(dct, w, bad);
+    }
+    const uint32_t len = e & 255;
+    const uint32_t sz = (e >> 8) & 15;
+    diff = value_after(w, len, sz);
+    pos += len + sz;
   }
-  uint32_t len = e & 255;
-  uint32_t sz = (e >> 8) & 15;
-  const int32_t diff = value_after(w, len, sz);
-  pos += len + sz;
   const int32_t dc = static_cast<int32_t>(static_cast<uint32_t>(*last_dc) +
                                           static_cast<uint32_t>(diff));
   *last_dc = dc;
   block[0] = static_cast<int16_t>(dc);
-  // AC: (run, size) symbols until the end of block or position 63. A zero-size symbol (16 zeros)
-  // stores a zero (its value) where its run ends, which changes nothing.
-  uint32_t sizes = 0;
-  uint32_t where = 0;  // or of the natural indexes written: bit 2 column >= 4, bit 5 row >= 4
-  for (int k = 1; k < 64; ++k) {
+  // AC: symbols until the end of block or position 63 (k: the last position written). A run of
+  // 16 zeros stores a zero where it ends, which changes nothing.
+  uint32_t k = 0;
+  for (;;) {
     w = peek_at(data, pos);
-    e = act.look[w >> (64 - kLookBits)];
-    if (TVA_JPEG_UNLIKELY(e == 0)) {
-      e = decode_long(act, w, bad);
+    uint32_t f1 = act.fast[w >> (64 - kFastBits)];
+    if (TVA_JPEG_UNLIKELY((f1 & 255) == 0)) {
+      const uint32_t r = decode_ac_slow(act, w, k, block, bad);
+      pos += r & 255;
+      k = r >> 8;
+      if (k >= 63) {
+        break;
+      }
+      continue;
     }
-    len = e & 255;
-    if (e & kEndOfBlock) {
-      pos += len;
+    k += (f1 >> 8) & 255;
+    block[kNatural[k]] = static_cast<int16_t>(f1 >> 16);
+    const uint32_t t1 = f1 & 255;
+    if (k >= 63) {
+      pos += t1;
       break;
     }
-    sz = (e >> 8) & 15;
-    sizes |= sz;
-    k += (e >> 12) & 15;
-    const uint32_t at = kNatural[k];
-    where |= at;
-    block[at] = static_cast<int16_t>(value_after(w, len, sz));
-    pos += len + sz;
+    w <<= t1;
+    const uint32_t f2 = act.fast[w >> (64 - kFastBits)];
+    if (TVA_JPEG_UNLIKELY((f2 & 255) == 0)) {
+      const uint32_t r = decode_ac_slow(act, w, k, block, bad);
+      pos += t1 + (r & 255);
+      k = r >> 8;
+      if (k >= 63) {
+        break;
+      }
+      continue;
+    }
+    k += (f2 >> 8) & 255;
+    block[kNatural[k]] = static_cast<int16_t>(f2 >> 16);
+    pos += t1 + (f2 & 255);
+    if (k >= 63) {
+      break;
+    }
   }
-  *kind = sizes == 0 ? kDcOnly : ((where & 0x24) == 0 ? kLow4 : kFull);
   return pos;
 }
 
@@ -513,7 +588,7 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn, McuFn&& mcu_done) {
       const HuffTable& act = ac_[comp.ac];
       const int n = ns == 1 ? 1 : comp.h * comp.v;
       for (int i = 0; i < n; ++i, ++blk) {
-        pos = decode_block(data, pos, dct, act, &last_dc_[s], blocks_[blk], &kind_[blk], &bad_);
+        pos = decode_block(data, pos, dct, act, &last_dc_[s], blocks_[blk], &bad_);
         if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(pos) > seg_bits_)) {
           return false;  // ran into the marker (or the end of the data)
         }
@@ -531,7 +606,7 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn, McuFn&& mcu_done) {
       const int bv = ns == 1 ? 1 : comp.v;
       for (int yi = 0; yi < bv; ++yi) {
         for (int xi = 0; xi < bh; ++xi, ++blk) {
-          fn(c, yi, mx * bh + xi, blocks_[blk], kind_[blk]);
+          fn(c, yi, mx * bh + xi, blocks_[blk]);
         }
       }
     }
@@ -548,14 +623,14 @@ bool BaselineDecoder::decode_row(uint8_t* const* out, const int64_t* stride) {
   simd::IdctJob jobs[10];
   int n = 0;
   return decode_row_impl(
-      [&](int c, int yi, int64_t bx, const int16_t* block, uint8_t kind) {
+      [&](int c, int yi, int64_t bx, const int16_t* block) {
         const Component& comp = hdr_.comp[c];
         const int64_t by = single ? by0 : by0 * comp.v + yi;
         if (out[c] == nullptr || bx >= comp.width_in_blocks || by >= comp.height_in_blocks) {
           return;
         }
         jobs[n++] = simd::IdctJob{block, quant_[comp.quant], out[c] + 8 * yi * stride[c] + 8 * bx,
-                                  stride[c], kind};
+                                  stride[c]};
       },
       [&] {
         simd::idct_blocks(jobs, n);
@@ -566,7 +641,7 @@ bool BaselineDecoder::decode_row(uint8_t* const* out, const int64_t* stride) {
 bool BaselineDecoder::decode_row_coefficients(int16_t* const* coef,
                                               const int64_t* coef_blocks_wide) {
   return decode_row_impl(
-      [&](int c, int yi, int64_t bx, const int16_t* block, uint8_t) {
+      [&](int c, int yi, int64_t bx, const int16_t* block) {
         if (bx < coef_blocks_wide[c]) {
           std::memcpy(coef[c] + (yi * coef_blocks_wide[c] + bx) * 64, block, 64 * sizeof(int16_t));
         }

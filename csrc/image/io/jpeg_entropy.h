@@ -20,8 +20,15 @@ namespace jpeg {
 
 constexpr int kLookBits = 9;  // Huffman codes up to this length decode with one table lookup
 constexpr uint32_t kEndOfBlock = 1u << 16;
+// A code and its value bits that fit in this many bits decode with one lookup giving the value.
+constexpr int kFastBits = 10;
 
 struct HuffTable {
+  // fast[peek of kFastBits bits] = bits used (code + value bits, 0 when they do not fit: decode
+  // through look) | (zigzag advance << 8) | (value << 16, 16-bit two's complement). The advance of
+  // an AC symbol of run r is r + 1 (16 for a run of 16 zeros, 64 for the end of block, which then
+  // ends the block); DC tables leave it 0.
+  uint32_t fast[1 << kFastBits];
   // look[peek of kLookBits bits] = code length | (value bits s << 8) | (run r << 12) | (kEndOfBlock
   // when s == 0 and r != 15, an AC table's end of block); 0 when the code is longer. For DC tables
   // r is 0 and s the whole symbol.
@@ -122,7 +129,6 @@ class BaselineDecoder {
   int next_restart_ = 0;
   int64_t row_ = 0;
   alignas(64) int16_t blocks_[10][64] = {};  // zero between MCUs (zeroed after each one)
-  uint8_t kind_[10];
 };
 
 }  // namespace jpeg

@@ -104,90 +104,84 @@ void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT qua
 
 #else
 
-// One 1-D pass over the 8 inputs in[k] (row k of an 8x8 array of 16-bit values, lanes = columns),
-// for the columns [c0, c0 + lanes). Even part: (in0 +- in4) and the odd part's sums in3 + in7 and
-// in1 + in5 are 16-bit sums; every product and the rest are 32-bit; each output is descaled with
-// rounding and saturated to 16 bits.
+// The vectors hold one row of 8 16-bit values of each of N = Lanes / 8 blocks (block i in the i-th
+// 128-bit part): every operation below works within 128-bit parts, so N blocks are transformed at
+// once.
+
+// One 1-D pass over the 8 rows r[k] (lanes = columns), in place. Even part: in0 +- in4 and the odd
+// part's sums in3 + in7 and in1 + in5 are 16-bit sums; the products are summed in pairs (16-bit
+// inputs interleaved, multiplied and added into 32 bits, as libjpeg-turbo's SIMD code does: the
+// same wrapping 32-bit sums); each output is descaled with rounding and saturated to 16 bits.
 //
-// kLow4: inputs 4..7 are zero. The same sums are then formed with fewer products (the products of
-// an input by two constants merged into one by the sum of the constants, exact in the wrapping
-// 32-bit arithmetic the full pass uses).
-template <int kShift, bool kLow4, class D32>
-HWY_INLINE void Pass(D32 d32, const int16_t* HWY_RESTRICT in, int16_t* HWY_RESTRICT out,
-                     int64_t c0) {
+// kLow4: rows 4..7 are zero; kPass1Low4 adds that columns 4..7 are zero too, so the outputs there
+// are zero.
+template <int kShift, bool kLow4, bool kHalf, class D16, class V>
+HWY_INLINE void Pass(D16 d16, V* HWY_RESTRICT r) {
   using namespace idct;
-  const hn::Rebind<int16_t, D32> d16;
-  const auto ld = [&](int k) { return hn::LoadU(d16, in + 8 * k + c0); };
-  const auto wide = [&](decltype(ld(0)) v) { return hn::PromoteTo(d32, v); };
-  const auto k = [&](int32_t c) { return hn::Set(d32, c); };
-  const auto in0 = ld(0), in1 = ld(1), in2 = ld(2), in3 = ld(3);
-  decltype(hn::Zero(d32)) tmp10, tmp11, tmp12, tmp13, o0, o1, o2, o3;
-  if (kLow4) {
-    const auto w1 = wide(in1), w2 = wide(in2), w3 = wide(in3);
-    const auto tmp0 = hn::ShiftLeft<kConstBits>(wide(in0));
-    const auto tmp3 = hn::Mul(w2, k(kF0_541 + kF0_765));
-    const auto tmp2 = hn::Mul(w2, k(kF0_541));
-    tmp10 = hn::Add(tmp0, tmp3);
-    tmp13 = hn::Sub(tmp0, tmp3);
-    tmp11 = hn::Add(tmp0, tmp2);
-    tmp12 = hn::Sub(tmp0, tmp2);
-    // z3 = in3, z4 = in1.
-    o0 = hn::Add(hn::Mul(w1, k(kF1_175 - kF0_899)), hn::Mul(w3, k(kF1_175 - kF1_961)));
-    o1 = hn::Add(hn::Mul(w3, k(kF1_175 - kF2_562)), hn::Mul(w1, k(kF1_175 - kF0_390)));
-    o3 = hn::Add(hn::Mul(w1, k(kF1_501 - kF0_899 + kF1_175 - kF0_390)), hn::Mul(w3, k(kF1_175)));
-    o2 = hn::Add(hn::Mul(w3, k(kF3_072 - kF2_562 + kF1_175 - kF1_961)), hn::Mul(w1, k(kF1_175)));
-  } else {
-    const auto in4 = ld(4), in5 = ld(5), in6 = ld(6), in7 = ld(7);
-    // Even part.
-    const auto w2 = wide(in2), w6 = wide(in6);
-    const auto tmp3 = hn::Add(hn::Mul(w2, k(kF0_541 + kF0_765)), hn::Mul(w6, k(kF0_541)));
-    const auto tmp2 = hn::Add(hn::Mul(w6, k(kF0_541 - kF1_847)), hn::Mul(w2, k(kF0_541)));
-    const auto tmp0 = hn::ShiftLeft<kConstBits>(wide(hn::Add(in0, in4)));
-    const auto tmp1 = hn::ShiftLeft<kConstBits>(wide(hn::Sub(in0, in4)));
-    tmp10 = hn::Add(tmp0, tmp3);
-    tmp13 = hn::Sub(tmp0, tmp3);
-    tmp11 = hn::Add(tmp1, tmp2);
-    tmp12 = hn::Sub(tmp1, tmp2);
-    // Odd part.
-    const auto z3 = wide(hn::Add(in7, in3));
-    const auto z4 = wide(hn::Add(in5, in1));
-    const auto z3m = hn::Add(hn::Mul(z3, k(kF1_175 - kF1_961)), hn::Mul(z4, k(kF1_175)));
-    const auto z4m = hn::Add(hn::Mul(z3, k(kF1_175)), hn::Mul(z4, k(kF1_175 - kF0_390)));
-    const auto w1 = wide(in1), w3 = wide(in3), w5 = wide(in5), w7 = wide(in7);
-    o0 = hn::Add(hn::Add(hn::Mul(w7, k(kF0_298 - kF0_899)), hn::Mul(w1, k(-kF0_899))), z3m);
-    o1 = hn::Add(hn::Add(hn::Mul(w5, k(kF2_053 - kF2_562)), hn::Mul(w3, k(-kF2_562))), z4m);
-    o3 = hn::Add(hn::Add(hn::Mul(w7, k(-kF0_899)), hn::Mul(w1, k(kF1_501 - kF0_899))), z4m);
-    o2 = hn::Add(hn::Add(hn::Mul(w5, k(-kF2_562)), hn::Mul(w3, k(kF3_072 - kF2_562))), z3m);
-  }
-  const auto round = k(1 << (kShift - 1));
-  const auto st = [&](int row, decltype(tmp10) v) {
-    hn::StoreU(hn::DemoteTo(d16, hn::ShiftRight<kShift>(hn::Add(v, round))), d16,
-               out + 8 * row + c0);
+  const hn::RepartitionToWide<D16> d32;
+  using V32 = hn::Vec<decltype(d32)>;
+  const auto pair = [&](int32_t even, int32_t odd) {
+    return hn::BitCast(d16, hn::Set(d32, static_cast<int32_t>((static_cast<uint32_t>(odd) << 16) |
+                                                              (static_cast<uint32_t>(even) & 0xFFFFu))));
   };
-  st(0, hn::Add(tmp10, o3));
-  st(7, hn::Sub(tmp10, o3));
-  st(1, hn::Add(tmp11, o2));
-  st(6, hn::Sub(tmp11, o2));
-  st(2, hn::Add(tmp12, o1));
-  st(5, hn::Sub(tmp12, o1));
-  st(3, hn::Add(tmp13, o0));
-  st(4, hn::Sub(tmp13, o0));
+  const auto madd = [&](V a, V b) {
+    V32 sum1 = hn::Zero(d32);
+    const V32 sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, hn::Zero(d32), sum1);
+    return hn::RearrangeToOddPlusEven(sum0, sum1);
+  };
+  const V zero = hn::Zero(d16);
+  const V in0 = r[0], in1 = r[1], in2 = r[2], in3 = r[3];
+  const V in4 = kLow4 ? zero : r[4], in5 = kLow4 ? zero : r[5], in6 = kLow4 ? zero : r[6],
+          in7 = kLow4 ? zero : r[7];
+  const V c26a = pair(kF0_541 + kF0_765, kF0_541), c26b = pair(kF0_541, kF0_541 - kF1_847);
+  const V c34a = pair(kF1_175 - kF1_961, kF1_175), c34b = pair(kF1_175, kF1_175 - kF0_390);
+  const V c71a = pair(kF0_298 - kF0_899, -kF0_899), c71b = pair(-kF0_899, kF1_501 - kF0_899);
+  const V c53a = pair(kF2_053 - kF2_562, -kF2_562), c53b = pair(-kF2_562, kF3_072 - kF2_562);
+  const V sum04 = hn::Add(in0, in4), dif04 = hn::Sub(in0, in4);
+  const V z3 = hn::Add(in7, in3), z4 = hn::Add(in5, in1);
+  const V32 round = hn::Set(d32, 1 << (kShift - 1));
+  V32 out[8][2];
+  constexpr int kParts = kHalf ? 1 : 2;
+  for (int h = 0; h < kParts; ++h) {
+    const auto lo = [&](V a, V b) { return h == 0 ? hn::InterleaveLower(d16, a, b) : hn::InterleaveUpper(d16, a, b); };
+    const V i26 = lo(in2, in6), i34 = lo(z3, z4), i71 = lo(in7, in1), i53 = lo(in5, in3);
+    const V32 tmp3 = madd(i26, c26a), tmp2 = madd(i26, c26b);
+    // (x << 16) >> 3: x << 13 with the sign.
+    const V32 tmp0 = hn::ShiftRight<16 - kConstBits>(hn::BitCast(d32, lo(zero, sum04)));
+    const V32 tmp1 = hn::ShiftRight<16 - kConstBits>(hn::BitCast(d32, lo(zero, dif04)));
+    const V32 tmp10 = hn::Add(tmp0, tmp3), tmp13 = hn::Sub(tmp0, tmp3);
+    const V32 tmp11 = hn::Add(tmp1, tmp2), tmp12 = hn::Sub(tmp1, tmp2);
+    const V32 z3m = madd(i34, c34a), z4m = madd(i34, c34b);
+    const V32 o0 = hn::Add(madd(i71, c71a), z3m), o3 = hn::Add(madd(i71, c71b), z4m);
+    const V32 o1 = hn::Add(madd(i53, c53a), z4m), o2 = hn::Add(madd(i53, c53b), z3m);
+    const auto ds = [&](V32 v) { return hn::ShiftRight<kShift>(hn::Add(v, round)); };
+    out[0][h] = ds(hn::Add(tmp10, o3));
+    out[7][h] = ds(hn::Sub(tmp10, o3));
+    out[1][h] = ds(hn::Add(tmp11, o2));
+    out[6][h] = ds(hn::Sub(tmp11, o2));
+    out[2][h] = ds(hn::Add(tmp12, o1));
+    out[5][h] = ds(hn::Sub(tmp12, o1));
+    out[3][h] = ds(hn::Add(tmp13, o0));
+    out[4][h] = ds(hn::Sub(tmp13, o0));
+  }
+  for (int k = 0; k < 8; ++k) {
+    r[k] = hn::ReorderDemote2To(d16, out[k][0], kHalf ? hn::Zero(d32) : out[k][1]);
+  }
 }
 
-// In-place transpose of an 8x8 array of 16-bit values.
-HWY_INLINE void Transpose8x8(int16_t* HWY_RESTRICT m) {
-  const hn::Full128<int16_t> d;
-  const hn::Full128<int32_t> d32;
-  const hn::Full128<int64_t> d64;
-  auto r = [&](int i) { return hn::LoadU(d, m + 8 * i); };
-  const auto t0 = hn::BitCast(d32, hn::InterleaveLower(d, r(0), r(1)));
-  const auto t1 = hn::BitCast(d32, hn::InterleaveUpper(d, r(0), r(1)));
-  const auto t2 = hn::BitCast(d32, hn::InterleaveLower(d, r(2), r(3)));
-  const auto t3 = hn::BitCast(d32, hn::InterleaveUpper(d, r(2), r(3)));
-  const auto t4 = hn::BitCast(d32, hn::InterleaveLower(d, r(4), r(5)));
-  const auto t5 = hn::BitCast(d32, hn::InterleaveUpper(d, r(4), r(5)));
-  const auto t6 = hn::BitCast(d32, hn::InterleaveLower(d, r(6), r(7)));
-  const auto t7 = hn::BitCast(d32, hn::InterleaveUpper(d, r(6), r(7)));
+// Transpose of the 8x8 block in each 128-bit part of r[0..7].
+template <class D16, class V>
+HWY_INLINE void Transpose8x8(D16 d, V* HWY_RESTRICT r) {
+  const hn::RepartitionToWide<D16> d32;
+  const hn::RepartitionToWide<decltype(d32)> d64;
+  const auto t0 = hn::BitCast(d32, hn::InterleaveLower(d, r[0], r[1]));
+  const auto t1 = hn::BitCast(d32, hn::InterleaveUpper(d, r[0], r[1]));
+  const auto t2 = hn::BitCast(d32, hn::InterleaveLower(d, r[2], r[3]));
+  const auto t3 = hn::BitCast(d32, hn::InterleaveUpper(d, r[2], r[3]));
+  const auto t4 = hn::BitCast(d32, hn::InterleaveLower(d, r[4], r[5]));
+  const auto t5 = hn::BitCast(d32, hn::InterleaveUpper(d, r[4], r[5]));
+  const auto t6 = hn::BitCast(d32, hn::InterleaveLower(d, r[6], r[7]));
+  const auto t7 = hn::BitCast(d32, hn::InterleaveUpper(d, r[6], r[7]));
   const auto u0 = hn::BitCast(d64, hn::InterleaveLower(d32, t0, t2));
   const auto u1 = hn::BitCast(d64, hn::InterleaveUpper(d32, t0, t2));
   const auto u2 = hn::BitCast(d64, hn::InterleaveLower(d32, t1, t3));
@@ -196,86 +190,197 @@ HWY_INLINE void Transpose8x8(int16_t* HWY_RESTRICT m) {
   const auto u5 = hn::BitCast(d64, hn::InterleaveUpper(d32, t4, t6));
   const auto u6 = hn::BitCast(d64, hn::InterleaveLower(d32, t5, t7));
   const auto u7 = hn::BitCast(d64, hn::InterleaveUpper(d32, t5, t7));
-  hn::StoreU(hn::BitCast(d, hn::InterleaveLower(d64, u0, u4)), d, m + 0);
-  hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(d64, u0, u4)), d, m + 8);
-  hn::StoreU(hn::BitCast(d, hn::InterleaveLower(d64, u1, u5)), d, m + 16);
-  hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(d64, u1, u5)), d, m + 24);
-  hn::StoreU(hn::BitCast(d, hn::InterleaveLower(d64, u2, u6)), d, m + 32);
-  hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(d64, u2, u6)), d, m + 40);
-  hn::StoreU(hn::BitCast(d, hn::InterleaveLower(d64, u3, u7)), d, m + 48);
-  hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(d64, u3, u7)), d, m + 56);
+  r[0] = hn::BitCast(d, hn::InterleaveLower(d64, u0, u4));
+  r[1] = hn::BitCast(d, hn::InterleaveUpper(d64, u0, u4));
+  r[2] = hn::BitCast(d, hn::InterleaveLower(d64, u1, u5));
+  r[3] = hn::BitCast(d, hn::InterleaveUpper(d64, u1, u5));
+  r[4] = hn::BitCast(d, hn::InterleaveLower(d64, u2, u6));
+  r[5] = hn::BitCast(d, hn::InterleaveUpper(d64, u2, u6));
+  r[6] = hn::BitCast(d, hn::InterleaveLower(d64, u3, u7));
+  r[7] = hn::BitCast(d, hn::InterleaveUpper(d64, u3, u7));
 }
 
-template <bool kLow4>
-HWY_INLINE void Idct(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
-                     uint8_t* HWY_RESTRICT out, int64_t stride) {
-  const hn::Full128<int16_t> d16;
-  const hn::CappedTag<int32_t, 8> d32;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d32));
-  HWY_ALIGN int16_t a[64];
-  HWY_ALIGN int16_t b[64];
+// Row k of the blocks at p[0], p[1], ... (one per 128-bit part).
+HWY_INLINE hn::Vec<hn::Full128<int16_t>> LoadRow(hn::Full128<int16_t> d,
+                                                 const int16_t* const* p, int k) {
+  return hn::LoadU(d, p[0] + 8 * k);
+}
+#if HWY_TARGET <= HWY_AVX2
+HWY_INLINE hn::Vec<hn::Full256<int16_t>> LoadRow(hn::Full256<int16_t> d,
+                                                 const int16_t* const* p, int k) {
+  const hn::Full128<int16_t> dh;
+  return hn::Combine(d, hn::LoadU(dh, p[1] + 8 * k), hn::LoadU(dh, p[0] + 8 * k));
+}
+#endif
+
+// The IDCT of N blocks (one per 128-bit part of D16): coef[i], quant[i] -> out[i] (stride[i]).
+// kRowsZero: rows 1..7 of every block are zero (libjpeg-turbo's SIMD pass-1 shortcut: every
+// output of a column is its first coefficient times 4, in 16 bits); kLow4: every non-zero
+// coefficient of every block is in rows and columns 0..3.
+template <bool kRowsZero, bool kLow4, class D16>
+HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const* quant,
+                      uint8_t* const* out, const int64_t* stride) {
+  using V = hn::Vec<D16>;
+  V r[8];
   // Dequantisation: 16-bit products (libjpeg's 16-bit multiplier tables).
-  for (int k = 0; k < 8; ++k) {
-    hn::Store(hn::Mul(hn::LoadU(d16, coef + 8 * k), hn::LoadU(d16, quant + 8 * k)), d16, a + 8 * k);
-  }
-  // Pass 1 over the columns. When rows 1..7 of the coefficients are all zero, every output of a
-  // column is its first coefficient times 4, in 16 bits (libjpeg-turbo's SIMD shortcut).
-  auto rows = hn::LoadU(d16, coef + 8);
-  for (int k = 2; k < 8; ++k) {
-    rows = hn::Or(rows, hn::LoadU(d16, coef + 8 * k));
-  }
-  const bool rows_zero = hn::AllTrue(d16, hn::Eq(rows, hn::Zero(d16)));
-  if (rows_zero) {
-    const auto dc = hn::ShiftLeft<idct::kPass1Bits>(hn::Load(d16, a));
+  if (kRowsZero) {
+    const V dc = hn::ShiftLeft<idct::kPass1Bits>(hn::Mul(LoadRow(d16, coef, 0), LoadRow(d16, quant, 0)));
     for (int k = 0; k < 8; ++k) {
-      hn::Store(dc, d16, b + 8 * k);
+      r[k] = dc;
     }
   } else {
-    for (int64_t c0 = 0; c0 < 8; c0 += lanes) {
-      Pass<idct::kConstBits - idct::kPass1Bits, kLow4>(d32, a, b, c0);
+    constexpr int kRows = kLow4 ? 4 : 8;
+    for (int k = 0; k < kRows; ++k) {
+      r[k] = hn::Mul(LoadRow(d16, coef, k), LoadRow(d16, quant, k));
+    }
+    for (int k = kRows; k < 8; ++k) {
+      r[k] = hn::Zero(d16);
+    }
+    Pass<idct::kConstBits - idct::kPass1Bits, kLow4, kLow4>(d16, r);
+  }
+  Transpose8x8(d16, r);
+  Pass<idct::kConstBits + idct::kPass1Bits + 3, kLow4, false>(d16, r);
+  Transpose8x8(d16, r);
+  // Saturate to [-128, 127] and add 128.
+  constexpr size_t kN = hn::MaxLanes(d16) / 8;
+  const hn::Rebind<int8_t, D16> d8;
+  const hn::Rebind<uint8_t, D16> du8;
+  const auto center = hn::Set(du8, 0x80);
+  for (int k = 0; k < 8; ++k) {
+    const auto s = hn::Xor(hn::BitCast(du8, hn::DemoteTo(d8, r[k])), center);
+    if constexpr (kN == 1) {
+      hn::StoreU(s, du8, out[0] + k * stride[0]);
+    } else {
+      const hn::Half<decltype(du8)> dh;
+      hn::StoreU(hn::LowerHalf(dh, s), dh, out[0] + k * stride[0]);
+      hn::StoreU(hn::UpperHalf(dh, s), dh, out[1] + k * stride[1]);
     }
   }
-  Transpose8x8(b);
-  // Pass 2 over the rows (now columns of b).
-  for (int64_t c0 = 0; c0 < 8; c0 += lanes) {
-    Pass<idct::kConstBits + idct::kPass1Bits + 3, kLow4>(d32, b, a, c0);
+}
+
+template <class D16>
+HWY_INLINE void IdctKind(D16 d16, const int16_t* const* coef, const int16_t* const* quant,
+                         uint8_t* const* out, const int64_t* stride, bool rows_zero, bool low4) {
+  if (rows_zero) {
+    if (low4) {
+      IdctN<true, true>(d16, coef, quant, out, stride);
+    } else {
+      IdctN<true, false>(d16, coef, quant, out, stride);
+    }
+  } else if (low4) {
+    IdctN<false, true>(d16, coef, quant, out, stride);
+  } else {
+    IdctN<false, false>(d16, coef, quant, out, stride);
   }
-  Transpose8x8(a);
-  // Saturate to [-128, 127] and add 128.
-  const hn::Rebind<int8_t, decltype(d16)> d8;
-  const hn::Rebind<uint8_t, decltype(d16)> du8;
-  const auto center = hn::Set(du8, 0x80);
-  for (int r = 0; r < 8; ++r) {
-    const auto s = hn::DemoteTo(d8, hn::Load(d16, a + 8 * r));
-    hn::StoreU(hn::Xor(hn::BitCast(du8, s), center), du8, out + r * stride);
+}
+
+inline bool RowsZero(const int16_t* coef) {
+  const hn::Full128<int16_t> d;
+  auto rows = hn::LoadU(d, coef + 8);
+  for (int k = 2; k < 8; ++k) {
+    rows = hn::Or(rows, hn::LoadU(d, coef + 8 * k));
   }
+  return hn::AllTrue(d, hn::Eq(rows, hn::Zero(d)));
 }
 
 // low4: every non-zero coefficient is in rows 0..3 and columns 0..3 (then inputs 4..7 of both
 // passes are zero: the columns 4..7 of pass 1 give zeros).
 void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
                uint8_t* HWY_RESTRICT out, int64_t stride, bool low4) {
-  if (low4) {
-    Idct<true>(coef, quant, out, stride);
-  } else {
-    Idct<false>(coef, quant, out, stride);
-  }
+  const hn::Full128<int16_t> d16;
+  const int16_t* coefs[1] = {coef};
+  const int16_t* quants[1] = {quant};
+  uint8_t* outs[1] = {out};
+  IdctKind(d16, coefs, quants, outs, &stride, RowsZero(coef), low4);
 }
 
 #endif  // HWY_TARGET == HWY_SCALAR
 
+#if HWY_TARGET == HWY_SCALAR
+// 0: only the DC coefficient is not zero; 1: every non-zero coefficient is in rows and columns
+// 0..3; 2: any other block.
+inline int BlockKind(const int16_t* coef) {
+  bool ac = false, outside = false;
+  for (int i = 1; i < 64; ++i) {
+    ac = ac || coef[i] != 0;
+    outside = outside || (coef[i] != 0 && ((i & 4) != 0 || i >= 32));
+  }
+  return !ac ? 0 : (outside ? 2 : 1);
+}
+#else
+inline int BlockKind(const int16_t* coef) {
+  const hn::Full128<int16_t> d;
+  const auto r = [&](int k) { return hn::LoadU(d, coef + 8 * k); };
+  const auto rows13 = hn::Or(r(1), hn::Or(r(2), r(3)));
+  const auto low_rows = hn::Or(r(0), rows13);
+  const auto high_rows = hn::Or(hn::Or(r(4), r(5)), hn::Or(r(6), r(7)));
+  // Lanes 4..7 of low_rows (columns 4..7) and all of high_rows: outside rows/columns 0..3.
+  const auto lanes = hn::Iota(d, 0);
+  const auto outside = hn::Or(high_rows, hn::IfThenElseZero(hn::Gt(lanes, hn::Set(d, 3)), low_rows));
+  const auto zero = hn::Zero(d);
+  if (!hn::AllTrue(d, hn::Eq(outside, zero))) {
+    return 2;
+  }
+  const auto ac = hn::Or(rows13, hn::IfThenElseZero(hn::Gt(lanes, zero), r(0)));
+  return hn::AllTrue(d, hn::Eq(ac, zero)) ? 0 : 1;
+}
+#endif
+
 void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
+#if HWY_TARGET != HWY_SCALAR && HWY_TARGET <= HWY_AVX2
+  // Blocks that take the same path go through the IDCT two at a time.
+  const IdctJob* pending = nullptr;
+  bool pending_rz = false, pending_low4 = false;
   for (int i = 0; i < n; ++i) {
     const IdctJob& j = jobs[i];
-    if (j.kind == 0) {
+    const int kind = BlockKind(j.coef);
+    if (kind == 0) {
+      const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
+      for (int r = 0; r < 8; ++r) {
+        std::memset(j.out + r * j.stride, v, 8);
+      }
+      continue;
+    }
+    const bool rz = RowsZero(j.coef);
+    const bool low4 = kind == 1;
+    if (pending == nullptr) {
+      pending = &j;
+      pending_rz = rz;
+      pending_low4 = low4;
+      continue;
+    }
+    if (pending_rz == rz) {
+      const hn::Full256<int16_t> d16;
+      const int16_t* coef[2] = {pending->coef, j.coef};
+      const int16_t* quant[2] = {pending->quant, j.quant};
+      uint8_t* out[2] = {pending->out, j.out};
+      const int64_t stride[2] = {pending->stride, j.stride};
+      IdctKind(d16, coef, quant, out, stride, rz, low4 && pending_low4);
+      pending = nullptr;
+    } else {
+      IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_low4);
+      pending = &j;
+      pending_rz = rz;
+      pending_low4 = low4;
+    }
+  }
+  if (pending != nullptr) {
+    IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_low4);
+  }
+#else
+  for (int i = 0; i < n; ++i) {
+    const IdctJob& j = jobs[i];
+    const int kind = BlockKind(j.coef);
+    if (kind == 0) {
       const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
       for (int r = 0; r < 8; ++r) {
         std::memset(j.out + r * j.stride, v, 8);
       }
     } else {
-      IdctIslow(j.coef, j.quant, j.out, j.stride, j.kind == 1);
+      IdctIslow(j.coef, j.quant, j.out, j.stride, kind == 1);
     }
   }
+#endif
 }
 
 }  // namespace HWY_NAMESPACE

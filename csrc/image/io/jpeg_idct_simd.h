@@ -17,17 +17,17 @@ namespace simd {
 void idct_islow(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
                 bool low4 = false);
 
-// One block for idct_blocks. kind: 0 only the DC coefficient is not zero, 1 every non-zero
-// coefficient is in rows and columns 0..3, 2 any other block (faster paths, same output).
+// One block for idct_blocks.
 struct IdctJob {
   const int16_t* coef;
   const int16_t* quant;
   uint8_t* out;
   int64_t stride;
-  int kind;
 };
 
-// idct_islow for each of n jobs (one dispatch for all).
+// idct_islow for each of n jobs (one dispatch for all); blocks whose only non-zero coefficient is
+// the DC one, or whose non-zero coefficients lie in rows and columns 0..3, take faster paths with
+// the same output.
 void idct_blocks(const IdctJob* jobs, int n);
 
 // The sample value of every pixel of a block whose only non-zero coefficient is the DC one, as
