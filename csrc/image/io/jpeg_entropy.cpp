@@ -425,13 +425,6 @@ uint32_t decode_long(const HuffTable& t, uint64_t w, bool* bad) {
   return kEndOfBlock | 1;
 }
 
-// At least 57 bits from bit position pos of data, MSB first.
-inline uint64_t peek_at(const uint8_t* data, uint64_t pos) {
-  uint64_t w;
-  std::memcpy(&w, data + (pos >> 3), 8);
-  return __builtin_bswap64(w) << (pos & 7);
-}
-
 // The s (0..15) bits after the first `len` bits of w as a signed value (libjpeg's HUFF_EXTEND; 0
 // for s == 0), without branches: a first bit of 0 means a negative value, raw - (2^s - 1).
 inline int32_t value_after(uint64_t w, uint32_t len, uint32_t s) {
@@ -474,28 +467,58 @@ HWY_NOINLINE uint32_t decode_ac_slow(const HuffTable& act, uint64_t w, uint32_t 
   return (len + sz) | (k << 8);
 }
 
-// One block (libjpeg's decode_mcu for one block) from bit position pos: block (zeroed by the
-// caller) receives the quantised coefficients in natural order. Returns the new bit position.
-// Symbols come from fast lookups, two per 64-bit read (the first uses at most kFastBits bits,
-// leaving at least 46 for the second, enough for any symbol).
-inline uint64_t decode_block(const uint8_t* data, uint64_t pos, const HuffTable& dct,
-                             const HuffTable& act, int32_t* last_dc, int16_t* block, bool* bad) {
+// A bit reader over a segment whose reads may run past its end (into the padding): buf holds
+// `count` bits of the stream at its top (more after them), the next of which is at bit position
+// (ptr - data) * 8 - count. A refill loads 8 bytes at ptr and tops the count up to 56..63; its
+// load address depends only on the previous refill, so it does not wait for the symbols decoded
+// in between (Giesen's "variant 4").
+struct BitReader {
+  const uint8_t* ptr;
+  uint64_t buf;
+  uint32_t count;
+
+  BitReader(const uint8_t* data, uint64_t pos) : ptr(data + (pos >> 3)), buf(0), count(0) {
+    refill();
+    consume(static_cast<uint32_t>(pos & 7));
+  }
+  HWY_INLINE void refill() {
+    uint64_t w;
+    std::memcpy(&w, ptr, 8);
+    buf |= __builtin_bswap64(w) >> count;
+    ptr += (63 - count) >> 3;
+    count |= 56;
+  }
+  HWY_INLINE void consume(uint32_t n) {
+    buf <<= n;
+    count -= n;
+  }
+  uint64_t position(const uint8_t* data) const {
+    return static_cast<uint64_t>(ptr - data) * 8 - count;
+  }
+};
+
+// One block (libjpeg's decode_mcu for one block): block (zeroed by the caller) receives the
+// quantised coefficients in natural order. Symbols come from fast lookups, three per refill (each
+// uses at most kFastBits bits, so at least 26 bits are left for the lookup of the third); a symbol
+// that needs the slow path refills first (it may use 31 bits).
+HWY_INLINE void decode_block(BitReader& br, const HuffTable& dct, const HuffTable& act,
+                             int32_t* last_dc, int16_t* block, bool* bad) {
   // DC: a category s <= 15 and s value bits (at most 16 + 15 bits in all).
-  uint64_t w = peek_at(data, pos);
+  br.refill();
   int32_t diff;
-  const uint32_t f = dct.fast[w >> (64 - kFastBits)];
+  const uint32_t f = dct.fast[br.buf >> (64 - kFastBits)];
   if (TVA_JPEG_LIKELY(f & 255)) {
     diff = static_cast<int16_t>(f >> 16);
-    pos += f & 255;
+    br.consume(f & 255);
   } else {
-    uint32_t e = dct.look[w >> (64 - kLookBits)];
+    uint32_t e = dct.look[br.buf >> (64 - kLookBits)];
     if (e == 0) {
-      e = decode_long(dct, w, bad);
+      e = decode_long(dct, br.buf, bad);
     }
     const uint32_t len = e & 255;
     const uint32_t sz = (e >> 8) & 15;
-    diff = value_after(w, len, sz);
-    pos += len + sz;
+    diff = value_after(br.buf, len, sz);
+    br.consume(len + sz);
   }
   const int32_t dc = static_cast<int32_t>(static_cast<uint32_t>(*last_dc) +
                                           static_cast<uint32_t>(diff));
@@ -505,43 +528,24 @@ inline uint64_t decode_block(const uint8_t* data, uint64_t pos, const HuffTable&
   // 16 zeros stores a zero where it ends, which changes nothing.
   uint32_t k = 0;
   for (;;) {
-    w = peek_at(data, pos);
-    uint32_t f1 = act.fast[w >> (64 - kFastBits)];
-    if (TVA_JPEG_UNLIKELY((f1 & 255) == 0)) {
-      const uint32_t r = decode_ac_slow(act, w, k, block, bad);
-      pos += r & 255;
-      k = r >> 8;
-      if (k >= 63) {
-        break;
+    br.refill();
+    for (int i = 0; i < 3; ++i) {
+      const uint32_t f1 = act.fast[br.buf >> (64 - kFastBits)];
+      if (TVA_JPEG_UNLIKELY((f1 & 255) == 0)) {
+        br.refill();
+        const uint32_t r = decode_ac_slow(act, br.buf, k, block, bad);
+        br.consume(r & 255);
+        k = r >> 8;
+      } else {
+        k += (f1 >> 8) & 255;
+        block[kNatural[k]] = static_cast<int16_t>(f1 >> 16);
+        br.consume(f1 & 255);
       }
-      continue;
-    }
-    k += (f1 >> 8) & 255;
-    block[kNatural[k]] = static_cast<int16_t>(f1 >> 16);
-    const uint32_t t1 = f1 & 255;
-    if (k >= 63) {
-      pos += t1;
-      break;
-    }
-    w <<= t1;
-    const uint32_t f2 = act.fast[w >> (64 - kFastBits)];
-    if (TVA_JPEG_UNLIKELY((f2 & 255) == 0)) {
-      const uint32_t r = decode_ac_slow(act, w, k, block, bad);
-      pos += t1 + (r & 255);
-      k = r >> 8;
       if (k >= 63) {
-        break;
+        return;
       }
-      continue;
-    }
-    k += (f2 >> 8) & 255;
-    block[kNatural[k]] = static_cast<int16_t>(f2 >> 16);
-    pos += t1 + (f2 & 255);
-    if (k >= 63) {
-      break;
     }
   }
-  return pos;
 }
 
 }  // namespace
@@ -580,7 +584,7 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn, McuFn&& mcu_done) {
     }
     // Entropy-decode the MCU's blocks, then hand them over.
     const uint8_t* data = seg_data_;
-    uint64_t pos = pos_;
+    BitReader br(data, pos_);
     int blk = 0;
     for (int s = 0; s < ns; ++s) {
       const Component& comp = hdr_.comp[hdr_.scan_order[s]];
@@ -588,14 +592,14 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn, McuFn&& mcu_done) {
       const HuffTable& act = ac_[comp.ac];
       const int n = ns == 1 ? 1 : comp.h * comp.v;
       for (int i = 0; i < n; ++i, ++blk) {
-        pos = decode_block(data, pos, dct, act, &last_dc_[s], blocks_[blk], &bad_);
-        if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(pos) > seg_bits_)) {
+        decode_block(br, dct, act, &last_dc_[s], blocks_[blk], &bad_);
+        if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(br.position(data)) > seg_bits_)) {
           return false;  // ran into the marker (or the end of the data)
         }
       }
     }
-    pos_ = pos;
-    if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(pos) > seg_bits_ || bad_)) {
+    pos_ = br.position(data);
+    if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(pos_) > seg_bits_ || bad_)) {
       return false;  // ran into the marker (or the end of the data), or a bad code
     }
     blk = 0;
