@@ -1,6 +1,6 @@
 // Microbenchmark of JPEG decoding to RGB (decode_image, no Python): every JPEG of a folder
 // (TVA_BENCH_JPEG_DIR, default Debian's mate-backgrounds photos) per iteration, with the native
-// baseline decoder on (arg 1) or libjpeg-turbo only (arg 0, TVA_JPEG_NATIVE=0).
+// baseline decoder on (arg 1, the default) or libjpeg-turbo only (arg 0, TVA_JPEG_NATIVE=0).
 #include <benchmark/benchmark.h>
 
 #include <ATen/ATen.h>

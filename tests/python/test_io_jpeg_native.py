@@ -1,5 +1,5 @@
-"""The native baseline JPEG decoder (TVA_JPEG_NATIVE=1: own Huffman decoding and IDCT, then the
-raw-plane upsampling and colour conversion): pixels identical to torchvision.io.decode_jpeg and PIL
+"""The native baseline JPEG decoder (on by default; TVA_JPEG_NATIVE=0 turns it off): own Huffman
+decoding and IDCT, then the raw-plane upsampling and colour conversion. Pixels identical to torchvision.io.decode_jpeg and PIL
 for every chroma subsampling, sizes from 1x1 to odd ones, qualities 1..100, restart markers, 16-bit
 quantisation tables, and at 1 and 2 threads; files it does not take (progressive, grayscale, reduced
 sizes, crops) and corrupt or truncated files behave exactly as with libjpeg alone."""

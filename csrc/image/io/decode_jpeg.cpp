@@ -1,8 +1,8 @@
 // JPEG decoding through libjpeg-turbo's libjpeg API, with the settings PIL and torchvision use
 // (JDCT_ISLOW, fancy upsampling, libjpeg's colour conversion), so full-size pixels are identical.
-// With TVA_JPEG_NATIVE=1, full-size RGB decodes of sequential Huffman files go through this
-// project's own entropy decoder and IDCT first (jpeg_entropy.h), libjpeg taking over whenever it
-// gives up.
+// Full-size RGB decodes of sequential Huffman files go through this project's own entropy decoder
+// and IDCT first (jpeg_entropy.h), libjpeg taking over whenever it gives up (TVA_JPEG_NATIVE=0 in
+// the environment: libjpeg only).
 //
 // libjpeg reports fatal errors by calling error_exit, whose default ends the process. Ours
 // long-jumps back into the C-style function that called libjpeg; those functions hold no C++
@@ -463,12 +463,11 @@ bool start_raw(Decompressor* d) {
 // The native decoder (jpeg_entropy.h) for a file whose header libjpeg has read and configured, when
 // it produces the same planes as libjpeg's raw output: full size, accurate IDCT, a sequential
 // Huffman-coded file of one scan whose frame is the one libjpeg saw. Null otherwise.
-// The native decoder is used when TVA_JPEG_NATIVE=1 is in the environment (read at each decode).
-// It is off by default: on the benchmark files it is not yet faster than libjpeg-turbo's own
-// Huffman decoder and SIMD IDCT.
+// The native decoder is used unless TVA_JPEG_NATIVE=0 is in the environment (read at each decode;
+// libjpeg-turbo alone then, for comparisons).
 bool native_enabled() {
   const char* v = std::getenv("TVA_JPEG_NATIVE");
-  return v != nullptr && std::strcmp(v, "1") == 0;
+  return v == nullptr || std::strcmp(v, "0") != 0;
 }
 
 std::unique_ptr<jpeg::BaselineDecoder> native_decoder(const uint8_t* data, size_t size,
