@@ -111,9 +111,11 @@ std::vector<std::vector<int16_t>> libjpeg_coefficients(const std::vector<uint8_t
   return out;
 }
 
-// Per component: the planes after libjpeg's IDCT (jpeg_read_raw_data), width_in_blocks * 8 wide and
-// height_in_blocks * 8 high.
-std::vector<std::vector<uint8_t>> libjpeg_planes(const std::vector<uint8_t>& data) {
+// Per component: the planes after libjpeg's IDCT (jpeg_read_raw_data) at 1/denom of full size,
+// width_in_blocks * size wide and height_in_blocks * size high (size: the component's
+// DCT_scaled_size, also returned in block_size).
+std::vector<std::vector<uint8_t>> libjpeg_planes(const std::vector<uint8_t>& data, int denom = 1,
+                                                 std::vector<int>* block_size = nullptr) {
   jpeg_decompress_struct d;
   jpeg_error_mgr err;
   d.err = jpeg_std_error(&err);
@@ -122,29 +124,36 @@ std::vector<std::vector<uint8_t>> libjpeg_planes(const std::vector<uint8_t>& dat
   jpeg_read_header(&d, TRUE);
   d.raw_data_out = TRUE;
   d.dct_method = JDCT_ISLOW;
+  d.scale_num = 1;
+  d.scale_denom = static_cast<unsigned int>(denom);
   jpeg_start_decompress(&d);
   const int nc = d.num_components;
   std::vector<std::vector<uint8_t>> planes(nc);
   std::vector<int64_t> widths(nc), heights(nc);
+  std::vector<int> sizes(nc);
   for (int c = 0; c < nc; ++c) {
-    widths[c] = static_cast<int64_t>(d.comp_info[c].width_in_blocks) * 8;
-    heights[c] = static_cast<int64_t>(d.comp_info[c].height_in_blocks) * 8;
+    sizes[c] = d.comp_info[c].DCT_scaled_size;
+    widths[c] = static_cast<int64_t>(d.comp_info[c].width_in_blocks) * sizes[c];
+    heights[c] = static_cast<int64_t>(d.comp_info[c].height_in_blocks) * sizes[c];
     planes[c].resize(static_cast<size_t>(widths[c] * heights[c]));
+  }
+  if (block_size != nullptr) {
+    *block_size = sizes;
   }
   std::vector<uint8_t> scratch[3];
   for (JDIMENSION imcu = 0; imcu < d.total_iMCU_rows; ++imcu) {
     JSAMPROW rows[3][16];
     for (int c = 0; c < nc; ++c) {
-      const int vr = d.comp_info[c].v_samp_factor * 8;
+      const int vr = d.comp_info[c].v_samp_factor * sizes[c];
       scratch[c].assign(static_cast<size_t>(vr * (widths[c] + 64)), 0);
       for (int r = 0; r < vr; ++r) {
         rows[c][r] = scratch[c].data() + r * (widths[c] + 64);
       }
     }
     JSAMPARRAY arr[3] = {rows[0], rows[1], rows[2]};
-    jpeg_read_raw_data(&d, arr, d.max_v_samp_factor * 8);
+    jpeg_read_raw_data(&d, arr, d.max_v_samp_factor * d.min_DCT_scaled_size);
     for (int c = 0; c < nc; ++c) {
-      const int vr = d.comp_info[c].v_samp_factor * 8;
+      const int vr = d.comp_info[c].v_samp_factor * sizes[c];
       for (int r = 0; r < vr; ++r) {
         const int64_t y = static_cast<int64_t>(imcu) * vr + r;
         if (y < heights[c]) {
@@ -204,8 +213,9 @@ void check_coefficients(const std::vector<uint8_t>& data, const std::string& wha
   EXPECT_TRUE(dec.finish()) << what;
 }
 
-void check_planes(const std::vector<uint8_t>& data, const std::string& what) {
-  const auto ref = libjpeg_planes(data);
+void check_planes(const std::vector<uint8_t>& data, const std::string& what, int denom = 1) {
+  std::vector<int> size;
+  const auto ref = libjpeg_planes(data, denom, &size);
   BaselineDecoder dec;
   ASSERT_TRUE(dec.init(data.data(), data.size())) << what;
   const FrameHeader& h = dec.header();
@@ -213,24 +223,25 @@ void check_planes(const std::vector<uint8_t>& data, const std::string& what) {
   std::vector<std::vector<uint8_t>> planes(h.num_components);
   int64_t stride[3] = {0, 0, 0};
   for (int c = 0; c < h.num_components; ++c) {
-    stride[c] = h.comp[c].width_in_blocks * 8;
+    dec.set_block_size(c, size[c]);
+    stride[c] = h.comp[c].width_in_blocks * size[c];
     const int bv = single ? 1 : h.comp[c].v;
-    planes[c].assign(static_cast<size_t>(stride[c] * (h.mcu_rows * bv * 8)), 0);
+    planes[c].assign(static_cast<size_t>(stride[c] * (h.mcu_rows * bv * size[c])), 0);
   }
   for (int64_t my = 0; my < h.mcu_rows; ++my) {
     uint8_t* out[3] = {nullptr, nullptr, nullptr};
     for (int c = 0; c < h.num_components; ++c) {
       const int bv = single ? 1 : h.comp[c].v;
-      out[c] = planes[c].data() + my * bv * 8 * stride[c];
+      out[c] = planes[c].data() + my * bv * size[c] * stride[c];
     }
     ASSERT_TRUE(dec.decode_row(out, stride)) << what;
   }
   ASSERT_TRUE(dec.finish()) << what;
   for (int c = 0; c < h.num_components; ++c) {
-    const int64_t rows = h.comp[c].height_in_blocks * 8;
+    const int64_t rows = h.comp[c].height_in_blocks * size[c];
     for (int64_t y = 0; y < rows; ++y) {
       ASSERT_EQ(0, std::memcmp(&planes[c][y * stride[c]], &ref[c][y * stride[c]], stride[c]))
-          << what << " component " << c << " row " << y;
+          << what << " 1/" << denom << " component " << c << " row " << y;
     }
   }
 }
@@ -302,6 +313,19 @@ TEST(JpegNative, PlanesEqualLibjpegIdct) {
   });
 }
 
+// Reduced-size decoding: libjpeg-turbo's 4x4, 2x2 and 1x1 IDCTs (and the full one for components
+// it scales up, e.g. the chroma of 4:2:0 files at 1/2).
+TEST(JpegNative, ReducedPlanesEqualLibjpeg) {
+  for_each_target([] {
+    for (const Spec& s : specs()) {
+      const std::vector<uint8_t> data = encode(s);
+      for (int denom : {2, 4, 8}) {
+        check_planes(data, describe(s), denom);
+      }
+    }
+  });
+}
+
 // Coefficients chosen at random (up to +-1023, the encoder's limit) with 16-bit quantisation
 // tables: the IDCT's 16-bit products and saturations must follow libjpeg-turbo's exactly.
 TEST(JpegNative, ExtremeCoefficientsEqualLibjpegIdct) {
@@ -355,7 +379,9 @@ TEST(JpegNative, ExtremeCoefficientsEqualLibjpegIdct) {
     std::vector<uint8_t> data(mem, mem + size);
     jpeg_destroy_compress(&c);
     std::free(mem);
-    check_planes(data, "extreme coefficients round " + std::to_string(round));
+    for (int denom : {1, 2, 4, 8}) {
+      check_planes(data, "extreme coefficients round " + std::to_string(round), denom);
+    }
   }
   });
 }

@@ -1,7 +1,7 @@
 // JPEG decoding through libjpeg-turbo's libjpeg API, with the settings PIL and torchvision use
 // (JDCT_ISLOW, fancy upsampling, libjpeg's colour conversion), so full-size pixels are identical.
-// Full-size RGB decodes of sequential Huffman files go through this project's own entropy decoder
-// and IDCT first (jpeg_entropy.h), libjpeg taking over whenever it gives up (TVA_JPEG_NATIVE=0 in
+// RGB decodes of sequential Huffman files (full or reduced size) go through this project's own
+// entropy decoder and IDCT first (jpeg_entropy.h), libjpeg taking over whenever it gives up (TVA_JPEG_NATIVE=0 in
 // the environment: libjpeg only).
 //
 // libjpeg reports fatal errors by calling error_exit, whose default ends the process. Ours
@@ -461,8 +461,9 @@ bool start_raw(Decompressor* d) {
 }
 
 // The native decoder (jpeg_entropy.h) for a file whose header libjpeg has read and configured, when
-// it produces the same planes as libjpeg's raw output: full size, accurate IDCT, a sequential
-// Huffman-coded file of one scan whose frame is the one libjpeg saw. Null otherwise.
+// it produces the same planes as libjpeg's raw output: accurate IDCT (at reduced sizes every
+// component's scaled IDCT is one of 4x4, 2x2, 1x1 or the full one), a sequential Huffman-coded file
+// of one scan whose frame is the one libjpeg saw. Null otherwise.
 // The native decoder is used unless TVA_JPEG_NATIVE=0 is in the environment (read at each decode;
 // libjpeg-turbo alone then, for comparisons).
 bool native_enabled() {
@@ -472,9 +473,15 @@ bool native_enabled() {
 
 std::unique_ptr<jpeg::BaselineDecoder> native_decoder(const uint8_t* data, size_t size,
                                                       const jpeg_decompress_struct& c) {
-  if (!native_enabled() || c.min_DCT_scaled_size != DCTSIZE || c.dct_method != JDCT_ISLOW || c.progressive_mode ||
-      c.arith_code || c.data_precision != 8) {
+  if (!native_enabled() || c.dct_method != JDCT_ISLOW || c.progressive_mode || c.arith_code ||
+      c.data_precision != 8) {
     return nullptr;
+  }
+  for (int i = 0; i < c.num_components; ++i) {
+    const int s = c.comp_info[i].DCT_scaled_size;
+    if (s != 8 && s != 4 && s != 2 && s != 1) {
+      return nullptr;
+    }
   }
   auto dec = std::make_unique<jpeg::BaselineDecoder>();
   if (!dec->init(data, size)) {
@@ -489,9 +496,10 @@ std::unique_ptr<jpeg::BaselineDecoder> native_decoder(const uint8_t* data, size_
   for (int i = 0; i < h.num_components; ++i) {
     const jpeg_component_info& comp = c.comp_info[i];
     if (h.comp[i].id != comp.component_id || h.comp[i].h != comp.h_samp_factor ||
-        h.comp[i].v != comp.v_samp_factor || comp.DCT_scaled_size != DCTSIZE) {
+        h.comp[i].v != comp.v_samp_factor) {
       return nullptr;
     }
+    dec->set_block_size(i, comp.DCT_scaled_size);
   }
   return dec;
 }

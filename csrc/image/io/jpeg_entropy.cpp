@@ -633,8 +633,9 @@ bool BaselineDecoder::decode_row(uint8_t* const* out, const int64_t* stride) {
         if (out[c] == nullptr || bx >= comp.width_in_blocks || by >= comp.height_in_blocks) {
           return;
         }
-        jobs[n++] = simd::IdctJob{block, quant_[comp.quant], out[c] + 8 * yi * stride[c] + 8 * bx,
-                                  stride[c]};
+        const int size = block_size_[c];
+        jobs[n++] = simd::IdctJob{block, quant_[comp.quant],
+                                  out[c] + size * (yi * stride[c] + bx), stride[c], size};
       },
       [&] {
         simd::idct_blocks(jobs, n);

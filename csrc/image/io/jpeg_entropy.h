@@ -78,9 +78,13 @@ class BaselineDecoder {
   bool init(const uint8_t* data, size_t size);
   const FrameHeader& header() const { return hdr_; }
 
+  // Reduced-size output: component c's blocks come out as size x size samples (8, 4, 2 or 1:
+  // libjpeg's DCT_scaled_size and its IDCT for that size, see jpeg_idct_simd.h). 8 by default.
+  void set_block_size(int c, int size) { block_size_[c] = size; }
+
   // Decodes the next MCU row and writes the IDCT output of every block holding image data: row r
-  // of component c's part of this MCU row (r < v_c * 8) at out[c] + r * stride[c], block column x
-  // at byte 8 * x. Components not wanted may have out[c] == nullptr (entropy decoding only).
+  // of component c's part of this MCU row (r < v_c * size) at out[c] + r * stride[c], block column
+  // x at byte size * x. Components not wanted may have out[c] == nullptr (entropy decoding only).
   bool decode_row(uint8_t* const* out, const int64_t* stride);
   // Like decode_row, but hands each block's quantised coefficients (natural order) to the caller:
   // coef[c] + ((by * coef_blocks_wide[c]) + bx) * 64, block row by counted from the top of this
@@ -128,6 +132,7 @@ class BaselineDecoder {
   int restarts_to_go_ = 0;
   int next_restart_ = 0;
   int64_t row_ = 0;
+  int block_size_[3] = {8, 8, 8};
   alignas(64) int16_t blocks_[10][64] = {};  // zero between MCUs (zeroed after each one)
 };
 

@@ -21,6 +21,112 @@ constexpr int32_t kF0_298 = 2446, kF0_390 = 3196, kF0_541 = 4433, kF0_765 = 6270
                   kF2_053 = 16819, kF2_562 = 20995, kF3_072 = 25172;
 constexpr int kConstBits = 13;
 constexpr int kPass1Bits = 2;
+// jidctred.c's constants.
+constexpr int32_t kF0_211 = 1730, kF0_509 = 4176, kF0_601 = 4926, kF0_720 = 5906, kF0_850 = 6967,
+                  kF1_061 = 8697, kF1_272 = 10426, kF1_451 = 11893, kF2_172 = 17799,
+                  kF3_624 = 29692;
+
+// Arithmetic of the SSE2 code: 16-bit products and shifts wrap, 32-bit sums wrap, packs saturate.
+inline int16_t RedWrap16(int32_t v) { return static_cast<int16_t>(static_cast<uint16_t>(v)); }
+inline int32_t RedWrap32(int64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(v)); }
+inline int32_t RedSat16(int32_t v) { return v < -32768 ? -32768 : (v > 32767 ? 32767 : v); }
+inline uint8_t RedSample(int32_t v) {  // packsswb of a 16-bit value, plus 128
+  v = v < -128 ? -128 : (v > 127 ? 127 : v);
+  return static_cast<uint8_t>(v + 128);
+}
+inline int16_t RedDequantize16(const int16_t* coef, const int16_t* quant, int i) {
+  return RedWrap16(static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(coef[i])) *
+                                     static_cast<uint16_t>(quant[i])));
+}
+// Sum of two 16-bit products (pmaddwd), then wrapping 32-bit additions.
+inline int32_t RedMadd(int32_t a, int32_t ca, int32_t b, int32_t cb) {
+  return RedWrap32(static_cast<int64_t>(a) * ca + static_cast<int64_t>(b) * cb);
+}
+inline int32_t RedAdd32(int32_t a, int32_t b) { return RedWrap32(static_cast<int64_t>(a) + b); }
+inline int32_t RedSub32(int32_t a, int32_t b) { return RedWrap32(static_cast<int64_t>(a) - b); }
+inline int32_t RedDescale(int32_t v, int n) { return RedAdd32(v, 1 << (n - 1)) >> n; }
+
+// jpeg_idct_1x1: the DC coefficient times its quantiser (in int), descaled by 3, through libjpeg's
+// range-limit table (index taken modulo 1024).
+inline void Idct1x1(const int16_t* coef, const int16_t* quant, uint8_t* out) {
+  const int32_t dc = (static_cast<int32_t>(coef[0]) * quant[0] + 4) >> 3;
+  int32_t x = dc & 1023;
+  x = x >= 512 ? x - 1024 : x;
+  x += 128;
+  out[0] = static_cast<uint8_t>(x < 0 ? 0 : (x > 255 ? 255 : x));
+}
+
+// jsimd_idct_2x2_sse2: pass 1 over columns 0, 1, 3, 5, 7 (32-bit results), pass 2 over the two
+// rows with those results saturated to 16 bits (except column 0's, shifted in 32 bits).
+inline void Idct2x2(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride) {
+  constexpr int kCols[5] = {0, 1, 3, 5, 7};
+  int32_t a[8] = {0}, b[8] = {0};
+  for (int c : kCols) {
+    const int32_t d0 = RedDequantize16(coef, quant, c), d1 = RedDequantize16(coef, quant, 8 + c),
+                  d3 = RedDequantize16(coef, quant, 24 + c), d5 = RedDequantize16(coef, quant, 40 + c),
+                  d7 = RedDequantize16(coef, quant, 56 + c);
+    const int32_t tmp0 = RedAdd32(RedMadd(d1, kF3_624, d3, -kF1_272), RedMadd(d5, kF0_850, d7, -kF0_720));
+    const int32_t tmp10 = d0 * (1 << (kConstBits + 2));
+    a[c] = RedDescale(RedAdd32(tmp10, tmp0), kConstBits - kPass1Bits + 2);
+    b[c] = RedDescale(RedSub32(tmp10, tmp0), kConstBits - kPass1Bits + 2);
+  }
+  for (int r = 0; r < 2; ++r) {
+    const int32_t* w = r == 0 ? a : b;
+    const int32_t tmp0 = RedAdd32(RedMadd(RedSat16(w[1]), kF3_624, RedSat16(w[3]), -kF1_272),
+                               RedMadd(RedSat16(w[5]), kF0_850, RedSat16(w[7]), -kF0_720));
+    const int32_t tmp10 = RedWrap32(static_cast<int64_t>(static_cast<uint32_t>(w[0]) << (kConstBits + 2)));
+    const int n = kConstBits + kPass1Bits + 3 + 2;
+    out[r * stride] = RedSample(RedSat16(RedDescale(RedAdd32(tmp10, tmp0), n)));
+    out[r * stride + 1] = RedSample(RedSat16(RedDescale(RedSub32(tmp10, tmp0), n)));
+  }
+}
+
+// jsimd_idct_4x4_sse2 (row 4 and column 4 of the coefficients unused): pass 1 over the 8
+// columns, with the shortcut when rows 1, 2, 3, 5, 6, 7 are zero (each column's dequantised DC
+// times 4, in 16 bits); results saturated to 16 bits; pass 2 over the 4 rows.
+inline void Idct4x4Scalar(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride) {
+  int32_t ws[4][8];
+  bool ac_zero = true;
+  for (int i = 8; i < 64; ++i) {
+    ac_zero = ac_zero && (i / 8 == 4 || coef[i] == 0);
+  }
+  for (int c = 0; c < 8; ++c) {
+    if (ac_zero) {
+      const int16_t v = RedWrap16(static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(RedDequantize16(coef, quant, c))) << kPass1Bits));
+      for (int r = 0; r < 4; ++r) {
+        ws[r][c] = v;
+      }
+      continue;
+    }
+    int32_t d[8];
+    for (int k = 0; k < 8; ++k) {
+      d[k] = RedDequantize16(coef, quant, 8 * k + c);
+    }
+    const int32_t tmp2 = RedAdd32(RedMadd(d[1], kF2_562, d[3], kF0_899), RedMadd(d[5], -kF0_601, d[7], -kF0_509));
+    const int32_t tmp0 = RedAdd32(RedMadd(d[1], kF1_061, d[3], -kF2_172), RedMadd(d[5], kF1_451, d[7], -kF0_211));
+    const int32_t tmp0e = d[0] * (1 << (kConstBits + 1));
+    const int32_t tmp2e = RedMadd(d[2], kF1_847, d[6], -kF0_765);
+    const int32_t tmp10 = RedAdd32(tmp0e, tmp2e), tmp12 = RedSub32(tmp0e, tmp2e);
+    const int n = kConstBits - kPass1Bits + 1;
+    ws[0][c] = RedSat16(RedDescale(RedAdd32(tmp10, tmp2), n));
+    ws[3][c] = RedSat16(RedDescale(RedSub32(tmp10, tmp2), n));
+    ws[1][c] = RedSat16(RedDescale(RedAdd32(tmp12, tmp0), n));
+    ws[2][c] = RedSat16(RedDescale(RedSub32(tmp12, tmp0), n));
+  }
+  for (int r = 0; r < 4; ++r) {
+    const int32_t* w = ws[r];
+    const int32_t tmp2 = RedAdd32(RedMadd(w[1], kF2_562, w[3], kF0_899), RedMadd(w[5], -kF0_601, w[7], -kF0_509));
+    const int32_t tmp0 = RedAdd32(RedMadd(w[1], kF1_061, w[3], -kF2_172), RedMadd(w[5], kF1_451, w[7], -kF0_211));
+    const int32_t tmp0e = w[0] * (1 << (kConstBits + 1));
+    const int32_t tmp2e = RedMadd(w[2], kF1_847, w[6], -kF0_765);
+    const int32_t tmp10 = RedAdd32(tmp0e, tmp2e), tmp12 = RedSub32(tmp0e, tmp2e);
+    const int n = kConstBits + kPass1Bits + 3 + 1;
+    out[r * stride + 0] = RedSample(RedSat16(RedDescale(RedAdd32(tmp10, tmp2), n)));
+    out[r * stride + 1] = RedSample(RedSat16(RedDescale(RedAdd32(tmp12, tmp0), n)));
+    out[r * stride + 2] = RedSample(RedSat16(RedDescale(RedSub32(tmp12, tmp0), n)));
+    out[r * stride + 3] = RedSample(RedSat16(RedDescale(RedSub32(tmp10, tmp2), n)));
+  }
+}
 }  // namespace idct
 }  // namespace simd
 }  // namespace image
@@ -283,6 +389,92 @@ inline bool RowsZero(const int16_t* coef) {
   return hn::AllTrue(d, hn::Eq(rows, hn::Zero(d)));
 }
 
+// jsimd_idct_4x4_sse2 in vectors (see idct::Idct4x4Scalar for the arithmetic).
+void Idct4x4(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
+             uint8_t* HWY_RESTRICT out, int64_t stride) {
+  using namespace idct;
+  const hn::Full128<int16_t> d16;
+  const hn::Full128<int32_t> d32;
+  using V = hn::Vec<decltype(d16)>;
+  using V32 = hn::Vec<decltype(d32)>;
+  const auto pair = [&](int32_t even, int32_t odd) {
+    return hn::BitCast(d16, hn::Set(d32, static_cast<int32_t>((static_cast<uint32_t>(odd) << 16) |
+                                                              (static_cast<uint32_t>(even) & 0xFFFFu))));
+  };
+  const auto madd = [&](V a, V b) {
+    V32 sum1 = hn::Zero(d32);
+    const V32 sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, hn::Zero(d32), sum1);
+    return hn::RearrangeToOddPlusEven(sum0, sum1);
+  };
+  const V zero = hn::Zero(d16);
+  const V c13a = pair(kF2_562, kF0_899), c57a = pair(-kF0_601, -kF0_509);
+  const V c13b = pair(kF1_061, -kF2_172), c57b = pair(kF1_451, -kF0_211);
+  const V c26 = pair(kF1_847, -kF0_765);
+  const auto ld = [&](int k) { return hn::LoadU(d16, coef + 8 * k); };
+  const auto dq = [&](int k) { return hn::Mul(ld(k), hn::LoadU(d16, quant + 8 * k)); };
+  V ws[4];
+  const V ac = hn::Or(hn::Or(hn::Or(ld(1), ld(2)), hn::Or(ld(3), ld(5))), hn::Or(ld(6), ld(7)));
+  if (hn::AllTrue(d16, hn::Eq(ac, zero))) {
+    ws[0] = ws[1] = ws[2] = ws[3] = hn::ShiftLeft<kPass1Bits>(dq(0));
+  } else {
+    const V r0 = dq(0), r1 = dq(1), r2 = dq(2), r3 = dq(3), r5 = dq(5), r6 = dq(6), r7 = dq(7);
+    const V32 round = hn::Set(d32, 1 << (kConstBits - kPass1Bits));
+    V32 o[4][2];
+    for (int h = 0; h < 2; ++h) {
+      const auto il = [&](V a, V b) {
+        return h == 0 ? hn::InterleaveLower(d16, a, b) : hn::InterleaveUpper(d16, a, b);
+      };
+      const V i13 = il(r1, r3), i57 = il(r5, r7), i26 = il(r2, r6);
+      const V32 tmp2 = hn::Add(madd(i13, c13a), madd(i57, c57a));
+      const V32 tmp0 = hn::Add(madd(i13, c13b), madd(i57, c57b));
+      const V32 tmp0e = hn::ShiftRight<16 - kConstBits - 1>(hn::BitCast(d32, il(zero, r0)));
+      const V32 tmp2e = madd(i26, c26);
+      const V32 tmp10 = hn::Add(tmp0e, tmp2e), tmp12 = hn::Sub(tmp0e, tmp2e);
+      const auto ds = [&](V32 v) { return hn::ShiftRight<kConstBits - kPass1Bits + 1>(hn::Add(v, round)); };
+      o[0][h] = ds(hn::Add(tmp10, tmp2));
+      o[3][h] = ds(hn::Sub(tmp10, tmp2));
+      o[1][h] = ds(hn::Add(tmp12, tmp0));
+      o[2][h] = ds(hn::Sub(tmp12, tmp0));
+    }
+    for (int k = 0; k < 4; ++k) {
+      ws[k] = hn::ReorderDemote2To(d16, o[k][0], o[k][1]);
+    }
+  }
+  // Columns as 4-row halves: c01 = (col 0 rows 0..3, col 1 rows 0..3), ...
+  const auto t0 = hn::BitCast(d32, hn::InterleaveLower(d16, ws[0], ws[1]));
+  const auto t1 = hn::BitCast(d32, hn::InterleaveUpper(d16, ws[0], ws[1]));
+  const auto t2 = hn::BitCast(d32, hn::InterleaveLower(d16, ws[2], ws[3]));
+  const auto t3 = hn::BitCast(d32, hn::InterleaveUpper(d16, ws[2], ws[3]));
+  const V c01 = hn::BitCast(d16, hn::InterleaveLower(d32, t0, t2));
+  const V c23 = hn::BitCast(d16, hn::InterleaveUpper(d32, t0, t2));
+  const V c45 = hn::BitCast(d16, hn::InterleaveLower(d32, t1, t3));
+  const V c67 = hn::BitCast(d16, hn::InterleaveUpper(d32, t1, t3));
+  const V i13 = hn::InterleaveUpper(d16, c01, c23), i57 = hn::InterleaveUpper(d16, c45, c67);
+  const V i26 = hn::InterleaveLower(d16, c23, c67);
+  const V32 tmp0e = hn::ShiftRight<16 - kConstBits - 1>(hn::BitCast(d32, hn::InterleaveLower(d16, zero, c01)));
+  const V32 tmp2 = hn::Add(madd(i13, c13a), madd(i57, c57a));
+  const V32 tmp0 = hn::Add(madd(i13, c13b), madd(i57, c57b));
+  const V32 tmp2e = madd(i26, c26);
+  const V32 tmp10 = hn::Add(tmp0e, tmp2e), tmp12 = hn::Sub(tmp0e, tmp2e);
+  constexpr int kShift2 = kConstBits + kPass1Bits + 3 + 1;
+  const V32 round2 = hn::Set(d32, 1 << (kShift2 - 1));
+  const auto ds2 = [&](V32 v) { return hn::ShiftRight<kShift2>(hn::Add(v, round2)); };
+  // Output columns 0..3, each over rows 0..3.
+  const V p01 = hn::ReorderDemote2To(d16, ds2(hn::Add(tmp10, tmp2)), ds2(hn::Add(tmp12, tmp0)));
+  const V p23 = hn::ReorderDemote2To(d16, ds2(hn::Sub(tmp12, tmp0)), ds2(hn::Sub(tmp10, tmp2)));
+  const V a = hn::InterleaveLower(d16, p01, p23), b = hn::InterleaveUpper(d16, p01, p23);
+  const V rows01 = hn::InterleaveLower(d16, a, b), rows23 = hn::InterleaveUpper(d16, a, b);
+  const hn::Rebind<int8_t, decltype(d16)> d8;
+  const hn::Rebind<uint8_t, decltype(d16)> du8;
+  const auto center = hn::Set(du8, 0x80);
+  HWY_ALIGN uint8_t px[16];
+  hn::Store(hn::Xor(hn::BitCast(du8, hn::DemoteTo(d8, rows01)), center), du8, px);
+  hn::Store(hn::Xor(hn::BitCast(du8, hn::DemoteTo(d8, rows23)), center), du8, px + 8);
+  for (int r = 0; r < 4; ++r) {
+    std::memcpy(out + r * stride, px + 4 * r, 4);
+  }
+}
+
 // low4: every non-zero coefficient is in rows 0..3 and columns 0..3 (then inputs 4..7 of both
 // passes are zero: the columns 4..7 of pass 1 give zeros).
 void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
@@ -326,6 +518,21 @@ inline int BlockKind(const int16_t* coef) {
 }
 #endif
 
+void IdctReduced(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
+                 uint8_t* HWY_RESTRICT out, int64_t stride, int size) {
+  if (size == 1) {
+    idct::Idct1x1(coef, quant, out);
+  } else if (size == 2) {
+    idct::Idct2x2(coef, quant, out, stride);
+  } else {
+#if HWY_TARGET == HWY_SCALAR
+    idct::Idct4x4Scalar(coef, quant, out, stride);
+#else
+    Idct4x4(coef, quant, out, stride);
+#endif
+  }
+}
+
 void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
 #if HWY_TARGET != HWY_SCALAR && HWY_TARGET <= HWY_AVX2
   // Blocks that take the same path go through the IDCT two at a time.
@@ -333,6 +540,10 @@ void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
   bool pending_rz = false, pending_low4 = false;
   for (int i = 0; i < n; ++i) {
     const IdctJob& j = jobs[i];
+    if (j.size != 8) {
+      IdctReduced(j.coef, j.quant, j.out, j.stride, j.size);
+      continue;
+    }
     const int kind = BlockKind(j.coef);
     if (kind == 0) {
       const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
@@ -370,6 +581,10 @@ void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
 #else
   for (int i = 0; i < n; ++i) {
     const IdctJob& j = jobs[i];
+    if (j.size != 8) {
+      IdctReduced(j.coef, j.quant, j.out, j.stride, j.size);
+      continue;
+    }
     const int kind = BlockKind(j.coef);
     if (kind == 0) {
       const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
@@ -396,6 +611,12 @@ namespace simd {
 
 HWY_EXPORT(IdctIslow);
 HWY_EXPORT(IdctBlocks);
+HWY_EXPORT(IdctReduced);
+
+void idct_reduced(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
+                  int size) {
+  HWY_DYNAMIC_DISPATCH(IdctReduced)(coef, quant, out, stride, size);
+}
 
 void idct_blocks(const IdctJob* jobs, int n) { HWY_DYNAMIC_DISPATCH(IdctBlocks)(jobs, n); }
 

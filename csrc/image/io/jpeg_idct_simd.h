@@ -17,18 +17,26 @@ namespace simd {
 void idct_islow(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
                 bool low4 = false);
 
-// One block for idct_blocks.
+// One block for idct_blocks. size: the output block's side, 8 (idct_islow) or, for reduced-size
+// decoding, 4, 2 or 1 (libjpeg-turbo's jpeg_idct_4x4 / 2x2 as its SSE2 code computes them, and
+// jpeg_idct_1x1).
 struct IdctJob {
   const int16_t* coef;
   const int16_t* quant;
   uint8_t* out;
   int64_t stride;
+  int size = 8;
 };
 
 // idct_islow for each of n jobs (one dispatch for all); blocks whose only non-zero coefficient is
 // the DC one, or whose non-zero coefficients lie in rows and columns 0..3, take faster paths with
 // the same output.
 void idct_blocks(const IdctJob* jobs, int n);
+
+// Reduced-size IDCTs of one block: coefficients and quantisation table as for idct_islow, size x
+// size samples to out + r * stride.
+void idct_reduced(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
+                  int size);
 
 // The sample value of every pixel of a block whose only non-zero coefficient is the DC one, as
 // idct_islow gives it.
