@@ -381,6 +381,22 @@ class RawDecoder {
     return true;
   }
 
+  // With the native decoder: entropy-decodes iMCU rows [0, imcu) without output (their pixels are
+  // not wanted), so that the next rows decoded are those from imcu on; rows before `first_row`
+  // (the first wanted one, in iMCU row imcu or later) are then not written. The chroma of iMCU row
+  // imcu - 1 is not available, so first_row must not need it (the iMCU row above first_row's).
+  bool skip_to(int64_t imcu, int64_t first_row) {
+    const int64_t stride[3] = {0, 0, 0};
+    uint8_t* none[3] = {nullptr, nullptr, nullptr};
+    for (; read_ < imcu; ++read_) {
+      if (!native_->decode_row(none, stride)) {
+        return false;
+      }
+    }
+    next_row_ = first_row;
+    return true;
+  }
+
   // Ends the decompression: finish (reads to the end of the file) once every iMCU row was read.
   // The native decoder checks the end of its scan instead (a false return: decode with libjpeg).
   bool end() {
@@ -553,6 +569,21 @@ void decode_band(const uint8_t* data, size_t size, const DecodeOptions& opts, in
   }
   configure(&d, opts, denom);
   const int64_t first = band_start == 0 ? 0 : (band_start - imcu_h) / imcu_h * imcu_h;
+  // The native decoder first: the rows above the band's margin iMCU row entropy-decoded only,
+  // the margin row decoded (the band's first row blends in its chroma), then the band's rows.
+  // Whatever it gives up on, libjpeg redoes below.
+  const ChromaUpsampling up = raw_upsampling(d.cinfo);
+  if (up.h != 0) {
+    if (auto native = native_decoder(data, size, d.cinfo)) {
+      RawDecoder raw(&d, up, native.get());
+      // Rows are addressed from the top of the image; only rows of this band are written.
+      uint8_t* top = out - band_start * row_bytes;
+      if (raw.skip_to(first / imcu_h, band_start) && raw.decode_until(band_end, top, row_bytes) &&
+          (!last || raw.end())) {
+        return;
+      }
+    }
+  }
   const int64_t margin_rows = band_start - first;
   RowPlan plan;
   plan.skip_rows = static_cast<JDIMENSION>(first);
