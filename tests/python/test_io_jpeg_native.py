@@ -1,8 +1,10 @@
 """The native baseline JPEG decoder (on by default; TVA_JPEG_NATIVE=0 turns it off): own Huffman
-decoding and IDCT, then the raw-plane upsampling and colour conversion. Pixels identical to torchvision.io.decode_jpeg and PIL
-for every chroma subsampling, sizes from 1x1 to odd ones, qualities 1..100, restart markers, 16-bit
-quantisation tables, and at 1 and 2 threads; files it does not take (progressive, grayscale, reduced
-sizes, crops) and corrupt or truncated files behave exactly as with libjpeg alone."""
+decoding and IDCT, then the raw-plane upsampling and colour conversion. Pixels identical to
+torchvision.io.decode_jpeg and PIL for every chroma subsampling, sizes from 1x1 to odd ones,
+qualities 1..100, restart markers, 16-bit quantisation tables, reduced sizes (equal to PIL's draft and to libjpeg-turbo's scaled decode), and at
+1 and 2 threads; files it does not take (progressive, grayscale, crops) and corrupt or truncated files
+behave exactly as with libjpeg alone."""
+import io
 import struct
 
 import numpy as np
@@ -10,7 +12,9 @@ import pytest
 import torch
 import torchvision.io as tio
 
-from torchvision_adapter.io import ImageDecodeError, decode_image
+from PIL import Image
+
+from torchvision_adapter.io import ImageDecodeError, decode_image, image_info
 
 from io_samples import jpeg_bytes, pil_rgb, restart_jpeg, smooth_rgb
 
@@ -60,6 +64,44 @@ def test_noise_and_saturated_colours(sampling):
 def test_restart_markers(interval):
     for w, h in ((77, 49), (16, 16), (130, 47)):
         check_equal(restart_jpeg(h, w, interval))
+
+
+def check_reduced(data: bytes, denom: int, monkeypatch):
+    """Decoded at 1/denom: equal to PIL's draft and to libjpeg-turbo's own scaled decode."""
+    _, w, h, _ = image_info(data)
+    target = (max(1, w // denom), max(1, h // denom))
+    out = decode_image(data, min_size=target)
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", target)
+        ref = chw(np.array(im.convert("RGB")))
+    assert out.shape == ref.shape
+    assert torch.equal(out, ref)
+    monkeypatch.setenv("TVA_JPEG_NATIVE", "0")
+    assert torch.equal(decode_image(data, min_size=target), out)
+    monkeypatch.setenv("TVA_JPEG_NATIVE", "1")
+
+
+@pytest.mark.parametrize("denom", [2, 4, 8])
+@pytest.mark.parametrize("sampling", sorted(SUBSAMPLING))
+def test_reduced_sizes(denom, sampling, monkeypatch):
+    # libjpeg-turbo's 4x4 / 2x2 / 1x1 IDCTs (the full one where it scales the chroma IDCT up), noise
+    # and flat images, extreme qualities, restart markers.
+    rng = np.random.default_rng(denom)
+    for i, (w, h) in enumerate([(1, 1), (9, 17), (61, 45), (130, 47)]):
+        for quality in (1, 60, 100):
+            check_reduced(jpeg_bytes(smooth_rgb(h, w, seed=60 + i), quality=quality,
+                                     subsampling=SUBSAMPLING[sampling]), denom, monkeypatch)
+        noise = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        check_reduced(jpeg_bytes(noise, quality=97, subsampling=SUBSAMPLING[sampling]), denom, monkeypatch)
+    check_reduced(restart_jpeg(49, 77, 3), denom, monkeypatch)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_reduced_band_parallel(threads, monkeypatch):
+    torch.set_num_threads(threads)
+    rgb = smooth_rgb(1000, 1300, seed=8)
+    for sampling in SUBSAMPLING.values():
+        check_reduced(jpeg_bytes(rgb, quality=90, subsampling=sampling), 2, monkeypatch)
 
 
 def test_files_the_native_decoder_leaves_to_libjpeg():
