@@ -389,6 +389,54 @@ inline bool RowsZero(const int16_t* coef) {
   return hn::AllTrue(d, hn::Eq(rows, hn::Zero(d)));
 }
 
+// jsimd_idct_2x2_sse2: pass 1 in vectors (all 8 columns; 0, 1, 3, 5, 7 are used), pass 2 on the two
+// rows as idct::Idct2x2 computes it.
+void Idct2x2(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
+             uint8_t* HWY_RESTRICT out, int64_t stride) {
+  using namespace idct;
+  const hn::Full128<int16_t> d16;
+  const hn::Full128<int32_t> d32;
+  using V = hn::Vec<decltype(d16)>;
+  using V32 = hn::Vec<decltype(d32)>;
+  const auto pair = [&](int32_t even, int32_t odd) {
+    return hn::BitCast(d16, hn::Set(d32, static_cast<int32_t>((static_cast<uint32_t>(odd) << 16) |
+                                                              (static_cast<uint32_t>(even) & 0xFFFFu))));
+  };
+  const auto madd = [&](V a, V b) {
+    V32 sum1 = hn::Zero(d32);
+    const V32 sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, hn::Zero(d32), sum1);
+    return hn::RearrangeToOddPlusEven(sum0, sum1);
+  };
+  const auto dq = [&](int k) {
+    return hn::Mul(hn::LoadU(d16, coef + 8 * k), hn::LoadU(d16, quant + 8 * k));
+  };
+  const V r0 = dq(0), r1 = dq(1), r3 = dq(3), r5 = dq(5), r7 = dq(7);
+  const V c13 = pair(kF3_624, -kF1_272), c57 = pair(kF0_850, -kF0_720);
+  const V zero = hn::Zero(d16);
+  const V32 round = hn::Set(d32, 1 << (kConstBits - kPass1Bits + 1));
+  HWY_ALIGN int32_t a[8], b[8];
+  for (int h = 0; h < 2; ++h) {
+    const auto il = [&](V x, V y) {
+      return h == 0 ? hn::InterleaveLower(d16, x, y) : hn::InterleaveUpper(d16, x, y);
+    };
+    const V32 tmp0 = hn::Add(madd(il(r1, r3), c13), madd(il(r5, r7), c57));
+    const V32 tmp10 = hn::ShiftRight<16 - kConstBits - 2>(hn::BitCast(d32, il(zero, r0)));
+    hn::Store(hn::ShiftRight<kConstBits - kPass1Bits + 2>(hn::Add(hn::Add(tmp10, tmp0), round)), d32,
+              a + 4 * h);
+    hn::Store(hn::ShiftRight<kConstBits - kPass1Bits + 2>(hn::Add(hn::Sub(tmp10, tmp0), round)), d32,
+              b + 4 * h);
+  }
+  for (int r = 0; r < 2; ++r) {
+    const int32_t* w = r == 0 ? a : b;
+    const int32_t tmp0 = RedAdd32(RedMadd(RedSat16(w[1]), kF3_624, RedSat16(w[3]), -kF1_272),
+                                  RedMadd(RedSat16(w[5]), kF0_850, RedSat16(w[7]), -kF0_720));
+    const int32_t tmp10 = static_cast<int32_t>(static_cast<uint32_t>(w[0]) << (kConstBits + 2));
+    const int n = kConstBits + kPass1Bits + 3 + 2;
+    out[r * stride] = RedSample(RedSat16(RedDescale(RedAdd32(tmp10, tmp0), n)));
+    out[r * stride + 1] = RedSample(RedSat16(RedDescale(RedSub32(tmp10, tmp0), n)));
+  }
+}
+
 // jsimd_idct_4x4_sse2 in vectors (see idct::Idct4x4Scalar for the arithmetic).
 void Idct4x4(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
              uint8_t* HWY_RESTRICT out, int64_t stride) {
@@ -523,7 +571,11 @@ void IdctReduced(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT q
   if (size == 1) {
     idct::Idct1x1(coef, quant, out);
   } else if (size == 2) {
+#if HWY_TARGET == HWY_SCALAR
     idct::Idct2x2(coef, quant, out, stride);
+#else
+    Idct2x2(coef, quant, out, stride);
+#endif
   } else {
 #if HWY_TARGET == HWY_SCALAR
     idct::Idct4x4Scalar(coef, quant, out, stride);
