@@ -144,7 +144,40 @@ bool build_table(const uint8_t counts[17], const uint8_t* symbols, int n, bool a
   return true;
 }
 
+// HuffTable::skip from the fast lookups: consecutive symbols as long as each is decided by bits
+// inside the peek (the bits after it are unknown, zero here: a symbol whose code and value bits
+// fit is decided by them alone).
+void build_skip_table(HuffTable* t) {
+  for (uint32_t i = 0; i < (1u << kFastBits); ++i) {
+    uint32_t used = 0, advance = 0, eob = 0;
+    while (used < static_cast<uint32_t>(kFastBits)) {
+      const uint32_t f = t->fast[(i << used) & ((1u << kFastBits) - 1)];
+      const uint32_t bits = f & 255;
+      if (bits == 0 || used + bits > static_cast<uint32_t>(kFastBits)) {
+        break;
+      }
+      used += bits;
+      const uint32_t a = (f >> 8) & 255;
+      if (a == 64) {
+        eob = 1;
+        break;
+      }
+      advance += a;
+    }
+    t->skip[i] = used | (advance << 8) | (eob << 16);
+  }
+  t->skip_built = true;
+}
+
 }  // namespace
+
+void BaselineDecoder::set_block_size(int c, int size) {
+  block_size_[c] = size;
+  HuffTable& act = ac_[hdr_.comp[c].ac];
+  if (size == 1 && !act.skip_built) {
+    build_skip_table(&act);
+  }
+}
 
 bool BaselineDecoder::find_marker(const uint8_t** at, uint8_t* code) const {
   const uint8_t* p = *at;
@@ -497,6 +530,64 @@ struct BitReader {
   }
 };
 
+// A block of which only the DC coefficient is wanted (the AC symbols are parsed, their values
+// skipped, as libjpeg does for 1x1 IDCTs): the symbols come from skip lookups, several per lookup
+// while the zigzag position stays below 63; near the end of a block without an end-of-block code,
+// one symbol at a time. The DC coefficient goes to block[0] (other coefficients may be written).
+HWY_INLINE void decode_block_dc(BitReader& br, const HuffTable& dct, const HuffTable& act,
+                                int32_t* last_dc, int16_t* block, bool* bad) {
+  br.refill();
+  int32_t diff;
+  const uint32_t f = dct.fast[br.buf >> (64 - kFastBits)];
+  if (TVA_JPEG_LIKELY(f & 255)) {
+    diff = static_cast<int16_t>(f >> 16);
+    br.consume(f & 255);
+  } else {
+    uint32_t e = dct.look[br.buf >> (64 - kLookBits)];
+    if (e == 0) {
+      e = decode_long(dct, br.buf, bad);
+    }
+    const uint32_t len = e & 255;
+    const uint32_t sz = (e >> 8) & 15;
+    diff = value_after(br.buf, len, sz);
+    br.consume(len + sz);
+  }
+  const int32_t dc = static_cast<int32_t>(static_cast<uint32_t>(*last_dc) +
+                                          static_cast<uint32_t>(diff));
+  *last_dc = dc;
+  block[0] = static_cast<int16_t>(dc);
+  uint32_t k = 0;
+  for (;;) {
+    br.refill();
+    for (int i = 0; i < 3; ++i) {
+      const uint32_t e = act.skip[br.buf >> (64 - kFastBits)];
+      const uint32_t advance = (e >> 8) & 255;
+      if (TVA_JPEG_LIKELY((e & 255) != 0 && k + advance <= 62)) {
+        br.consume(e & 255);
+        k += advance;
+        if (e >> 16) {
+          return;
+        }
+        continue;
+      }
+      // One symbol (the block may end inside this lookup's symbols).
+      br.refill();
+      const uint32_t f1 = act.fast[br.buf >> (64 - kFastBits)];
+      if (f1 & 255) {
+        k += (f1 >> 8) & 255;
+        br.consume(f1 & 255);
+      } else {
+        const uint32_t r = decode_ac_slow(act, br.buf, k, block, bad);
+        br.consume(r & 255);
+        k = r >> 8;
+      }
+      if (k >= 63) {
+        return;
+      }
+    }
+  }
+}
+
 // One block (libjpeg's decode_mcu for one block): block (zeroed by the caller) receives the
 // quantised coefficients in natural order. Symbols come from fast lookups, three per refill (each
 // uses at most kFastBits bits, so at least 26 bits are left for the lookup of the third); a symbol
@@ -591,8 +682,13 @@ bool BaselineDecoder::decode_row_impl(BlockFn&& fn, McuFn&& mcu_done) {
       const HuffTable& dct = dc_[comp.dc];
       const HuffTable& act = ac_[comp.ac];
       const int n = ns == 1 ? 1 : comp.h * comp.v;
+      const bool dc_only = block_size_[hdr_.scan_order[s]] == 1;
       for (int i = 0; i < n; ++i, ++blk) {
-        decode_block(br, dct, act, &last_dc_[s], blocks_[blk], &bad_);
+        if (dc_only) {
+          decode_block_dc(br, dct, act, &last_dc_[s], blocks_[blk], &bad_);
+        } else {
+          decode_block(br, dct, act, &last_dc_[s], blocks_[blk], &bad_);
+        }
         if (TVA_JPEG_UNLIKELY(static_cast<int64_t>(br.position(data)) > seg_bits_)) {
           return false;  // ran into the marker (or the end of the data)
         }

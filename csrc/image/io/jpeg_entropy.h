@@ -39,6 +39,12 @@ struct HuffTable {
   int num_symbols = 0;
   bool defined = false;
   bool is_ac = false;
+  // For blocks whose AC values are not wanted (1x1 reduced-size IDCT): skip[peek of kFastBits
+  // bits] = bits of the whole symbols (code + value bits) that fit, up to and including an end of
+  // block (0: none fits) | (their zigzag advance, the end of block's left out, << 8) | (1 << 16
+  // when they end with the end of block). Built on demand (skip_built).
+  uint32_t skip[1 << kFastBits];
+  bool skip_built = false;
   bool dc_valid = false;  // every symbol <= 15 (libjpeg refuses other tables as DC tables)
 };
 
@@ -80,7 +86,8 @@ class BaselineDecoder {
 
   // Reduced-size output: component c's blocks come out as size x size samples (8, 4, 2 or 1:
   // libjpeg's DCT_scaled_size and its IDCT for that size, see jpeg_idct_simd.h). 8 by default.
-  void set_block_size(int c, int size) { block_size_[c] = size; }
+  // Call after init.
+  void set_block_size(int c, int size);
 
   // Decodes the next MCU row and writes the IDCT output of every block holding image data: row r
   // of component c's part of this MCU row (r < v_c * size) at out[c] + r * stride[c], block column
