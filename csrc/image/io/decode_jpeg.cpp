@@ -1,5 +1,8 @@
 // JPEG decoding through libjpeg-turbo's libjpeg API, with the settings PIL and torchvision use
 // (JDCT_ISLOW, fancy upsampling, libjpeg's colour conversion), so full-size pixels are identical.
+// RGB decodes of sequential Huffman files (full or reduced size) go through this project's own
+// entropy decoder and IDCT first (jpeg_entropy.h), libjpeg taking over whenever it gives up (TVA_JPEG_NATIVE=0 in
+// the environment: libjpeg only).
 //
 // libjpeg reports fatal errors by calling error_exit, whose default ends the process. Ours
 // long-jumps back into the C-style function that called libjpeg; those functions hold no C++
@@ -14,12 +17,14 @@
 #include <atomic>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "image/io/decode.h"
 #include "image/io/jpeg_color_simd.h"
+#include "image/io/jpeg_entropy.h"
 
 namespace tva {
 namespace image {
@@ -335,8 +340,11 @@ bool end_decompress(Decompressor* d, bool finish) {
 // vertical upsampling blends in).
 class RawDecoder {
  public:
-  // jpeg_start_decompress must have run with raw_data_out set, on a file raw_upsampling accepted.
-  RawDecoder(Decompressor* d, ChromaUpsampling up) : d_(d), hup_(up.h), vup_(up.v) {
+  // jpeg_start_decompress must have run with raw_data_out set, on a file raw_upsampling accepted;
+  // or, with `native` (a decoder native_decoder accepted), the planes come from it and libjpeg's
+  // decompressor only supplies the layout.
+  RawDecoder(Decompressor* d, ChromaUpsampling up, jpeg::BaselineDecoder* native = nullptr)
+      : d_(d), native_(native), hup_(up.h), vup_(up.v) {
     const jpeg_decompress_struct& c = d->cinfo;
     width_ = c.output_width;
     luma_rows_ = static_cast<int64_t>(c.max_v_samp_factor) * c.min_DCT_scaled_size;
@@ -373,8 +381,30 @@ class RawDecoder {
     return true;
   }
 
+  // With the native decoder: entropy-decodes iMCU rows [0, imcu) without output (their pixels are
+  // not wanted), so that the next rows decoded are those from imcu on; rows before `first_row`
+  // (the first wanted one, in iMCU row imcu or later) are then not written. The chroma of iMCU row
+  // imcu - 1 is not available, so first_row must not need it (the iMCU row above first_row's).
+  bool skip_to(int64_t imcu, int64_t first_row) {
+    const int64_t stride[3] = {0, 0, 0};
+    uint8_t* none[3] = {nullptr, nullptr, nullptr};
+    for (; read_ < imcu; ++read_) {
+      if (!native_->decode_row(none, stride)) {
+        return false;
+      }
+    }
+    next_row_ = first_row;
+    return true;
+  }
+
   // Ends the decompression: finish (reads to the end of the file) once every iMCU row was read.
-  bool end() { return end_decompress(d_, read_ == total_); }
+  // The native decoder checks the end of its scan instead (a false return: decode with libjpeg).
+  bool end() {
+    if (native_ != nullptr) {
+      return read_ < total_ || native_->finish();
+    }
+    return end_decompress(d_, read_ == total_);
+  }
 
  private:
   static constexpr int64_t kPad = 128;
@@ -401,6 +431,11 @@ class RawDecoder {
         rows[1 + comp][r] = chroma_slot(imcu, comp, r);
       }
     }
+    if (native_ != nullptr) {
+      uint8_t* out[3] = {rows[0][0], rows[1][0], rows[2][0]};
+      const int64_t stride[3] = {ystride_, cstride_, cstride_};
+      return native_->decode_row(out, stride);
+    }
     JSAMPARRAY planes[3] = {rows[0], rows[1], rows[2]};
     return read_raw_imcu(d_, planes, static_cast<JDIMENSION>(luma_rows_));
   }
@@ -422,6 +457,7 @@ class RawDecoder {
   }
 
   Decompressor* d_;
+  jpeg::BaselineDecoder* native_;
   int64_t hup_, vup_, width_, luma_rows_, chroma_rows_, total_, chroma_w_, chroma_h_, ystride_,
       cstride_;
   std::vector<uint8_t> luma_, chroma_, up_;
@@ -438,6 +474,50 @@ bool start_raw(Decompressor* d) {
   d->cinfo.raw_data_out = TRUE;
   jpeg_start_decompress(&d->cinfo);
   return true;
+}
+
+// The native decoder (jpeg_entropy.h) for a file whose header libjpeg has read and configured, when
+// it produces the same planes as libjpeg's raw output: accurate IDCT (at reduced sizes every
+// component's scaled IDCT is one of 4x4, 2x2, 1x1 or the full one), a sequential Huffman-coded file
+// of one scan whose frame is the one libjpeg saw. Null otherwise.
+// The native decoder is used unless TVA_JPEG_NATIVE=0 is in the environment (read at each decode;
+// libjpeg-turbo alone then, for comparisons).
+bool native_enabled() {
+  const char* v = std::getenv("TVA_JPEG_NATIVE");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
+std::unique_ptr<jpeg::BaselineDecoder> native_decoder(const uint8_t* data, size_t size,
+                                                      const jpeg_decompress_struct& c) {
+  if (!native_enabled() || c.dct_method != JDCT_ISLOW || c.progressive_mode || c.arith_code ||
+      c.data_precision != 8) {
+    return nullptr;
+  }
+  for (int i = 0; i < c.num_components; ++i) {
+    const int s = c.comp_info[i].DCT_scaled_size;
+    if (s != 8 && s != 4 && s != 2 && s != 1) {
+      return nullptr;
+    }
+  }
+  auto dec = std::make_unique<jpeg::BaselineDecoder>();
+  if (!dec->init(data, size)) {
+    return nullptr;
+  }
+  const jpeg::FrameHeader& h = dec->header();
+  if (h.width != static_cast<int64_t>(c.image_width) ||
+      h.height != static_cast<int64_t>(c.image_height) || h.num_components != c.num_components ||
+      h.scan_comps != c.num_components) {
+    return nullptr;
+  }
+  for (int i = 0; i < h.num_components; ++i) {
+    const jpeg_component_info& comp = c.comp_info[i];
+    if (h.comp[i].id != comp.component_id || h.comp[i].h != comp.h_samp_factor ||
+        h.comp[i].v != comp.v_samp_factor) {
+      return nullptr;
+    }
+    dec->set_block_size(i, comp.DCT_scaled_size);
+  }
+  return dec;
 }
 
 // Parallel decoding of a sequential (baseline) JPEG in horizontal bands. One thread decodes from
@@ -489,6 +569,21 @@ void decode_band(const uint8_t* data, size_t size, const DecodeOptions& opts, in
   }
   configure(&d, opts, denom);
   const int64_t first = band_start == 0 ? 0 : (band_start - imcu_h) / imcu_h * imcu_h;
+  // The native decoder first: the rows above the band's margin iMCU row entropy-decoded only,
+  // the margin row decoded (the band's first row blends in its chroma), then the band's rows.
+  // Whatever it gives up on, libjpeg redoes below.
+  const ChromaUpsampling up = raw_upsampling(d.cinfo);
+  if (up.h != 0) {
+    if (auto native = native_decoder(data, size, d.cinfo)) {
+      RawDecoder raw(&d, up, native.get());
+      // Rows are addressed from the top of the image; only rows of this band are written.
+      uint8_t* top = out - band_start * row_bytes;
+      if (raw.skip_to(first / imcu_h, band_start) && raw.decode_until(band_end, top, row_bytes) &&
+          (!last || raw.end())) {
+        return;
+      }
+    }
+  }
   const int64_t margin_rows = band_start - first;
   RowPlan plan;
   plan.skip_rows = static_cast<JDIMENSION>(first);
@@ -518,11 +613,28 @@ void decode_from_top(const uint8_t* data, size_t size, const DecodeOptions& opts
   const int64_t bands = static_cast<int64_t>(bounds.size()) - 1;
   const ChromaUpsampling up = raw_upsampling(d.cinfo);
   if (up.h != 0) {
+    // Bands [0, owned) are this thread's; the native decoder goes first, libjpeg redoes them when
+    // it gives up.
+    int64_t owned = 0;
+    if (auto native = native_decoder(data, size, d.cinfo)) {
+      RawDecoder raw(&d, up, native.get());
+      bool ok = true;
+      while (ok && owned < bands && !claimed[owned].exchange(true)) {
+        ok = raw.decode_until(bounds[owned + 1], out, row_bytes);
+        ++owned;
+      }
+      if (ok && raw.end()) {
+        return;
+      }
+    }
     if (!start_raw(&d)) {
       fail(d);
     }
     RawDecoder raw(&d, up);
-    for (int64_t b = 0; b < bands && !claimed[b].exchange(true); ++b) {
+    if (owned > 0 && !raw.decode_until(bounds[owned], out, row_bytes)) {
+      fail(d);
+    }
+    for (int64_t b = owned; b < bands && !claimed[b].exchange(true); ++b) {
       if (!raw.decode_until(bounds[b + 1], out, row_bytes)) {
         fail(d);
       }
@@ -676,6 +788,12 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
   }
   const ChromaUpsampling up = raw_upsampling(*cinfo);
   if (direct && plan.skip_rows == 0 && y1 == out_h && up.h != 0) {
+    if (auto native = native_decoder(data, size, *cinfo)) {
+      RawDecoder raw(&d, up, native.get());
+      if (raw.decode_until(out_h, out_ptr, out_stride) && raw.end()) {
+        return out.permute({2, 0, 1});
+      }
+    }
     if (!start_raw(&d)) {
       fail(d);
     }
