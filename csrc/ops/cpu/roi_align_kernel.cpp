@@ -1,4 +1,4 @@
-// roi_align forward and backward on channel blocks.
+// roi_align forward and backward on channel blocks, and forward with the row sampler.
 //
 // Work is split into (image, block of kRoiChannelBlock channels) items, one thread each. An item
 // brings its channels into channels-last order once (or reads a channels-last input in place), then
@@ -6,6 +6,9 @@
 // arithmetic per lane, so float32 and float64 results equal torchvision's bit for bit. The backward
 // pass accumulates into the item's own channels only, so threads never write the same gradient
 // element and no atomics are needed; each element receives its contributions in torchvision's order.
+//
+// float32 NCHW maps with sampling_ratio 2 go to the row sampler (roi_align_rows_simd.h) when it is
+// the cheaper path: its results are within a few float roundings of torchvision's, not bit for bit.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -74,6 +77,10 @@ bool roi_align_forward_rows_impl(
       std::max<int64_t>(1, std::min<int64_t>(num, (2 * threads + groups - 1) / groups));
   const float* in = input.data_ptr<float>();
   float* out = output.data_ptr<float>();
+  // An output larger than the caches is written with cache-bypassing stores: its lines are then not
+  // read from memory before they are written.
+  constexpr int64_t kStreamBytes = int64_t{4} << 20;
+  const bool stream = output.numel() * static_cast<int64_t>(sizeof(float)) >= kStreamBytes;
   at::parallel_for(0, groups * parts, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t c0 = (item / parts) * kRowGroupChannels;
@@ -83,9 +90,10 @@ bool roi_align_forward_rows_impl(
         const int64_t n = order[i];
         simd::roi_align_forward_rows(
             tables + table_at[n], in + batch[n] * sn + c0 * sc, sc, nch,
-            out + (n * channels + c0) * bins);
+            out + (n * channels + c0) * bins, stream);
       }
     }
+    if (stream) simd::roi_align_rows_stream_fence();
   });
   return true;
 }
