@@ -160,10 +160,10 @@ struct Chunk {
   }
 
   // The values of this chunk's x-samples on sample row (a: pixel row lo, b: pixel row hi, with y
-  // weights hy, ly): each window of pixels is interpolated along y, then the lanes pick their left
-  // and right pixels from the windows and interpolate along x.
+  // weights hy, ly), added to sum: each window of pixels is interpolated along y, then the lanes
+  // pick their left and right pixels from the windows and interpolate along x.
   template <int W>
-  HWY_INLINE V Sample(D d, const float* a, const float* b, V hy, V ly) const {
+  HWY_INLINE V Sample(D d, const float* a, const float* b, V hy, V ly, V sum) const {
     const int64_t N = static_cast<int64_t>(hn::Lanes(d));
     a += base;
     b += base;
@@ -175,7 +175,7 @@ struct Chunk {
       left = hn::IfThenElse(ml[w], hn::TableLookupLanes(y, il), left);
       right = hn::IfThenElse(mh[w], hn::TableLookupLanes(y, ih), right);
     }
-    return hn::MulAdd(lx, right, hn::Mul(hx, left));
+    return hn::MulAdd(lx, right, hn::MulAdd(hx, left, sum));
   }
 
   // Asks for the pixels Sample reads from one pixel row (of a plane sampled later) to be brought
@@ -219,6 +219,10 @@ HWY_INLINE void RowsChannels(
   const int64_t total = channels * bins;
   const bool staging = stream && total <= kStagedOutputs;
   float* const to = staging ? staged : out;
+  // Whether each sample row's lo pixel row is the previous sample row's lo or hi row (RoIs no
+  // taller than their sample rows): then only the hi rows are new.
+  bool dense = true;
+  for (int64_t r = 1; r < R; ++r) dense = dense && (lo[r] == lo[r - 1] || lo[r] == hi[r - 1]);
   for (int64_t c = 0; c < channels; ++c) {
     const float* plane = img + c * cs;
     // While this plane is sampled, the same pixels of the next one are fetched, row by row: short
@@ -233,14 +237,14 @@ HWY_INLINE void RowsChannels(
         const auto hy = hn::Set(d, yw[2 * r]), ly = hn::Set(d, yw[2 * r + 1]);
         const float* a = plane + lo[r];
         const float* b = plane + hi[r];
-        s0 = hn::Add(s0, c0.template Sample<W>(d, a, b, hy, ly));
-        if (K == 2) s1 = hn::Add(s1, c1.template Sample<W>(d, a, b, hy, ly));
-        c0.template Prefetch<W>(d, next + lo[r]);
-        c0.template Prefetch<W>(d, next + hi[r]);
-        if (K == 2) {
-          c1.template Prefetch<W>(d, next + lo[r]);
-          c1.template Prefetch<W>(d, next + hi[r]);
+        s0 = c0.template Sample<W>(d, a, b, hy, ly, s0);
+        if (K == 2) s1 = c1.template Sample<W>(d, a, b, hy, ly, s1);
+        if (r == 0 || !dense) {
+          c0.template Prefetch<W>(d, next + lo[r]);
+          if (K == 2) c1.template Prefetch<W>(d, next + lo[r]);
         }
+        c0.template Prefetch<W>(d, next + hi[r]);
+        if (K == 2) c1.template Prefetch<W>(d, next + hi[r]);
       }
       auto acc = hn::Add(hn::ConcatEven(d, s1, s0), hn::ConcatOdd(d, s1, s0));
       acc = pow2 ? hn::Mul(acc, inv) : hn::Div(acc, div);
