@@ -24,8 +24,10 @@ constexpr int64_t kMaxWindows = 4;
 
 // A RoI's table: this header, then for each of the `chunks` (1 or 2) vectors of x-samples its taps
 // and x weights, then the row offsets lo[R], hi[R] and the y weights yw[R][2] (h, l).
+// shared: both chunks read the same windows (all x-samples of the RoI span no more vectors of
+// pixels than one chunk's do), which are then interpolated along y once for both.
 struct RowsHeader {
-  int64_t pooled_h, pooled_w, grid_h, rows, chunks, windows;
+  int64_t pooled_h, pooled_w, grid_h, rows, chunks, windows, shared;
   float count;
 };
 
@@ -88,8 +90,14 @@ int64_t BuildRowsTable(const AlignGrid<float>& g, int64_t sh, void* table) {
   for (int64_t r = 0; r < R; ++r) {
     if (!g.ys[r].valid) return 0;
   }
+  int64_t first_all = g.width, last_all = -1;
+  for (int64_t L = 0; L < J; ++L) {
+    first_all = std::min<int64_t>(first_all, g.xs[L].lo);
+    last_all = std::max<int64_t>(last_all, g.xs[L].hi);
+  }
+  const bool shared = chunks == 2 && (last_all - first_all + N) / N == windows;
   RowsHeader* h = static_cast<RowsHeader*>(table);
-  *h = RowsHeader{g.pooled_h, g.pooled_w, g.grid_h, R, chunks, windows, g.count};
+  *h = RowsHeader{g.pooled_h, g.pooled_w, g.grid_h, R, chunks, windows, shared ? 1 : 0, g.count};
   for (int64_t k = 0; k < chunks; ++k) {
     char* c = static_cast<char*>(table) + l.taps + k * l.chunk_bytes;
     int32_t* lane_lo = reinterpret_cast<int32_t*>(c + 64);
@@ -101,6 +109,7 @@ int64_t BuildRowsTable(const AlignGrid<float>& g, int64_t sh, void* table) {
     const int64_t end = std::min(J, (k + 1) * N);
     int64_t first = g.width;
     for (int64_t L = k * N; L < end; ++L) first = std::min<int64_t>(first, g.xs[L].lo);
+    if (shared) first = first_all;
     // The windows stay inside the pixel row: never a read past the end of the map.
     const int64_t base = std::min(first, g.width - windows * N);
     *reinterpret_cast<int64_t*>(c) = base;
@@ -159,26 +168,32 @@ struct Chunk {
     }
   }
 
-  // The values of this chunk's x-samples on sample row (a: pixel row lo, b: pixel row hi, with y
-  // weights hy, ly), added to sum: each window of pixels is interpolated along y, then the lanes
-  // pick their left and right pixels from the windows and interpolate along x.
+  // The windows of pixels this chunk's x-samples read on sample row (a: pixel row lo, b: pixel row
+  // hi), interpolated along y with weights hy, ly.
   template <int W>
-  HWY_INLINE V Sample(D d, const float* a, const float* b, V hy, V ly, V sum) const {
+  HWY_INLINE void Rows(D d, const float* a, const float* b, V hy, V ly, V* y) const {
     const int64_t N = static_cast<int64_t>(hn::Lanes(d));
     a += base;
     b += base;
-    auto y = hn::MulAdd(ly, hn::LoadU(d, b), hn::Mul(hy, hn::LoadU(d, a)));
-    auto left = hn::TableLookupLanes(y, il);
-    auto right = hn::TableLookupLanes(y, ih);
+    for (int w = 0; w < W; ++w) {
+      y[w] = hn::MulAdd(ly, hn::LoadU(d, b + w * N), hn::Mul(hy, hn::LoadU(d, a + w * N)));
+    }
+  }
+
+  // The x-samples' values from those windows (each lane picks its left and right pixel and
+  // interpolates along x), added to sum.
+  template <int W>
+  HWY_INLINE V Pick(const V* y, V sum) const {
+    auto left = hn::TableLookupLanes(y[0], il);
+    auto right = hn::TableLookupLanes(y[0], ih);
     for (int w = 1; w < W; ++w) {
-      y = hn::MulAdd(ly, hn::LoadU(d, b + w * N), hn::Mul(hy, hn::LoadU(d, a + w * N)));
-      left = hn::IfThenElse(ml[w], hn::TableLookupLanes(y, il), left);
-      right = hn::IfThenElse(mh[w], hn::TableLookupLanes(y, ih), right);
+      left = hn::IfThenElse(ml[w], hn::TableLookupLanes(y[w], il), left);
+      right = hn::IfThenElse(mh[w], hn::TableLookupLanes(y[w], ih), right);
     }
     return hn::MulAdd(lx, right, hn::MulAdd(hx, left, sum));
   }
 
-  // Asks for the pixels Sample reads from one pixel row (of a plane sampled later) to be brought
+  // Asks for the pixels Rows reads from one pixel row (of a plane sampled later) to be brought
   // into cache.
   template <int W>
   HWY_INLINE void Prefetch(D d, const float* row) const {
@@ -193,7 +208,7 @@ struct Chunk {
 // can be streamed out in whole vectors.
 constexpr int64_t kStagedOutputs = 4096;
 
-template <int W, int K, class D>
+template <int W, int K, bool S, class D>
 HWY_INLINE void RowsChannels(
     D d, const void* table, const float* img, int64_t cs, int64_t channels, float* out,
     bool stream) {
@@ -237,14 +252,20 @@ HWY_INLINE void RowsChannels(
         const auto hy = hn::Set(d, yw[2 * r]), ly = hn::Set(d, yw[2 * r + 1]);
         const float* a = plane + lo[r];
         const float* b = plane + hi[r];
-        s0 = c0.template Sample<W>(d, a, b, hy, ly, s0);
-        if (K == 2) s1 = c1.template Sample<W>(d, a, b, hy, ly, s1);
+        hn::Vec<D> y[W];
+        c0.template Rows<W>(d, a, b, hy, ly, y);
+        s0 = c0.template Pick<W>(y, s0);
+        if (K == 2) {
+          if (!S) c1.template Rows<W>(d, a, b, hy, ly, y);
+          s1 = c1.template Pick<W>(y, s1);
+        }
+        constexpr bool kOwnRows = K == 2 && !S;
         if (r == 0 || !dense) {
           c0.template Prefetch<W>(d, next + lo[r]);
-          if (K == 2) c1.template Prefetch<W>(d, next + lo[r]);
+          if (kOwnRows) c1.template Prefetch<W>(d, next + lo[r]);
         }
         c0.template Prefetch<W>(d, next + hi[r]);
-        if (K == 2) c1.template Prefetch<W>(d, next + hi[r]);
+        if (kOwnRows) c1.template Prefetch<W>(d, next + hi[r]);
       }
       auto acc = hn::Add(hn::ConcatEven(d, s1, s0), hn::ConcatOdd(d, s1, s0));
       acc = pow2 ? hn::Mul(acc, inv) : hn::Div(acc, div);
@@ -273,16 +294,24 @@ void RowsForward(
     const void* table, const float* img, int64_t cs, int64_t channels, float* out, bool stream) {
   const hn::ScalableTag<float> d;
   const RowsHeader& h = *static_cast<const RowsHeader*>(table);
+  if (h.shared) {
+    switch (h.windows) {
+      case 1: return RowsChannels<1, 2, true>(d, table, img, cs, channels, out, stream);
+      case 2: return RowsChannels<2, 2, true>(d, table, img, cs, channels, out, stream);
+      case 3: return RowsChannels<3, 2, true>(d, table, img, cs, channels, out, stream);
+      default: return RowsChannels<4, 2, true>(d, table, img, cs, channels, out, stream);
+    }
+  }
   const int key = static_cast<int>(h.windows * 2 + h.chunks - 1);
   switch (key) {
-    case 2: return RowsChannels<1, 1>(d, table, img, cs, channels, out, stream);
-    case 3: return RowsChannels<1, 2>(d, table, img, cs, channels, out, stream);
-    case 4: return RowsChannels<2, 1>(d, table, img, cs, channels, out, stream);
-    case 5: return RowsChannels<2, 2>(d, table, img, cs, channels, out, stream);
-    case 6: return RowsChannels<3, 1>(d, table, img, cs, channels, out, stream);
-    case 7: return RowsChannels<3, 2>(d, table, img, cs, channels, out, stream);
-    case 8: return RowsChannels<4, 1>(d, table, img, cs, channels, out, stream);
-    default: return RowsChannels<4, 2>(d, table, img, cs, channels, out, stream);
+    case 2: return RowsChannels<1, 1, false>(d, table, img, cs, channels, out, stream);
+    case 3: return RowsChannels<1, 2, false>(d, table, img, cs, channels, out, stream);
+    case 4: return RowsChannels<2, 1, false>(d, table, img, cs, channels, out, stream);
+    case 5: return RowsChannels<2, 2, false>(d, table, img, cs, channels, out, stream);
+    case 6: return RowsChannels<3, 1, false>(d, table, img, cs, channels, out, stream);
+    case 7: return RowsChannels<3, 2, false>(d, table, img, cs, channels, out, stream);
+    case 8: return RowsChannels<4, 1, false>(d, table, img, cs, channels, out, stream);
+    default: return RowsChannels<4, 2, false>(d, table, img, cs, channels, out, stream);
   }
 }
 
