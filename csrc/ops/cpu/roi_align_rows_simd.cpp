@@ -63,7 +63,7 @@ int64_t RowsTableBytes(const AlignGrid<float>& g) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   // 0 where BuildRowsTable would refuse the RoI for its shape (no memory is asked for then).
-  if (g.grid_w != 2 || g.pooled_w > N || N < 4 || g.pooled_h * g.grid_h == 0) return 0;
+  if (g.grid_h != 2 || g.grid_w != 2 || g.pooled_w > N || N < 4 || g.pooled_h == 0) return 0;
   return RowsLayout::Of(g.pooled_h * g.grid_h, (2 * g.pooled_w + N - 1) / N, N).bytes;
 }
 
@@ -72,7 +72,10 @@ int64_t BuildRowsTable(const AlignGrid<float>& g, int64_t sh, void* table) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   const int64_t R = g.pooled_h * g.grid_h, J = g.pooled_w * 2;
   // (Never on the scalar target, which has no even/odd concatenation.)
-  if (g.grid_w != 2 || g.pooled_w > N || R == 0 || N < 4 || HWY_TARGET == HWY_SCALAR) return 0;
+  if (g.grid_h != 2 || g.grid_w != 2 || g.pooled_w > N || R == 0 || N < 4 ||
+      HWY_TARGET == HWY_SCALAR) {
+    return 0;
+  }
   const int64_t chunks = (J + N - 1) / N;
   const RowsLayout l = RowsLayout::Of(R, chunks, N);
   // Windows: the most any chunk needs, so that one loop serves every chunk.
@@ -214,7 +217,10 @@ HWY_INLINE void RowsChannels(
     bool stream) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   const RowsHeader& h = *static_cast<const RowsHeader*>(table);
-  const int64_t pooled_h = h.pooled_h, pooled_w = h.pooled_w, grid_h = h.grid_h;
+  const int64_t pooled_h = h.pooled_h, pooled_w = h.pooled_w;
+  // Two sample rows per bin row (sampling_ratio 2, the only grid the tables are built for): a
+  // constant, so that the compiler unrolls and interleaves the two rows' work.
+  constexpr int64_t grid_h = 2;
   const int64_t bins = pooled_h * pooled_w, R = h.rows;
   const RowsLayout l = RowsLayout::Of(R, K, N);
   Chunk<D> c0, c1;

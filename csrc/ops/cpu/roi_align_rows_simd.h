@@ -26,9 +26,9 @@ int64_t roi_align_rows_table_bytes(const AlignGrid<float>& g);
 
 // Lays out RoI g's table for planes of row stride row_stride and returns the sampler's work for
 // the RoI per channel, in units of one vector of x-samples on one sample row (a unit costs about
-// 1 + the vectors of pixels it picks from); or 0 if the sampler cannot take the RoI: grid_w other
-// than 2, more output columns than a vector has lanes, a sample outside the map, or x-samples of
-// one vector spanning more than four vectors of pixels.
+// 1 + the vectors of pixels it picks from); or 0 if the sampler cannot take the RoI: a grid other
+// than 2 x 2 samples per bin, more output columns than a vector has lanes, a sample outside the
+// map, or x-samples of one vector spanning more than four vectors of pixels.
 int64_t roi_align_rows_table(const AlignGrid<float>& g, int64_t row_stride, void* table);
 
 // One RoI's output for `channels` planes (plane c at img + c * channel_stride):
