@@ -20,8 +20,10 @@ def features(c: int, scale: float, seed: int = 1) -> torch.Tensor:
     return torch.randn(1, c, round(IMAGE_H * scale), round(IMAGE_W * scale), generator=g)
 
 
-def same_result(fn):
-    """A check that the adapter's result equals torchvision's (bit for bit in float32)."""
+def same_result(fn, exact=True):
+    """A check that the adapter's result equals torchvision's: bit for bit, or (exact=False, for
+    roi_align forward, whose row sampler regroups the bilinear arithmetic) within 1e-5 relative to
+    the output's magnitude."""
 
     def check():
         with torchvision_adapter.disabled():
@@ -31,13 +33,17 @@ def same_result(fn):
         ref = ref if isinstance(ref, tuple) else (ref,)
         out = out if isinstance(out, tuple) else (out,)
         for a, b in zip(out, ref):
-            assert torch.equal(a, b), "adapter and torchvision disagree"
+            if exact:
+                assert torch.equal(a, b), "adapter and torchvision disagree"
+            else:
+                scale = b.abs().max().item() if b.numel() else 0.0
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
 
     return check
 
 
-def case(name, fn, rounds):
-    return tv_vs_adapter("roi", name, fn, rounds=rounds, check=same_result(fn))
+def case(name, fn, rounds, exact=True):
+    return tv_vs_adapter("roi", name, fn, rounds=rounds, check=same_result(fn, exact))
 
 
 def cases(quick: bool):
@@ -53,7 +59,7 @@ def cases(quick: bool):
     fm = f"1x{c}x{x.shape[2]}x{x.shape[3]}"
     out = [
         case(f"roi_align fwd {fm}, {k} rois, 7x7, sr 2, aligned",
-             lambda: tv.roi_align(x, rois, 0.25, 7, 7, 2, True), rounds),
+             lambda: tv.roi_align(x, rois, 0.25, 7, 7, 2, True), rounds, exact=False),
         case(f"roi_align fwd {fm}, {k} rois, 7x7, sr -1, aligned",
              lambda: tv.roi_align(x, rois, 0.25, 7, 7, -1, True), rounds),
     ]
@@ -62,7 +68,7 @@ def cases(quick: bool):
     out.append(case(f"roi_align bwd {fm}, {k} rois, 7x7, sr 2, aligned",
                     lambda: tv._roi_align_backward(g, rois, 0.25, 7, 7, n, c, h, w, 2, True), rounds))
     out.append(case(f"roi_align fwd {fm}, {k_mask} rois, 14x14, sr 2 (mask head)",
-                    lambda: tv.roi_align(x, rois_mask, 0.25, 14, 14, 2, False), rounds))
+                    lambda: tv.roi_align(x, rois_mask, 0.25, 14, 14, 2, False), rounds, exact=False))
     x_cl = x.contiguous(memory_format=torch.channels_last)
     out.append(case(f"roi_align fwd {fm} channels-last, {k} rois, 7x7, sr 2, aligned",
                     lambda: tv.roi_align(x_cl, rois, 0.25, 7, 7, 2, True), rounds))

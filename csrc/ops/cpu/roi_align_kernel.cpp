@@ -1,4 +1,4 @@
-// roi_align forward and backward on channel blocks.
+// roi_align forward and backward on channel blocks, and forward with the row sampler.
 //
 // Work is split into (image, block of kRoiChannelBlock channels) items, one thread each. An item
 // brings its channels into channels-last order once (or reads a channels-last input in place), then
@@ -6,6 +6,9 @@
 // arithmetic per lane, so float32 and float64 results equal torchvision's bit for bit. The backward
 // pass accumulates into the item's own channels only, so threads never write the same gradient
 // element and no atomics are needed; each element receives its contributions in torchvision's order.
+//
+// float32 NCHW maps with sampling_ratio 2 go to the row sampler (roi_align_rows_simd.h) when it is
+// the cheaper path: its results are within a few float roundings of torchvision's, not bit for bit.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -25,10 +28,12 @@ using roi::kRoiChannelBlock;
 
 // roi_align forward with the row sampler (roi_align_rows_simd.h), reading a float32 map of unit
 // column stride in place. Returns false, having written nothing, if the sampler cannot take every
-// RoI. Each RoI's table is laid out once; work items are (group of kRowGroupChannels channels, part
-// of the RoIs), each walking its RoIs in `order` (top edge down), so that the rows consecutive RoIs
-// read from the group's planes stay in cache.
+// RoI. Each RoI's table is laid out once; work items are (group of kRowGroupChannels channels, or
+// half as many when the tables of an image's RoIs take under kSmallTableBytes, part of the RoIs),
+// each walking its RoIs in `order` (top edge down), so that the rows consecutive RoIs read from the
+// group's planes stay in cache.
 constexpr int64_t kRowGroupChannels = 16;
+constexpr int64_t kSmallTableBytes = int64_t{512} << 10;
 
 bool roi_align_forward_rows_impl(
     const at::Tensor& input, const std::vector<int64_t>& order, const std::vector<int64_t>& batch,
@@ -61,31 +66,43 @@ bool roi_align_forward_rows_impl(
   }
   // The channel-block path instead gathers every map with RoIs, then reads 16 channels per vector;
   // it is the faster one when many RoIs share a map (costs per channel, measured in ns: about 6.8
-  // per unit here, against 1.3 per map pixel plus 1.5 per sample there).
+  // per unit here, against 1.3 per map pixel plus 1.5 per sample there; measured before the
+  // sampler's y-then-x arithmetic and row-by-row prefetching made it a quarter to a third faster,
+  // so the choice errs towards blocks).
   const int64_t images = static_cast<int64_t>(images_with_rois);
   const double rows_cost = 6.8 * static_cast<double>(units);
   const double blocks_cost = 1.26 * static_cast<double>(images * input.size(2) * input.size(3)) +
       1.48 * static_cast<double>(samples);
   if (rows_cost > 0.9 * blocks_cost) return false;
 
-  const int64_t groups = (channels + kRowGroupChannels - 1) / kRowGroupChannels;
+  // A work item reads its planes' rows near the RoIs' band again and again, and the tables of its
+  // RoIs once per channel: with small tables a smaller group keeps more of that band in cache.
+  const int64_t group_channels = total / std::max<int64_t>(images, 1) < kSmallTableBytes
+      ? kRowGroupChannels / 2
+      : kRowGroupChannels;
+  const int64_t groups = (channels + group_channels - 1) / group_channels;
   const int64_t threads = at::get_num_threads();
   const int64_t parts =
       std::max<int64_t>(1, std::min<int64_t>(num, (2 * threads + groups - 1) / groups));
   const float* in = input.data_ptr<float>();
   float* out = output.data_ptr<float>();
+  // An output larger than the caches is written with cache-bypassing stores: its lines are then not
+  // read from memory before they are written.
+  constexpr int64_t kStreamBytes = int64_t{4} << 20;
+  const bool stream = output.numel() * static_cast<int64_t>(sizeof(float)) >= kStreamBytes;
   at::parallel_for(0, groups * parts, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t c0 = (item / parts) * kRowGroupChannels;
-      const int64_t nch = std::min(kRowGroupChannels, channels - c0);
+      const int64_t c0 = (item / parts) * group_channels;
+      const int64_t nch = std::min(group_channels, channels - c0);
       const int64_t part = item % parts;
       for (int64_t i = part * num / parts; i < (part + 1) * num / parts; ++i) {
         const int64_t n = order[i];
         simd::roi_align_forward_rows(
             tables + table_at[n], in + batch[n] * sn + c0 * sc, sc, nch,
-            out + (n * channels + c0) * bins);
+            out + (n * channels + c0) * bins, stream);
       }
     }
+    if (stream) simd::roi_align_rows_stream_fence();
   });
   return true;
 }

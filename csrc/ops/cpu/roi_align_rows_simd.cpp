@@ -1,6 +1,6 @@
 // Highway translation unit: re-included once per SIMD target by foreach_target.h.
-// Only Mul, Add and Div are used, never fused multiply-add, so every lane rounds exactly as
-// torchvision's scalar loop does.
+// Samples are interpolated along y, then along x, with fused multiply-adds where the target has
+// them (see roi_align_rows_simd.h for what that means for the results).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/cpu/roi_align_rows_simd.cpp"
 #include <hwy/foreach_target.h> // IWYU pragma: keep
@@ -22,27 +22,30 @@ namespace hn = hwy::HWY_NAMESPACE;
 // The pixels one vector of x-samples reads span at most this many vectors.
 constexpr int64_t kMaxWindows = 4;
 
-// A RoI's table: this header, then for each of the `chunks` (1 or 2) vectors of x-samples its
-// ChunkTaps, then the row offsets lo[R], hi[R] and the weights w[R][chunks][4][N].
+// A RoI's table: this header, then for each of the `chunks` (1 or 2) vectors of x-samples its taps
+// and x weights, then the row offsets lo[R], hi[R] and the y weights yw[R][2] (h, l).
+// shared: both chunks read the same windows (all x-samples of the RoI span no more vectors of
+// pixels than one chunk's do), which are then interpolated along y once for both.
 struct RowsHeader {
-  int64_t pooled_h, pooled_w, grid_h, rows, chunks, windows;
+  int64_t pooled_h, pooled_w, grid_h, rows, chunks, windows, shared;
   float count;
 };
 
 constexpr int64_t Up64(int64_t b) { return (b + 63) / 64 * 64; }
 
 struct RowsLayout {
-  int64_t taps, lo, hi, w, bytes;
-  // Per chunk: base (int64), then lane_lo, lane_hi, win_lo, win_hi (N int32 each).
+  int64_t taps, lo, hi, yw, bytes;
+  // Per chunk: base (int64), then lane_lo, lane_hi, win_lo, win_hi (N int32 each) and the x
+  // weights hx, lx (N float each; 0 in lanes past the last x-sample).
   int64_t chunk_bytes;
   static RowsLayout Of(int64_t R, int64_t chunks, int64_t N) {
     RowsLayout l;
-    l.chunk_bytes = Up64(64 + 4 * N * 4);
+    l.chunk_bytes = Up64(64 + 6 * N * 4);
     l.taps = Up64(sizeof(RowsHeader));
     l.lo = l.taps + chunks * l.chunk_bytes;
     l.hi = Up64(l.lo + R * 8);
-    l.w = Up64(l.hi + R * 8);
-    l.bytes = Up64(l.w + R * chunks * 4 * N * 4);
+    l.yw = Up64(l.hi + R * 8);
+    l.bytes = Up64(l.yw + R * 2 * 4);
     return l;
   }
 };
@@ -60,7 +63,7 @@ int64_t RowsTableBytes(const AlignGrid<float>& g) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   // 0 where BuildRowsTable would refuse the RoI for its shape (no memory is asked for then).
-  if (g.grid_w != 2 || g.pooled_w > N || N < 4 || g.pooled_h * g.grid_h == 0) return 0;
+  if (g.grid_h != 2 || g.grid_w != 2 || g.pooled_w > N || N < 4 || g.pooled_h == 0) return 0;
   return RowsLayout::Of(g.pooled_h * g.grid_h, (2 * g.pooled_w + N - 1) / N, N).bytes;
 }
 
@@ -69,7 +72,10 @@ int64_t BuildRowsTable(const AlignGrid<float>& g, int64_t sh, void* table) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   const int64_t R = g.pooled_h * g.grid_h, J = g.pooled_w * 2;
   // (Never on the scalar target, which has no even/odd concatenation.)
-  if (g.grid_w != 2 || g.pooled_w > N || R == 0 || N < 4 || HWY_TARGET == HWY_SCALAR) return 0;
+  if (g.grid_h != 2 || g.grid_w != 2 || g.pooled_w > N || R == 0 || N < 4 ||
+      HWY_TARGET == HWY_SCALAR) {
+    return 0;
+  }
   const int64_t chunks = (J + N - 1) / N;
   const RowsLayout l = RowsLayout::Of(R, chunks, N);
   // Windows: the most any chunk needs, so that one loop serves every chunk.
@@ -87,17 +93,26 @@ int64_t BuildRowsTable(const AlignGrid<float>& g, int64_t sh, void* table) {
   for (int64_t r = 0; r < R; ++r) {
     if (!g.ys[r].valid) return 0;
   }
+  int64_t first_all = g.width, last_all = -1;
+  for (int64_t L = 0; L < J; ++L) {
+    first_all = std::min<int64_t>(first_all, g.xs[L].lo);
+    last_all = std::max<int64_t>(last_all, g.xs[L].hi);
+  }
+  const bool shared = chunks == 2 && (last_all - first_all + N) / N == windows;
   RowsHeader* h = static_cast<RowsHeader*>(table);
-  *h = RowsHeader{g.pooled_h, g.pooled_w, g.grid_h, R, chunks, windows, g.count};
+  *h = RowsHeader{g.pooled_h, g.pooled_w, g.grid_h, R, chunks, windows, shared ? 1 : 0, g.count};
   for (int64_t k = 0; k < chunks; ++k) {
     char* c = static_cast<char*>(table) + l.taps + k * l.chunk_bytes;
     int32_t* lane_lo = reinterpret_cast<int32_t*>(c + 64);
     int32_t* lane_hi = lane_lo + N;
     int32_t* win_lo = lane_hi + N;
     int32_t* win_hi = win_lo + N;
+    float* hx = reinterpret_cast<float*>(win_hi + N);
+    float* lx = hx + N;
     const int64_t end = std::min(J, (k + 1) * N);
     int64_t first = g.width;
     for (int64_t L = k * N; L < end; ++L) first = std::min<int64_t>(first, g.xs[L].lo);
+    if (shared) first = first_all;
     // The windows stay inside the pixel row: never a read past the end of the map.
     const int64_t base = std::min(first, g.width - windows * N);
     *reinterpret_cast<int64_t*>(c) = base;
@@ -109,41 +124,33 @@ int64_t BuildRowsTable(const AlignGrid<float>& g, int64_t sh, void* table) {
       win_lo[i] = static_cast<int32_t>(lo / N);
       lane_hi[i] = static_cast<int32_t>(hi % N);
       win_hi[i] = static_cast<int32_t>(hi / N);
+      hx[i] = L < end ? g.xs[L].h : 0.f;
+      lx[i] = L < end ? g.xs[L].l : 0.f;
     }
   }
   int64_t* lo = Ptr<int64_t>(table, l.lo);
   int64_t* hi = Ptr<int64_t>(table, l.hi);
-  float* w = Ptr<float>(table, l.w);
+  float* yw = Ptr<float>(table, l.yw);
   for (int64_t r = 0; r < R; ++r) {
     const AxisTap<float>& ty = g.ys[r];
     lo[r] = ty.lo * sh;
     hi[r] = ty.hi * sh;
-    for (int64_t L = 0; L < chunks * N; ++L) {
-      float* wl = w + (r * chunks + L / N) * 4 * N + L % N;
-      if (L >= J) {
-        wl[0] = wl[N] = wl[2 * N] = wl[3 * N] = 0.f;
-        continue;
-      }
-      const AxisTap<float>& tx = g.xs[L];
-      // torchvision: w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx.
-      wl[0] = ty.h * tx.h;
-      wl[N] = ty.h * tx.l;
-      wl[2 * N] = ty.l * tx.h;
-      wl[3 * N] = ty.l * tx.l;
-    }
+    yw[2 * r] = ty.h;
+    yw[2 * r + 1] = ty.l;
   }
   return R * chunks * (1 + windows);
 }
 
 #if HWY_TARGET != HWY_SCALAR
 
-// One chunk's taps, held in registers across rows and channels.
+// One chunk's taps and x weights, held in registers across rows and channels.
 template <class D>
 struct Chunk {
   using V = hn::Vec<D>;
   using M = hn::Mask<D>;
   decltype(hn::IndicesFromVec(D(), hn::Zero(hn::RebindToSigned<D>()))) il, ih;
   M ml[kMaxWindows], mh[kMaxWindows];
+  V hx, lx;
   int64_t base;
 
   HWY_INLINE void Load(D d, const void* taps, int W) {
@@ -156,45 +163,64 @@ struct Chunk {
     ih = hn::IndicesFromVec(d, hn::Load(di, lane_lo + N));
     const auto wl = hn::Load(di, lane_lo + 2 * N);
     const auto wh = hn::Load(di, lane_lo + 3 * N);
+    hx = hn::Load(d, reinterpret_cast<const float*>(lane_lo + 4 * N));
+    lx = hn::Load(d, reinterpret_cast<const float*>(lane_lo + 5 * N));
     for (int w = 1; w < W; ++w) {
       ml[w] = hn::RebindMask(d, hn::Gt(wl, hn::Set(di, w - 1)));
       mh[w] = hn::RebindMask(d, hn::Gt(wh, hn::Set(di, w - 1)));
     }
   }
 
-  // The values of this chunk's x-samples on sample row (a: pixel row lo, b: pixel row hi).
+  // The windows of pixels this chunk's x-samples read on sample row (a: pixel row lo, b: pixel row
+  // hi), interpolated along y with weights hy, ly.
   template <int W>
-  HWY_INLINE V Sample(D d, const float* a, const float* b, const float* wp) const {
+  HWY_INLINE void Rows(D d, const float* a, const float* b, V hy, V ly, V* y) const {
     const int64_t N = static_cast<int64_t>(hn::Lanes(d));
     a += base;
     b += base;
-    auto win = hn::LoadU(d, a);
-    auto v1 = hn::TableLookupLanes(win, il);
-    auto v2 = hn::TableLookupLanes(win, ih);
-    win = hn::LoadU(d, b);
-    auto v3 = hn::TableLookupLanes(win, il);
-    auto v4 = hn::TableLookupLanes(win, ih);
-    for (int w = 1; w < W; ++w) {
-      win = hn::LoadU(d, a + w * N);
-      v1 = hn::IfThenElse(ml[w], hn::TableLookupLanes(win, il), v1);
-      v2 = hn::IfThenElse(mh[w], hn::TableLookupLanes(win, ih), v2);
-      win = hn::LoadU(d, b + w * N);
-      v3 = hn::IfThenElse(ml[w], hn::TableLookupLanes(win, il), v3);
-      v4 = hn::IfThenElse(mh[w], hn::TableLookupLanes(win, ih), v4);
+    for (int w = 0; w < W; ++w) {
+      y[w] = hn::MulAdd(ly, hn::LoadU(d, b + w * N), hn::Mul(hy, hn::LoadU(d, a + w * N)));
     }
-    // torchvision: w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4, evaluated left to right.
-    auto sum = hn::Add(hn::Mul(hn::Load(d, wp), v1), hn::Mul(hn::Load(d, wp + N), v2));
-    sum = hn::Add(sum, hn::Mul(hn::Load(d, wp + 2 * N), v3));
-    return hn::Add(sum, hn::Mul(hn::Load(d, wp + 3 * N), v4));
+  }
+
+  // The x-samples' values from those windows (each lane picks its left and right pixel and
+  // interpolates along x), added to sum.
+  template <int W>
+  HWY_INLINE V Pick(const V* y, V sum) const {
+    auto left = hn::TableLookupLanes(y[0], il);
+    auto right = hn::TableLookupLanes(y[0], ih);
+    for (int w = 1; w < W; ++w) {
+      left = hn::IfThenElse(ml[w], hn::TableLookupLanes(y[w], il), left);
+      right = hn::IfThenElse(mh[w], hn::TableLookupLanes(y[w], ih), right);
+    }
+    return hn::MulAdd(lx, right, hn::MulAdd(hx, left, sum));
+  }
+
+  // Asks for the pixels Rows reads from one pixel row (of a plane sampled later) to be brought
+  // into cache.
+  template <int W>
+  HWY_INLINE void Prefetch(D d, const float* row) const {
+    const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+    row += base;
+    for (int w = 0; w < W; ++w) hwy::Prefetch(row + w * N);
+    hwy::Prefetch(row + W * N - 1);
   }
 };
 
-template <int W, int K, class D>
+// Outputs of up to this many values per call are assembled in a buffer on the stack, so that they
+// can be streamed out in whole vectors.
+constexpr int64_t kStagedOutputs = 4096;
+
+template <int W, int K, bool S, class D>
 HWY_INLINE void RowsChannels(
-    D d, const void* table, const float* img, int64_t cs, int64_t channels, float* out) {
+    D d, const void* table, const float* img, int64_t cs, int64_t channels, float* out,
+    bool stream) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   const RowsHeader& h = *static_cast<const RowsHeader*>(table);
-  const int64_t pooled_h = h.pooled_h, pooled_w = h.pooled_w, grid_h = h.grid_h;
+  const int64_t pooled_h = h.pooled_h, pooled_w = h.pooled_w;
+  // Two sample rows per bin row (sampling_ratio 2, the only grid the tables are built for): a
+  // constant, so that the compiler unrolls and interleaves the two rows' work.
+  constexpr int64_t grid_h = 2;
   const int64_t bins = pooled_h * pooled_w, R = h.rows;
   const RowsLayout l = RowsLayout::Of(R, K, N);
   Chunk<D> c0, c1;
@@ -202,51 +228,57 @@ HWY_INLINE void RowsChannels(
   if (K == 2) c1.Load(d, Ptr<char>(table, l.taps + l.chunk_bytes), W);
   const int64_t* HWY_RESTRICT lo = Ptr<int64_t>(table, l.lo);
   const int64_t* HWY_RESTRICT hi = Ptr<int64_t>(table, l.hi);
-  const float* HWY_RESTRICT w = Ptr<float>(table, l.w);
+  const float* HWY_RESTRICT yw = Ptr<float>(table, l.yw);
   // A power-of-two count divides exactly as a multiplication by its inverse does.
   int exp;
   const bool pow2 = std::frexp(h.count, &exp) == 0.5f;
   const auto div = hn::Set(d, h.count);
   const auto inv = hn::Set(d, 1.f / h.count);
   HWY_ALIGN float last[HWY_MAX_BYTES / sizeof(float)];
+  // Streamed outputs are staged here (with room for the last store's spare lanes).
+  HWY_ALIGN float staged[kStagedOutputs + HWY_MAX_BYTES / sizeof(float)];
+  const int64_t total = channels * bins;
+  const bool staging = stream && total <= kStagedOutputs;
+  float* const to = staging ? staged : out;
+  // Whether each sample row's lo pixel row is the previous sample row's lo or hi row (RoIs no
+  // taller than their sample rows): then only the hi rows are new.
+  bool dense = true;
+  for (int64_t r = 1; r < R; ++r) dense = dense && (lo[r] == lo[r - 1] || lo[r] == hi[r - 1]);
   for (int64_t c = 0; c < channels; ++c) {
     const float* plane = img + c * cs;
-    float* o = out + c * bins;
-    if (c + 1 < channels) {
-      // The next plane's pixel rows, while this one is sampled: the rows are short pieces the
-      // hardware would not prefetch across planes.
-      const float* next = plane + cs;
-      int64_t previous = -1;
-      for (int64_t r = 0; r < R; ++r) {
-        for (const int64_t row : {lo[r], hi[r]}) {
-          if (row == previous) continue;
-          previous = row;
-          hwy::Prefetch(next + row + c0.base);
-          hwy::Prefetch(next + row + c0.base + W * N - 1);
-          if (K == 2) {
-            hwy::Prefetch(next + row + c1.base);
-            hwy::Prefetch(next + row + c1.base + W * N - 1);
-          }
-        }
-      }
-    }
+    // While this plane is sampled, the same pixels of the next one are fetched, row by row: short
+    // row pieces that the hardware would not prefetch across planes.
+    const float* next = c + 1 < channels ? plane + cs : plane;
+    float* o = to + c * bins;
     for (int64_t ph = 0; ph < pooled_h; ++ph) {
-      auto acc = hn::Zero(d);
+      // Lanes 2 pw + ix: the x-samples of bin column pw, summed over the bin's sample rows first.
+      auto s0 = hn::Zero(d), s1 = hn::Zero(d);
       for (int64_t iy = 0; iy < grid_h; ++iy) {
         const int64_t r = ph * grid_h + iy;
+        const auto hy = hn::Set(d, yw[2 * r]), ly = hn::Set(d, yw[2 * r + 1]);
         const float* a = plane + lo[r];
         const float* b = plane + hi[r];
-        const float* wr = w + r * K * 4 * N;
-        const auto s0 = c0.template Sample<W>(d, a, b, wr);
-        const auto s1 = K == 2 ? c1.template Sample<W>(d, a, b, wr + 4 * N) : hn::Zero(d);
-        // Lanes 2 pw + ix: bin pw adds its sample ix = 0, then ix = 1.
-        acc = hn::Add(acc, hn::ConcatEven(d, s1, s0));
-        acc = hn::Add(acc, hn::ConcatOdd(d, s1, s0));
+        hn::Vec<D> y[W];
+        c0.template Rows<W>(d, a, b, hy, ly, y);
+        s0 = c0.template Pick<W>(y, s0);
+        if (K == 2) {
+          if (!S) c1.template Rows<W>(d, a, b, hy, ly, y);
+          s1 = c1.template Pick<W>(y, s1);
+        }
+        constexpr bool kOwnRows = K == 2 && !S;
+        if (r == 0 || !dense) {
+          c0.template Prefetch<W>(d, next + lo[r]);
+          if (kOwnRows) c1.template Prefetch<W>(d, next + lo[r]);
+        }
+        c0.template Prefetch<W>(d, next + hi[r]);
+        if (kOwnRows) c1.template Prefetch<W>(d, next + hi[r]);
       }
+      auto acc = hn::Add(hn::ConcatEven(d, s1, s0), hn::ConcatOdd(d, s1, s0));
       acc = pow2 ? hn::Mul(acc, inv) : hn::Div(acc, div);
       float* dst = o + ph * pooled_w;
-      if (c * bins + ph * pooled_w + N <= channels * bins) {
-        // Lanes past the bin row land in bins written afterwards (of this or later channels).
+      if (staging || c * bins + ph * pooled_w + N <= total) {
+        // Lanes past the bin row land in bins written afterwards (of this or later channels), or
+        // in the staging buffer's spare room.
         hn::StoreU(acc, d, dst);
       } else {
         hn::Store(acc, d, last);
@@ -254,27 +286,44 @@ HWY_INLINE void RowsChannels(
       }
     }
   }
+  if (staging) {
+    // Ordinary stores for the unaligned head and the tail, cache-bypassing ones in between.
+    int64_t i = 0;
+    const uintptr_t align = static_cast<uintptr_t>(N) * sizeof(float);
+    for (; i < total && reinterpret_cast<uintptr_t>(out + i) % align != 0; ++i) out[i] = staged[i];
+    for (; i + N <= total; i += N) hn::Stream(hn::LoadU(d, staged + i), d, out + i);
+    for (; i < total; ++i) out[i] = staged[i];
+  }
 }
 
-void RowsForward(const void* table, const float* img, int64_t cs, int64_t channels, float* out) {
+void RowsForward(
+    const void* table, const float* img, int64_t cs, int64_t channels, float* out, bool stream) {
   const hn::ScalableTag<float> d;
   const RowsHeader& h = *static_cast<const RowsHeader*>(table);
+  if (h.shared) {
+    switch (h.windows) {
+      case 1: return RowsChannels<1, 2, true>(d, table, img, cs, channels, out, stream);
+      case 2: return RowsChannels<2, 2, true>(d, table, img, cs, channels, out, stream);
+      case 3: return RowsChannels<3, 2, true>(d, table, img, cs, channels, out, stream);
+      default: return RowsChannels<4, 2, true>(d, table, img, cs, channels, out, stream);
+    }
+  }
   const int key = static_cast<int>(h.windows * 2 + h.chunks - 1);
   switch (key) {
-    case 2: return RowsChannels<1, 1>(d, table, img, cs, channels, out);
-    case 3: return RowsChannels<1, 2>(d, table, img, cs, channels, out);
-    case 4: return RowsChannels<2, 1>(d, table, img, cs, channels, out);
-    case 5: return RowsChannels<2, 2>(d, table, img, cs, channels, out);
-    case 6: return RowsChannels<3, 1>(d, table, img, cs, channels, out);
-    case 7: return RowsChannels<3, 2>(d, table, img, cs, channels, out);
-    case 8: return RowsChannels<4, 1>(d, table, img, cs, channels, out);
-    default: return RowsChannels<4, 2>(d, table, img, cs, channels, out);
+    case 2: return RowsChannels<1, 1, false>(d, table, img, cs, channels, out, stream);
+    case 3: return RowsChannels<1, 2, false>(d, table, img, cs, channels, out, stream);
+    case 4: return RowsChannels<2, 1, false>(d, table, img, cs, channels, out, stream);
+    case 5: return RowsChannels<2, 2, false>(d, table, img, cs, channels, out, stream);
+    case 6: return RowsChannels<3, 1, false>(d, table, img, cs, channels, out, stream);
+    case 7: return RowsChannels<3, 2, false>(d, table, img, cs, channels, out, stream);
+    case 8: return RowsChannels<4, 1, false>(d, table, img, cs, channels, out, stream);
+    default: return RowsChannels<4, 2, false>(d, table, img, cs, channels, out, stream);
   }
 }
 
 #else
 
-void RowsForward(const void*, const float*, int64_t, int64_t, float*) {}
+void RowsForward(const void*, const float*, int64_t, int64_t, float*, bool) {}
 
 #endif
 
@@ -298,8 +347,13 @@ int64_t roi_align_rows_table(const AlignGrid<float>& g, int64_t row_stride, void
   return HWY_DYNAMIC_DISPATCH(BuildRowsTable)(g, row_stride, table);
 }
 void roi_align_forward_rows(
-    const void* table, const float* img, int64_t channel_stride, int64_t channels, float* out) {
-  HWY_DYNAMIC_DISPATCH(RowsForward)(table, img, channel_stride, channels, out);
+    const void* table, const float* img, int64_t channel_stride, int64_t channels, float* out,
+    bool stream) {
+  HWY_DYNAMIC_DISPATCH(RowsForward)(table, img, channel_stride, channels, out, stream);
+}
+
+void roi_align_rows_stream_fence() {
+  hwy::FlushStream();
 }
 
 } // namespace simd
