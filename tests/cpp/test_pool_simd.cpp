@@ -28,6 +28,25 @@ TEST(PoolSimd, StreamWordsCopiesEveryAlignmentAndLength) {
   }
 }
 
+TEST(PoolSimd, TransposeWordsEveryShape) {
+  // Shapes below, at and above the vector width (full squares plus scalar edges), strides wider
+  // than the rows.
+  for (int rows : {0, 1, 4, 15, 16, 17, 33, 49}) {
+    for (int cols : {0, 1, 7, 16, 19, 32, 40}) {
+      const int src_stride = cols + 3, dst_stride = rows + 5;
+      std::vector<uint32_t> src(rows * src_stride + 1), dst(cols * dst_stride + 1, 0xdeadbeefu);
+      for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint32_t>(i * 2654435761u);
+      tva::simd::transpose_words(src.data(), src_stride, rows, cols, dst.data(), dst_stride);
+      for (int c = 0; c < cols; ++c) {
+        for (int k = 0; k < dst_stride; ++k) {
+          const uint32_t want = k < rows ? src[k * src_stride + c] : 0xdeadbeefu;
+          ASSERT_EQ(dst[c * dst_stride + k], want) << rows << " " << cols << " " << c << " " << k;
+        }
+      }
+    }
+  }
+}
+
 // torchvision's roi_pool scan of one bin of one channel (the oracle).
 void reference_bin(
     const std::vector<float>& plane, int width, int h0, int h1, int w0, int w1, float& value,

@@ -129,6 +129,67 @@ void StreamWords(const uint32_t* src, uint32_t* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = src[i];
 }
 
+// Transposes the L x L words in v (L = lanes of d, a power of two): log2(L) rounds of pairing
+// vectors whose indices differ in one bit; ConcatEven / ConcatOdd move the lowest lane-index bit into
+// that vector-index bit and the vector-index bit into the highest lane-index bit, so after the rounds
+// for bits 0, 1, ... the lane and vector indices have traded places.
+#if HWY_TARGET != HWY_SCALAR
+// One round (vector-index bit kBit) and the rounds after it, unrolled at compile time so that the
+// vectors stay in registers.
+template <size_t kBit, size_t kL, class D, class V>
+HWY_INLINE void TransposeRound(D d, V* v) {
+  if constexpr (kBit < kL) {
+    HWY_UNROLL(16)
+    for (size_t i = 0; i < kL; ++i) {
+      if (i & kBit) continue;
+      const V lo = v[i], hi = v[i | kBit];
+      v[i] = hn::ConcatEven(d, hi, lo);
+      v[i | kBit] = hn::ConcatOdd(d, hi, lo);
+    }
+    TransposeRound<kBit * 2, kL>(d, v);
+  }
+}
+#endif
+
+template <class D, class V>
+HWY_INLINE void TransposeSquare(D d, V* v) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)d;
+  (void)v; // one lane: nothing to move
+#else
+  constexpr size_t kL = hn::MaxLanes(D());
+  TransposeRound<1, kL>(d, v);
+#endif
+}
+
+void TransposeWords(
+    const uint32_t* src, int64_t src_stride, int64_t rows, int64_t cols, uint32_t* dst,
+    int64_t dst_stride) {
+  const hn::CappedTag<uint32_t, 16> d;
+  using V = decltype(hn::Zero(d));
+  constexpr int64_t kL = static_cast<int64_t>(hn::MaxLanes(decltype(d)()));
+  int64_t r0 = 0;
+  if (kL > 1 && static_cast<int64_t>(hn::Lanes(d)) == kL) {
+    for (; r0 + kL <= rows; r0 += kL) {
+      int64_t c0 = 0;
+      for (; c0 + kL <= cols; c0 += kL) {
+        V v[kL];
+        HWY_UNROLL(16)
+        for (int64_t i = 0; i < kL; ++i) v[i] = hn::LoadU(d, src + (r0 + i) * src_stride + c0);
+        TransposeSquare(d, v);
+        HWY_UNROLL(16)
+        for (int64_t i = 0; i < kL; ++i) hn::StoreU(v[i], d, dst + (c0 + i) * dst_stride + r0);
+      }
+      for (; c0 < cols; ++c0) {
+        for (int64_t r = r0; r < r0 + kL; ++r) dst[c0 * dst_stride + r] = src[r * src_stride + c0];
+      }
+    }
+  }
+  for (; r0 < rows; ++r0) {
+    for (int64_t c = 0; c < cols; ++c) dst[c * dst_stride + r0] = src[r0 * src_stride + c];
+  }
+}
+
 // Adds row pieces of C columns (columns j0 .. j0 + C - 1) of every lane to sum, column after column.
 // The C gathers are issued before the adds: they do not wait for one another (each gather
 // instruction also waits for the previous write of its destination register, so a loop of one
@@ -201,6 +262,13 @@ HWY_EXPORT(PoolForwardTileF32);
 HWY_EXPORT(PoolForwardTileF64);
 HWY_EXPORT(PsPoolForwardLanes);
 HWY_EXPORT(StreamWords);
+HWY_EXPORT(TransposeWords);
+
+void transpose_words(
+    const uint32_t* src, int64_t src_stride, int64_t rows, int64_t cols, uint32_t* dst,
+    int64_t dst_stride) {
+  HWY_DYNAMIC_DISPATCH(TransposeWords)(src, src_stride, rows, cols, dst, dst_stride);
+}
 
 void stream_words(const uint32_t* src, uint32_t* dst, int64_t n) {
   HWY_DYNAMIC_DISPATCH(StreamWords)(src, dst, n);

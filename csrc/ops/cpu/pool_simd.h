@@ -34,6 +34,12 @@ void roi_pool_forward_tile(
 void stream_words(const uint32_t* src, uint32_t* dst, int64_t n);
 void stream_fence();
 
+// dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols: a transposition of
+// 32-bit words (bit patterns are copied, so float NaNs and signed zeros pass unchanged).
+void transpose_words(
+    const uint32_t* src, int64_t src_stride, int64_t rows, int64_t cols, uint32_t* dst,
+    int64_t dst_stride);
+
 // ps_roi_pool (float32): each output bin reads its own input channel, so the vector lanes hold
 // different RoIs: for one input channel (one bin position), each lane gathers its RoI's bin pixels,
 // row by row and column by column (torchvision's order), and the RoIs' different bin sizes become

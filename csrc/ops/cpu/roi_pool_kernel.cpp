@@ -96,15 +96,28 @@ template <typename T>
 using IndexOf = typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type;
 
 // Writes one RoI's outputs of a channel block (nch rows of bins values and indices, contiguous in
-// output and argmax): transposed in cache first, then streamed out. Every output element is written
+// output and argmax): transposed in cache first (32-bit words by SIMD squares, others element by
+// element), then streamed out. Every output element is written
 // once, far from the last write to its cache line, so ordinary stores would first read each line
 // from memory.
 template <typename scalar_t, typename acc_t, typename idx_t>
 void store_outputs(
     const acc_t* tile, const idx_t* itile, int64_t nch, int64_t bins, scalar_t* out, int32_t* am,
     std::vector<scalar_t>& staged, std::vector<int32_t>& staged_index) {
-  roi::store_tile_transposed(tile, nch, bins, staged.data());
-  roi::store_tile_transposed(itile, nch, bins, staged_index.data());
+  if (std::is_same<scalar_t, float>::value && std::is_same<acc_t, float>::value) {
+    simd::transpose_words(
+        reinterpret_cast<const uint32_t*>(tile), kRoiChannelBlock, bins, nch,
+        reinterpret_cast<uint32_t*>(staged.data()), bins);
+  } else {
+    roi::store_tile_transposed(tile, nch, bins, staged.data());
+  }
+  if (sizeof(idx_t) == 4) {
+    simd::transpose_words(
+        reinterpret_cast<const uint32_t*>(itile), kRoiChannelBlock, bins, nch,
+        reinterpret_cast<uint32_t*>(staged_index.data()), bins);
+  } else {
+    roi::store_tile_transposed(itile, nch, bins, staged_index.data());
+  }
   const int64_t count = nch * bins;
   if ((count * static_cast<int64_t>(sizeof(scalar_t))) % 4 == 0 &&
       reinterpret_cast<uintptr_t>(out) % 4 == 0) {
