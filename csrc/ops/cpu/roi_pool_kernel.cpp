@@ -91,6 +91,26 @@ PoolPlan<T> plan_pool(
   return p;
 }
 
+// Copies rows [h0, h1) of channels [c0, c0 + nch) of one image into block (see
+// roi::gather_channel_block). float32 with contiguous rows and a whole block: each row is a
+// transposition of 16 channel rows into pixels, done by SIMD squares.
+template <typename scalar_t, typename acc_t>
+void gather_rows(
+    const scalar_t* img, int64_t sc, int64_t sh, int64_t sw, int64_t h0, int64_t h1, int64_t width,
+    int64_t c0, int64_t nch, acc_t* block) {
+  if (std::is_same<scalar_t, float>::value && std::is_same<acc_t, float>::value && sw == 1 &&
+      nch == kRoiChannelBlock) {
+    for (int64_t h = h0; h < h1; ++h) {
+      simd::transpose_words(
+          reinterpret_cast<const uint32_t*>(img + c0 * sc + h * sh), sc, kRoiChannelBlock, width,
+          reinterpret_cast<uint32_t*>(block + h * width * kRoiChannelBlock), kRoiChannelBlock);
+    }
+    return;
+  }
+  roi::gather_channel_block(
+      img + h0 * sh, sc, sh, sw, h1 - h0, width, c0, nch, block + h0 * width * kRoiChannelBlock);
+}
+
 // Index lanes as wide as the value lanes.
 template <typename T>
 using IndexOf = typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type;
@@ -191,9 +211,7 @@ void roi_pool_forward_impl(
         if (!direct) {
           const int64_t rows_end = pb.hb[2 * pooled_h - 1];
           if (rows_end > gathered) {
-            roi::gather_channel_block(
-                in + b * sn + gathered * sh, sc, sh, sw, rows_end - gathered, width, c0, nch,
-                block + gathered * width * kRoiChannelBlock);
+            gather_rows(in + b * sn, sc, sh, sw, gathered, rows_end, width, c0, nch, block);
             gathered = rows_end;
           }
         }
