@@ -65,9 +65,10 @@ void reference_bin(
   }
 }
 
-TEST(PoolSimd, RoiPoolTileMatchesTorchvisionScan) {
-  // 16 channels of an 11 x 13 map, channels-last; few distinct values (ties), NaN, -inf, -FLT_MAX.
-  const int height = 11, width = 13, cb = static_cast<int>(tva::simd::kRoiChannelBlock);
+// Runs roi_pool_forward_tile on a map of 16 channels (few distinct values, so many ties; NaN, -inf,
+// -FLT_MAX and +inf planted) and compares every bin with torchvision's scan.
+void check_tile(int height, int width, const std::vector<int64_t>& hb, const std::vector<int64_t>& wb) {
+  const int cb = static_cast<int>(tva::simd::kRoiChannelBlock);
   std::vector<std::vector<float>> planes(cb, std::vector<float>(height * width));
   uint32_t state = 12345;
   for (int c = 0; c < cb; ++c) {
@@ -84,11 +85,8 @@ TEST(PoolSimd, RoiPoolTileMatchesTorchvisionScan) {
   for (int p = 0; p < height * width; ++p) {
     for (int c = 0; c < cb; ++c) img[p * cb + c] = planes[c][p];
   }
-  // Bin rows and columns of different widths, overlapping, empty, at the borders, one bin row of
-  // five bins (a group of four and a group of one).
-  const std::vector<int64_t> hb = {0, 3, 2, 6, 5, 5, 6, 11};
-  const std::vector<int64_t> wb = {0, 1, 0, 4, 3, 8, 8, 8, 7, 13};
-  const int ph_n = 4, pw_n = 5, bins = ph_n * pw_n;
+  const int ph_n = static_cast<int>(hb.size() / 2), pw_n = static_cast<int>(wb.size() / 2);
+  const int bins = ph_n * pw_n;
   const tva::simd::PoolRoiBins b{hb.data(), wb.data(), ph_n, pw_n, width};
   std::vector<float> tile(bins * cb);
   std::vector<int32_t> itile(bins * cb);
@@ -105,6 +103,19 @@ TEST(PoolSimd, RoiPoolTileMatchesTorchvisionScan) {
       }
     }
   }
+}
+
+TEST(PoolSimd, RoiPoolTileMatchesTorchvisionScan) {
+  // Bin rows and columns of different widths, overlapping, empty, at the borders, one bin row of
+  // five bins.
+  check_tile(11, 13, {0, 3, 2, 6, 5, 5, 6, 11}, {0, 1, 0, 4, 3, 8, 8, 8, 7, 13});
+}
+
+TEST(PoolSimd, RoiPoolTileWideRowsAndLongBins) {
+  // Ten bins in a row (more than one group of bins side by side), bins of unequal widths without
+  // an empty one (the narrower bins repeat their last column), and bins wider than 32 columns.
+  check_tile(9, 80, {0, 4, 3, 9}, {0, 3, 2, 6, 5, 8, 7, 11, 10, 13, 12, 16, 15, 18, 17, 21, 20, 24, 23, 27});
+  check_tile(9, 80, {1, 8}, {0, 40, 39, 80, 5, 38});
 }
 
 } // namespace

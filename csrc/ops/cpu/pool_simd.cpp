@@ -25,6 +25,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 // empty, all take as many steps as the widest, the narrower ones reading their last column once
 // more. That changes nothing (a value already scanned never beats the running maximum under `>`)
 // and gives the loops trip counts the branch predictor can learn.
+// Because a repeated column never wins, step j of row h can record the index h * width + j for
+// every bin of the group, and bin g's own first column wb[2 g] is added once at the end: one index
+// vector per step serves all G bins (the indices start at -1 - wb[2 g], so a bin that never took
+// a value ends at -1).
 template <int G, typename T, typename I>
 HWY_INLINE void PoolBinGroup(
     const int64_t* wb, int64_t h0, int64_t h1, int64_t width, const T* img, int64_t ps,
@@ -42,6 +46,13 @@ HWY_INLINE void PoolBinGroup(
     any_empty |= wb[2 * g + 1] <= wb[2 * g];
     steps = std::max(steps, wb[2 * g + 1] - wb[2 * g]);
   }
+  // Element offsets of each step's column in each bin, worked out once for all rows.
+  int64_t col[kMaxSteps][G];
+  if (!any_empty && steps <= kMaxSteps) {
+    for (int64_t j = 0; j < steps; ++j) {
+      for (int g = 0; g < G; ++g) col[j][g] = std::min(wb[2 * g] + j, wb[2 * g + 1] - 1) * ps;
+    }
+  }
   for (int64_t k = 0; k < kRoiChannelBlock; k += lanes) {
     V best[G];
     VI idx[G];
@@ -49,40 +60,50 @@ HWY_INLINE void PoolBinGroup(
       // torchvision starts from -FLT_MAX (also for double), 0 for an empty bin, index -1.
       const bool empty = (h1 <= h0) || (wb[2 * g + 1] <= wb[2 * g]);
       best[g] = hn::Set(d, empty ? T(0) : static_cast<T>(-FLT_MAX));
-      idx[g] = hn::Set(di, I(-1));
+      idx[g] = hn::Set(di, static_cast<I>(any_empty ? -1 : -1 - wb[2 * g]));
     }
-    const auto visit = [&](int g, int64_t p) HWY_ATTR {
-      const V v = hn::LoadU(d, img + p * ps + k);
-      const auto gt = hn::Gt(v, best[g]);
-      best[g] = hn::IfThenElse(gt, v, best[g]);
-      idx[g] = hn::IfThenElse(hn::RebindMask(di, gt), hn::Set(di, static_cast<I>(p)), idx[g]);
-    };
     if (any_empty) {
       for (int64_t h = h0; h < h1; ++h) {
         const int64_t row = h * width;
         for (int g = 0; g < G; ++g) {
-          for (int64_t p = row + wb[2 * g], e = row + wb[2 * g + 1]; p < e; ++p) visit(g, p);
-        }
-      }
-    } else if (steps <= kMaxSteps) {
-      // The columns of each step, worked out once for all rows.
-      int64_t col[kMaxSteps][G];
-      for (int64_t j = 0; j < steps; ++j) {
-        for (int g = 0; g < G; ++g) col[j][g] = std::min(wb[2 * g] + j, wb[2 * g + 1] - 1);
-      }
-      for (int64_t h = h0; h < h1; ++h) {
-        const int64_t row = h * width;
-        for (int64_t j = 0; j < steps; ++j) {
-          for (int g = 0; g < G; ++g) visit(g, row + col[j][g]);
+          for (int64_t p = row + wb[2 * g], e = row + wb[2 * g + 1]; p < e; ++p) {
+            const V v = hn::LoadU(d, img + p * ps + k);
+            const auto gt = hn::Gt(v, best[g]);
+            best[g] = hn::IfThenElse(gt, v, best[g]);
+            idx[g] = hn::IfThenElse(hn::RebindMask(di, gt), hn::Set(di, static_cast<I>(p)), idx[g]);
+          }
         }
       }
     } else {
-      for (int64_t h = h0; h < h1; ++h) {
-        const int64_t row = h * width;
-        for (int64_t j = 0; j < steps; ++j) {
-          for (int g = 0; g < G; ++g) visit(g, row + std::min(wb[2 * g] + j, wb[2 * g + 1] - 1));
+      const VI one = hn::Set(di, I(1));
+      const auto visit = [&](int g, const T* p, VI at) HWY_ATTR {
+        const V v = hn::LoadU(d, p);
+        const auto gt = hn::Gt(v, best[g]);
+        best[g] = hn::IfThenElse(gt, v, best[g]);
+        idx[g] = hn::IfThenElse(hn::RebindMask(di, gt), at, idx[g]);
+      };
+      if (steps <= kMaxSteps) {
+        for (int64_t h = h0; h < h1; ++h) {
+          const T* row = img + h * width * ps + k;
+          VI at = hn::Set(di, static_cast<I>(h * width));
+          for (int64_t j = 0; j < steps; ++j) {
+            for (int g = 0; g < G; ++g) visit(g, row + col[j][g], at);
+            at = hn::Add(at, one);
+          }
+        }
+      } else {
+        for (int64_t h = h0; h < h1; ++h) {
+          const T* row = img + h * width * ps + k;
+          VI at = hn::Set(di, static_cast<I>(h * width));
+          for (int64_t j = 0; j < steps; ++j) {
+            for (int g = 0; g < G; ++g) {
+              visit(g, row + std::min(wb[2 * g] + j, wb[2 * g + 1] - 1) * ps, at);
+            }
+            at = hn::Add(at, one);
+          }
         }
       }
+      for (int g = 0; g < G; ++g) idx[g] = hn::Add(idx[g], hn::Set(di, static_cast<I>(wb[2 * g])));
     }
     for (int g = 0; g < G; ++g) {
       hn::StoreU(best[g], d, tile + g * kRoiChannelBlock + k);
@@ -94,17 +115,32 @@ HWY_INLINE void PoolBinGroup(
 template <typename T, typename I>
 HWY_INLINE void PoolForwardTile(
     const PoolRoiBins& b, const T* img, int64_t ps, T* tile, I* argmax_tile) {
+  // As many bins side by side as the registers hold (a value and an index vector each).
+#if HWY_TARGET <= HWY_AVX3
+  constexpr int64_t kGroup = 8;
+#else
   constexpr int64_t kGroup = 4;
+#endif
   for (int64_t ph = 0; ph < b.pooled_h; ++ph) {
     const int64_t h0 = b.hb[2 * ph], h1 = b.hb[2 * ph + 1];
     for (int64_t pw = 0; pw < b.pooled_w; pw += kGroup) {
       const int64_t at = (ph * b.pooled_w + pw) * kRoiChannelBlock;
       const int64_t* wb = b.wb + 2 * pw;
+      T* t = tile + at;
+      I* a = argmax_tile + at;
       switch (std::min(kGroup, b.pooled_w - pw)) {
-        case 1: PoolBinGroup<1>(wb, h0, h1, b.width, img, ps, tile + at, argmax_tile + at); break;
-        case 2: PoolBinGroup<2>(wb, h0, h1, b.width, img, ps, tile + at, argmax_tile + at); break;
-        case 3: PoolBinGroup<3>(wb, h0, h1, b.width, img, ps, tile + at, argmax_tile + at); break;
-        default: PoolBinGroup<4>(wb, h0, h1, b.width, img, ps, tile + at, argmax_tile + at); break;
+        case 1: PoolBinGroup<1>(wb, h0, h1, b.width, img, ps, t, a); break;
+        case 2: PoolBinGroup<2>(wb, h0, h1, b.width, img, ps, t, a); break;
+        case 3: PoolBinGroup<3>(wb, h0, h1, b.width, img, ps, t, a); break;
+#if HWY_TARGET <= HWY_AVX3
+        case 4: PoolBinGroup<4>(wb, h0, h1, b.width, img, ps, t, a); break;
+        case 5: PoolBinGroup<5>(wb, h0, h1, b.width, img, ps, t, a); break;
+        case 6: PoolBinGroup<6>(wb, h0, h1, b.width, img, ps, t, a); break;
+        case 7: PoolBinGroup<7>(wb, h0, h1, b.width, img, ps, t, a); break;
+        default: PoolBinGroup<8>(wb, h0, h1, b.width, img, ps, t, a); break;
+#else
+        default: PoolBinGroup<4>(wb, h0, h1, b.width, img, ps, t, a); break;
+#endif
       }
     }
   }
