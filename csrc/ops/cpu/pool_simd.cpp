@@ -31,8 +31,9 @@ namespace hn = hwy::HWY_NAMESPACE;
 // a value ends at -1).
 template <int G, typename T, typename I>
 HWY_INLINE void PoolBinGroup(
-    const int64_t* wb, int64_t h0, int64_t h1, int64_t width, const T* img, int64_t ps,
-    T* tile, I* argmax_tile) {
+    const int64_t* wb, int64_t h0, int64_t h1, int64_t width, const int64_t* row_offset,
+    const T* img, int64_t ps, T* tile, I* argmax_tile) {
+  const auto row_at = [&](int64_t h) { return img + (row_offset ? row_offset[h] : h * width * ps); };
   const hn::CappedTag<T, kRoiChannelBlock> d;
   const hn::RebindToSigned<decltype(d)> di;
   using V = decltype(hn::Zero(d));
@@ -65,9 +66,10 @@ HWY_INLINE void PoolBinGroup(
     if (any_empty) {
       for (int64_t h = h0; h < h1; ++h) {
         const int64_t row = h * width;
+        const T* pixels = row_at(h) + k;
         for (int g = 0; g < G; ++g) {
           for (int64_t p = row + wb[2 * g], e = row + wb[2 * g + 1]; p < e; ++p) {
-            const V v = hn::LoadU(d, img + p * ps + k);
+            const V v = hn::LoadU(d, pixels + (p - row) * ps);
             const auto gt = hn::Gt(v, best[g]);
             best[g] = hn::IfThenElse(gt, v, best[g]);
             idx[g] = hn::IfThenElse(hn::RebindMask(di, gt), hn::Set(di, static_cast<I>(p)), idx[g]);
@@ -84,7 +86,7 @@ HWY_INLINE void PoolBinGroup(
       };
       if (steps <= kMaxSteps) {
         for (int64_t h = h0; h < h1; ++h) {
-          const T* row = img + h * width * ps + k;
+          const T* row = row_at(h) + k;
           VI at = hn::Set(di, static_cast<I>(h * width));
           for (int64_t j = 0; j < steps; ++j) {
             for (int g = 0; g < G; ++g) visit(g, row + col[j][g], at);
@@ -93,7 +95,7 @@ HWY_INLINE void PoolBinGroup(
         }
       } else {
         for (int64_t h = h0; h < h1; ++h) {
-          const T* row = img + h * width * ps + k;
+          const T* row = row_at(h) + k;
           VI at = hn::Set(di, static_cast<I>(h * width));
           for (int64_t j = 0; j < steps; ++j) {
             for (int g = 0; g < G; ++g) {
@@ -129,17 +131,17 @@ HWY_INLINE void PoolForwardTile(
       T* t = tile + at;
       I* a = argmax_tile + at;
       switch (std::min(kGroup, b.pooled_w - pw)) {
-        case 1: PoolBinGroup<1>(wb, h0, h1, b.width, img, ps, t, a); break;
-        case 2: PoolBinGroup<2>(wb, h0, h1, b.width, img, ps, t, a); break;
-        case 3: PoolBinGroup<3>(wb, h0, h1, b.width, img, ps, t, a); break;
+        case 1: PoolBinGroup<1>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
+        case 2: PoolBinGroup<2>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
+        case 3: PoolBinGroup<3>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
 #if HWY_TARGET <= HWY_AVX3
-        case 4: PoolBinGroup<4>(wb, h0, h1, b.width, img, ps, t, a); break;
-        case 5: PoolBinGroup<5>(wb, h0, h1, b.width, img, ps, t, a); break;
-        case 6: PoolBinGroup<6>(wb, h0, h1, b.width, img, ps, t, a); break;
-        case 7: PoolBinGroup<7>(wb, h0, h1, b.width, img, ps, t, a); break;
-        default: PoolBinGroup<8>(wb, h0, h1, b.width, img, ps, t, a); break;
+        case 4: PoolBinGroup<4>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
+        case 5: PoolBinGroup<5>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
+        case 6: PoolBinGroup<6>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
+        case 7: PoolBinGroup<7>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
+        default: PoolBinGroup<8>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
 #else
-        default: PoolBinGroup<4>(wb, h0, h1, b.width, img, ps, t, a); break;
+        default: PoolBinGroup<4>(wb, h0, h1, b.width, b.row_offset, img, ps, t, a); break;
 #endif
       }
     }

@@ -10,7 +10,7 @@ namespace tva {
 namespace simd {
 
 // roi_pool: one RoI, one channel block (kRoiChannelBlock channels of one image, channels-last:
-// pixel p's channels at img + p * pixel_stride). Bin row ph covers rows [hb[2 ph], hb[2 ph + 1]),
+// pixel (h, w)'s channels at img + h * width * pixel_stride + w * pixel_stride, or see row_offset). Bin row ph covers rows [hb[2 ph], hb[2 ph + 1]),
 // bin column pw columns [wb[2 pw], wb[2 pw + 1]), clipped to the map. tile and argmax_tile:
 // [pooled_h * pooled_w][kRoiChannelBlock], each bin's maximum and its pixel index as torchvision's
 // scan finds them (start at -FLT_MAX, or 0 for an empty bin, and index -1; rows, then columns;
@@ -20,7 +20,10 @@ struct PoolRoiBins {
   const int64_t* wb;
   int64_t pooled_h;
   int64_t pooled_w;
-  int64_t width; // of the map, in pixels
+  int64_t width; // of the map, in pixels (argmax indices are h * width + w)
+  // Where map row h starts: img + row_offset[h] (elements); nullptr: img + h * width * pixel_stride.
+  // Lets the rows live in a ring buffer that reuses the slots of rows no longer needed.
+  const int64_t* row_offset = nullptr;
 };
 void roi_pool_forward_tile(
     const PoolRoiBins& b, const float* img, int64_t pixel_stride, float* tile, int32_t* argmax_tile);
