@@ -67,7 +67,8 @@ void reference_bin(
 
 // Runs roi_pool_forward_tile on a map of 16 channels (few distinct values, so many ties; NaN, -inf,
 // -FLT_MAX and +inf planted) and compares every bin with torchvision's scan.
-void check_tile(int height, int width, const std::vector<int64_t>& hb, const std::vector<int64_t>& wb) {
+void check_tile(
+    int height, int width, const std::vector<int64_t>& hb, const std::vector<int64_t>& wb) {
   const int cb = static_cast<int>(tva::simd::kRoiChannelBlock);
   std::vector<std::vector<float>> planes(cb, std::vector<float>(height * width));
   uint32_t state = 12345;
@@ -96,7 +97,8 @@ void check_tile(int height, int width, const std::vector<int64_t>& hb, const std
       for (int c = 0; c < cb; ++c) {
         float value;
         int32_t index;
-        reference_bin(planes[c], width, hb[2 * ph], hb[2 * ph + 1], wb[2 * pw], wb[2 * pw + 1], value, index);
+        reference_bin(
+            planes[c], width, hb[2 * ph], hb[2 * ph + 1], wb[2 * pw], wb[2 * pw + 1], value, index);
         const int at = (ph * pw_n + pw) * cb + c;
         EXPECT_EQ(itile[at], index) << ph << " " << pw << " " << c;
         EXPECT_EQ(tile[at], value) << ph << " " << pw << " " << c;
@@ -114,7 +116,9 @@ TEST(PoolSimd, RoiPoolTileMatchesTorchvisionScan) {
 TEST(PoolSimd, RoiPoolTileWideRowsAndLongBins) {
   // Ten bins in a row (more than one group of bins side by side), bins of unequal widths without
   // an empty one (the narrower bins repeat their last column), and bins wider than 32 columns.
-  check_tile(9, 80, {0, 4, 3, 9}, {0, 3, 2, 6, 5, 8, 7, 11, 10, 13, 12, 16, 15, 18, 17, 21, 20, 24, 23, 27});
+  check_tile(
+      9, 80, {0, 4, 3, 9},
+      {0, 3, 2, 6, 5, 8, 7, 11, 10, 13, 12, 16, 15, 18, 17, 21, 20, 24, 23, 27});
   check_tile(9, 80, {1, 8}, {0, 40, 39, 80, 5, 38});
 }
 

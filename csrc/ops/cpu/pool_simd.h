@@ -10,8 +10,8 @@ namespace tva {
 namespace simd {
 
 // roi_pool: one RoI, one channel block (kRoiChannelBlock channels of one image, channels-last:
-// pixel (h, w)'s channels at img + h * width * pixel_stride + w * pixel_stride, or see row_offset). Bin row ph covers rows [hb[2 ph], hb[2 ph + 1]),
-// bin column pw columns [wb[2 pw], wb[2 pw + 1]), clipped to the map. tile and argmax_tile:
+// pixel (h, w)'s channels at img + (h * width + w) * pixel_stride, or see row_offset). Bin row ph
+// covers rows [hb[2 ph], hb[2 ph + 1]), bin column pw columns [wb[2 pw], wb[2 pw + 1]), clipped to the map. tile and argmax_tile:
 // [pooled_h * pooled_w][kRoiChannelBlock], each bin's maximum and its pixel index as torchvision's
 // scan finds them (start at -FLT_MAX, or 0 for an empty bin, and index -1; rows, then columns;
 // replace on a strict `>`, so the first maximum wins and NaN is never taken).
