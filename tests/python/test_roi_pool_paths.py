@@ -144,3 +144,38 @@ def test_roi_pool_odd_output_rows_in_every_dtype(dtype):
         y_ref, argmax_ref = run_torchvision(TV.roi_pool, x.float(), rois.float(), 1.0, 3, 3)
         assert same(y, y_ref.to(dtype))
     assert same(argmax, argmax_ref)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "padded rows", "every other column"])
+def test_roi_pool_row_band_on_a_tall_map(dtype, layout):
+    # A map much taller than its RoIs: the channel block keeps only a band of rows as tall as the
+    # tallest RoI, its slots reused as the RoIs move down (many times round here); RoIs sharing a
+    # top edge, RoIs of one row, tall ones next to short ones, RoIs below the map.
+    if layout == "contiguous":
+        x = features(2, 33, 90, 11, 21).to(dtype)
+    elif layout == "padded rows":
+        x = features(2, 33, 90, 14, 21).to(dtype)[..., :11]
+    else:
+        x = features(2, 33, 90, 22, 21).to(dtype)[..., ::2]
+    rois = rois_of_all_sizes(60, 2, 11.0, 22, max_side=6.0).to(dtype)
+    rois[:, 2] = torch.rand(60, generator=torch.Generator().manual_seed(23)).to(dtype) * 95 - 3
+    rois[:, 4] = rois[:, 2] + torch.rand(60, generator=torch.Generator().manual_seed(24)).to(dtype) * 7
+    rois[5, 2], rois[5, 4] = 10.0, 40.0  # one tall RoI among short ones
+    rois[6, 2], rois[6, 4] = 10.0, 10.0
+    y, argmax = TV.roi_pool(x, rois, 1.0, 3, 2)
+    y_ref, argmax_ref = run_torchvision(TV.roi_pool, x, rois, 1.0, 3, 2)
+    assert same(y, y_ref) and same(argmax, argmax_ref)
+
+
+def test_roi_pool_rows_of_valid_rois_with_a_nan_box_in_the_image():
+    # A NaN top edge sorts anywhere: the other RoIs of its image must still read the right rows.
+    x = features(1, 16, 60, 9, 25)
+    rois = rois_of_all_sizes(40, 1, 9.0, 26, max_side=5.0)
+    rois[:, 2] = torch.linspace(0, 55, 40)[torch.randperm(40, generator=torch.Generator().manual_seed(27))]
+    rois[:, 4] = rois[:, 2] + 4
+    with_nan = torch.cat([rois[:20], torch.tensor([[0.0, 1.0, float("nan"), 5.0, 3.0]]), rois[20:]])
+    y, argmax = TV.roi_pool(x, with_nan, 1.0, 2, 2)
+    y_ref, argmax_ref = run_torchvision(TV.roi_pool, x, rois, 1.0, 2, 2)
+    keep = torch.arange(41) != 20
+    assert same(y[keep], y_ref) and same(argmax[keep], argmax_ref)

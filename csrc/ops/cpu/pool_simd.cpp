@@ -25,10 +25,20 @@ namespace hn = hwy::HWY_NAMESPACE;
 // empty, all take as many steps as the widest, the narrower ones reading their last column once
 // more. That changes nothing (a value already scanned never beats the running maximum under `>`)
 // and gives the loops trip counts the branch predictor can learn.
+// Because a repeated column never wins, step j of row h can record the index h * width + j for
+// every bin of the group, and bin g's own first column wb[2 g] is added once at the end: one index
+// vector per step serves all G bins (the indices start at -1 - wb[2 g], so a bin that never took
+// a value ends at -1).
+// The group's columns are the same in every bin row: they are worked out once, then the bin rows
+// (hb[0..2 pooled_h)) are scanned one after the other; bin row ph's results go to
+// tile + ph * tile_row (and argmax_tile likewise).
 template <int G, typename T, typename I>
 HWY_INLINE void PoolBinGroup(
-    const int64_t* wb, int64_t h0, int64_t h1, int64_t width, const T* img, int64_t ps,
-    T* tile, I* argmax_tile) {
+    const int64_t* wb, const int64_t* hb, int64_t pooled_h, int64_t tile_row, int64_t width,
+    const int64_t* row_offset, const T* img, int64_t ps, T* tile_rows, I* argmax_rows) {
+  const auto row_at = [&](int64_t h) {
+    return img + (row_offset ? row_offset[h] : h * width * ps);
+  };
   const hn::CappedTag<T, kRoiChannelBlock> d;
   const hn::RebindToSigned<decltype(d)> di;
   using V = decltype(hn::Zero(d));
@@ -36,57 +46,84 @@ HWY_INLINE void PoolBinGroup(
   static_assert(sizeof(I) == sizeof(T), "index lanes must match value lanes");
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d));
   constexpr int64_t kMaxSteps = 32;
-  bool any_empty = h1 <= h0;
+  bool any_column_empty = false;
   int64_t steps = 0;
   for (int g = 0; g < G; ++g) {
-    any_empty |= wb[2 * g + 1] <= wb[2 * g];
+    any_column_empty |= wb[2 * g + 1] <= wb[2 * g];
     steps = std::max(steps, wb[2 * g + 1] - wb[2 * g]);
   }
-  for (int64_t k = 0; k < kRoiChannelBlock; k += lanes) {
-    V best[G];
-    VI idx[G];
-    for (int g = 0; g < G; ++g) {
-      // torchvision starts from -FLT_MAX (also for double), 0 for an empty bin, index -1.
-      const bool empty = (h1 <= h0) || (wb[2 * g + 1] <= wb[2 * g]);
-      best[g] = hn::Set(d, empty ? T(0) : static_cast<T>(-FLT_MAX));
-      idx[g] = hn::Set(di, I(-1));
+  // Element offsets of each step's column in each bin, worked out once for all rows.
+  int64_t col[kMaxSteps][G];
+  if (!any_column_empty && steps <= kMaxSteps) {
+    for (int64_t j = 0; j < steps; ++j) {
+      for (int g = 0; g < G; ++g) col[j][g] = std::min(wb[2 * g] + j, wb[2 * g + 1] - 1) * ps;
     }
-    const auto visit = [&](int g, int64_t p) HWY_ATTR {
-      const V v = hn::LoadU(d, img + p * ps + k);
-      const auto gt = hn::Gt(v, best[g]);
-      best[g] = hn::IfThenElse(gt, v, best[g]);
-      idx[g] = hn::IfThenElse(hn::RebindMask(di, gt), hn::Set(di, static_cast<I>(p)), idx[g]);
-    };
-    if (any_empty) {
-      for (int64_t h = h0; h < h1; ++h) {
-        const int64_t row = h * width;
+  }
+  for (int64_t ph = 0; ph < pooled_h; ++ph) {
+    const int64_t h0 = hb[2 * ph], h1 = hb[2 * ph + 1];
+    const bool any_empty = any_column_empty || h1 <= h0;
+    T* tile = tile_rows + ph * tile_row;
+    I* argmax_tile = argmax_rows + ph * tile_row;
+    for (int64_t k = 0; k < kRoiChannelBlock; k += lanes) {
+      V best[G];
+      VI idx[G];
+      for (int g = 0; g < G; ++g) {
+        // torchvision starts from -FLT_MAX (also for double), 0 for an empty bin, index -1.
+        const bool empty = (h1 <= h0) || (wb[2 * g + 1] <= wb[2 * g]);
+        best[g] = hn::Set(d, empty ? T(0) : static_cast<T>(-FLT_MAX));
+        idx[g] = hn::Set(di, static_cast<I>(any_empty ? -1 : -1 - wb[2 * g]));
+      }
+      if (any_empty) {
+        for (int64_t h = h0; h < h1; ++h) {
+          const int64_t row = h * width;
+          const T* pixels = row_at(h) + k;
+          for (int g = 0; g < G; ++g) {
+            for (int64_t p = row + wb[2 * g], e = row + wb[2 * g + 1]; p < e; ++p) {
+              const V v = hn::LoadU(d, pixels + (p - row) * ps);
+              const auto gt = hn::Gt(v, best[g]);
+              best[g] = hn::IfThenElse(gt, v, best[g]);
+              const VI at = hn::Set(di, static_cast<I>(p));
+              idx[g] = hn::IfThenElse(hn::RebindMask(di, gt), at, idx[g]);
+            }
+          }
+        }
+      } else {
+        const VI one = hn::Set(di, I(1));
+        const auto visit = [&](int g, const T* p, VI at) HWY_ATTR {
+          const V v = hn::LoadU(d, p);
+          const auto gt = hn::Gt(v, best[g]);
+          best[g] = hn::IfThenElse(gt, v, best[g]);
+          idx[g] = hn::IfThenElse(hn::RebindMask(di, gt), at, idx[g]);
+        };
+        if (steps <= kMaxSteps) {
+          for (int64_t h = h0; h < h1; ++h) {
+            const T* row = row_at(h) + k;
+            VI at = hn::Set(di, static_cast<I>(h * width));
+            for (int64_t j = 0; j < steps; ++j) {
+              for (int g = 0; g < G; ++g) visit(g, row + col[j][g], at);
+              at = hn::Add(at, one);
+            }
+          }
+        } else {
+          for (int64_t h = h0; h < h1; ++h) {
+            const T* row = row_at(h) + k;
+            VI at = hn::Set(di, static_cast<I>(h * width));
+            for (int64_t j = 0; j < steps; ++j) {
+              for (int g = 0; g < G; ++g) {
+                visit(g, row + std::min(wb[2 * g] + j, wb[2 * g + 1] - 1) * ps, at);
+              }
+              at = hn::Add(at, one);
+            }
+          }
+        }
         for (int g = 0; g < G; ++g) {
-          for (int64_t p = row + wb[2 * g], e = row + wb[2 * g + 1]; p < e; ++p) visit(g, p);
+          idx[g] = hn::Add(idx[g], hn::Set(di, static_cast<I>(wb[2 * g])));
         }
       }
-    } else if (steps <= kMaxSteps) {
-      // The columns of each step, worked out once for all rows.
-      int64_t col[kMaxSteps][G];
-      for (int64_t j = 0; j < steps; ++j) {
-        for (int g = 0; g < G; ++g) col[j][g] = std::min(wb[2 * g] + j, wb[2 * g + 1] - 1);
+      for (int g = 0; g < G; ++g) {
+        hn::StoreU(best[g], d, tile + g * kRoiChannelBlock + k);
+        hn::StoreU(idx[g], di, argmax_tile + g * kRoiChannelBlock + k);
       }
-      for (int64_t h = h0; h < h1; ++h) {
-        const int64_t row = h * width;
-        for (int64_t j = 0; j < steps; ++j) {
-          for (int g = 0; g < G; ++g) visit(g, row + col[j][g]);
-        }
-      }
-    } else {
-      for (int64_t h = h0; h < h1; ++h) {
-        const int64_t row = h * width;
-        for (int64_t j = 0; j < steps; ++j) {
-          for (int g = 0; g < G; ++g) visit(g, row + std::min(wb[2 * g] + j, wb[2 * g + 1] - 1));
-        }
-      }
-    }
-    for (int g = 0; g < G; ++g) {
-      hn::StoreU(best[g], d, tile + g * kRoiChannelBlock + k);
-      hn::StoreU(idx[g], di, argmax_tile + g * kRoiChannelBlock + k);
     }
   }
 }
@@ -94,19 +131,34 @@ HWY_INLINE void PoolBinGroup(
 template <typename T, typename I>
 HWY_INLINE void PoolForwardTile(
     const PoolRoiBins& b, const T* img, int64_t ps, T* tile, I* argmax_tile) {
+  // As many bins side by side as the registers hold (a value and an index vector each).
+#if HWY_TARGET <= HWY_AVX3
+  constexpr int64_t kGroup = 8;
+#else
   constexpr int64_t kGroup = 4;
-  for (int64_t ph = 0; ph < b.pooled_h; ++ph) {
-    const int64_t h0 = b.hb[2 * ph], h1 = b.hb[2 * ph + 1];
-    for (int64_t pw = 0; pw < b.pooled_w; pw += kGroup) {
-      const int64_t at = (ph * b.pooled_w + pw) * kRoiChannelBlock;
-      const int64_t* wb = b.wb + 2 * pw;
-      switch (std::min(kGroup, b.pooled_w - pw)) {
-        case 1: PoolBinGroup<1>(wb, h0, h1, b.width, img, ps, tile + at, argmax_tile + at); break;
-        case 2: PoolBinGroup<2>(wb, h0, h1, b.width, img, ps, tile + at, argmax_tile + at); break;
-        case 3: PoolBinGroup<3>(wb, h0, h1, b.width, img, ps, tile + at, argmax_tile + at); break;
-        default: PoolBinGroup<4>(wb, h0, h1, b.width, img, ps, tile + at, argmax_tile + at); break;
-      }
+#endif
+  const int64_t tile_row = b.pooled_w * kRoiChannelBlock;
+  for (int64_t pw = 0; pw < b.pooled_w; pw += kGroup) {
+    const int64_t* wb = b.wb + 2 * pw;
+    T* t = tile + pw * kRoiChannelBlock;
+    I* a = argmax_tile + pw * kRoiChannelBlock;
+#define TVA_POOL_GROUP(G_) \
+  PoolBinGroup<G_>(wb, b.hb, b.pooled_h, tile_row, b.width, b.row_offset, img, ps, t, a)
+    switch (std::min(kGroup, b.pooled_w - pw)) {
+      case 1: TVA_POOL_GROUP(1); break;
+      case 2: TVA_POOL_GROUP(2); break;
+      case 3: TVA_POOL_GROUP(3); break;
+#if HWY_TARGET <= HWY_AVX3
+      case 4: TVA_POOL_GROUP(4); break;
+      case 5: TVA_POOL_GROUP(5); break;
+      case 6: TVA_POOL_GROUP(6); break;
+      case 7: TVA_POOL_GROUP(7); break;
+      default: TVA_POOL_GROUP(8); break;
+#else
+      default: TVA_POOL_GROUP(4); break;
+#endif
     }
+#undef TVA_POOL_GROUP
   }
 }
 
@@ -127,6 +179,67 @@ void StreamWords(const uint32_t* src, uint32_t* dst, int64_t n) {
   for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % align != 0; ++i) dst[i] = src[i];
   for (; i + lanes <= n; i += lanes) hn::Stream(hn::LoadU(d, src + i), d, dst + i);
   for (; i < n; ++i) dst[i] = src[i];
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// One round (vector-index bit kBit) and the rounds after it, unrolled at compile time so that the
+// vectors stay in registers.
+template <size_t kBit, size_t kL, class D, class V>
+HWY_INLINE void TransposeRound(D d, V* v) {
+  if constexpr (kBit < kL) {
+    HWY_UNROLL(16)
+    for (size_t i = 0; i < kL; ++i) {
+      if (i & kBit) continue;
+      const V lo = v[i], hi = v[i | kBit];
+      v[i] = hn::ConcatEven(d, hi, lo);
+      v[i | kBit] = hn::ConcatOdd(d, hi, lo);
+    }
+    TransposeRound<kBit * 2, kL>(d, v);
+  }
+}
+#endif
+
+// Transposes the L x L words in v (L = lanes of d, a power of two): log2(L) rounds of pairing
+// vectors whose indices differ in one bit; ConcatEven / ConcatOdd move the lowest lane-index bit
+// into that vector-index bit and the vector-index bit into the highest lane-index bit, so after the
+// rounds for bits 0, 1, ... the lane and vector indices have traded places.
+template <class D, class V>
+HWY_INLINE void TransposeSquare(D d, V* v) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)d;
+  (void)v; // one lane: nothing to move
+#else
+  constexpr size_t kL = hn::MaxLanes(D());
+  TransposeRound<1, kL>(d, v);
+#endif
+}
+
+void TransposeWords(
+    const uint32_t* src, int64_t src_stride, int64_t rows, int64_t cols, uint32_t* dst,
+    int64_t dst_stride) {
+  const hn::CappedTag<uint32_t, 16> d;
+  using V = decltype(hn::Zero(d));
+  constexpr int64_t kL = static_cast<int64_t>(hn::MaxLanes(decltype(d)()));
+  int64_t r0 = 0;
+  if (kL > 1 && static_cast<int64_t>(hn::Lanes(d)) == kL) {
+    for (; r0 + kL <= rows; r0 += kL) {
+      int64_t c0 = 0;
+      for (; c0 + kL <= cols; c0 += kL) {
+        V v[kL];
+        HWY_UNROLL(16)
+        for (int64_t i = 0; i < kL; ++i) v[i] = hn::LoadU(d, src + (r0 + i) * src_stride + c0);
+        TransposeSquare(d, v);
+        HWY_UNROLL(16)
+        for (int64_t i = 0; i < kL; ++i) hn::StoreU(v[i], d, dst + (c0 + i) * dst_stride + r0);
+      }
+      for (; c0 < cols; ++c0) {
+        for (int64_t r = r0; r < r0 + kL; ++r) dst[c0 * dst_stride + r] = src[r * src_stride + c0];
+      }
+    }
+  }
+  for (; r0 < rows; ++r0) {
+    for (int64_t c = 0; c < cols; ++c) dst[c * dst_stride + r0] = src[r0 * src_stride + c];
+  }
 }
 
 // Adds row pieces of C columns (columns j0 .. j0 + C - 1) of every lane to sum, column after column.
@@ -201,6 +314,13 @@ HWY_EXPORT(PoolForwardTileF32);
 HWY_EXPORT(PoolForwardTileF64);
 HWY_EXPORT(PsPoolForwardLanes);
 HWY_EXPORT(StreamWords);
+HWY_EXPORT(TransposeWords);
+
+void transpose_words(
+    const uint32_t* src, int64_t src_stride, int64_t rows, int64_t cols, uint32_t* dst,
+    int64_t dst_stride) {
+  HWY_DYNAMIC_DISPATCH(TransposeWords)(src, src_stride, rows, cols, dst, dst_stride);
+}
 
 void stream_words(const uint32_t* src, uint32_t* dst, int64_t n) {
   HWY_DYNAMIC_DISPATCH(StreamWords)(src, dst, n);

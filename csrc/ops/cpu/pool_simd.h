@@ -10,8 +10,8 @@ namespace tva {
 namespace simd {
 
 // roi_pool: one RoI, one channel block (kRoiChannelBlock channels of one image, channels-last:
-// pixel p's channels at img + p * pixel_stride). Bin row ph covers rows [hb[2 ph], hb[2 ph + 1]),
-// bin column pw columns [wb[2 pw], wb[2 pw + 1]), clipped to the map. tile and argmax_tile:
+// pixel (h, w)'s channels at img + (h * width + w) * pixel_stride, or see row_offset). Bin row ph
+// covers rows [hb[2 ph], hb[2 ph + 1]), bin column pw columns [wb[2 pw], wb[2 pw + 1]), clipped to the map. tile and argmax_tile:
 // [pooled_h * pooled_w][kRoiChannelBlock], each bin's maximum and its pixel index as torchvision's
 // scan finds them (start at -FLT_MAX, or 0 for an empty bin, and index -1; rows, then columns;
 // replace on a strict `>`, so the first maximum wins and NaN is never taken).
@@ -20,7 +20,10 @@ struct PoolRoiBins {
   const int64_t* wb;
   int64_t pooled_h;
   int64_t pooled_w;
-  int64_t width; // of the map, in pixels
+  int64_t width; // of the map, in pixels (argmax indices are h * width + w)
+  // Where map row h starts: img + row_offset[h] (elements); nullptr: img + h * width * pixel_stride.
+  // Lets the rows live in a ring buffer that reuses the slots of rows no longer needed.
+  const int64_t* row_offset = nullptr;
 };
 void roi_pool_forward_tile(
     const PoolRoiBins& b, const float* img, int64_t pixel_stride, float* tile, int32_t* argmax_tile);
@@ -33,6 +36,12 @@ void roi_pool_forward_tile(
 // Call stream_fence() on the same thread before the data is handed to another thread.
 void stream_words(const uint32_t* src, uint32_t* dst, int64_t n);
 void stream_fence();
+
+// dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols: a transposition of
+// 32-bit words (bit patterns are copied, so float NaNs and signed zeros pass unchanged).
+void transpose_words(
+    const uint32_t* src, int64_t src_stride, int64_t rows, int64_t cols, uint32_t* dst,
+    int64_t dst_stride);
 
 // ps_roi_pool (float32): each output bin reads its own input channel, so the vector lanes hold
 // different RoIs: for one input channel (one bin position), each lane gathers its RoI's bin pixels,
