@@ -530,12 +530,10 @@ struct BitReader {
   }
 };
 
-// A block of which only the DC coefficient is wanted (the AC symbols are parsed, their values
-// skipped, as libjpeg does for 1x1 IDCTs): the symbols come from skip lookups, several per lookup
-// while the zigzag position stays below 63; near the end of a block without an end-of-block code,
-// one symbol at a time. The DC coefficient goes to block[0] (other coefficients may be written).
-HWY_INLINE void decode_block_dc(BitReader& br, const HuffTable& dct, const HuffTable& act,
-                                int32_t* last_dc, int16_t* block, bool* bad) {
+// The DC coefficient of a block: a category s <= 15 and s value bits (at most 16 + 15 bits in
+// all), added to the component's previous DC value; stored to block[0].
+HWY_INLINE void decode_dc(BitReader& br, const HuffTable& dct, int32_t* last_dc, int16_t* block,
+                          bool* bad) {
   br.refill();
   int32_t diff;
   const uint32_t f = dct.fast[br.buf >> (64 - kFastBits)];
@@ -556,6 +554,15 @@ HWY_INLINE void decode_block_dc(BitReader& br, const HuffTable& dct, const HuffT
                                           static_cast<uint32_t>(diff));
   *last_dc = dc;
   block[0] = static_cast<int16_t>(dc);
+}
+
+// A block of which only the DC coefficient is wanted (the AC symbols are parsed, their values
+// skipped, as libjpeg does for 1x1 IDCTs): the symbols come from skip lookups, several per lookup
+// while the zigzag position stays below 63; near the end of a block without an end-of-block code,
+// one symbol at a time. The DC coefficient goes to block[0] (other coefficients may be written).
+HWY_INLINE void decode_block_dc(BitReader& br, const HuffTable& dct, const HuffTable& act,
+                                int32_t* last_dc, int16_t* block, bool* bad) {
+  decode_dc(br, dct, last_dc, block, bad);
   uint32_t k = 0;
   for (;;) {
     br.refill();
@@ -594,27 +601,7 @@ HWY_INLINE void decode_block_dc(BitReader& br, const HuffTable& dct, const HuffT
 // that needs the slow path refills first (it may use 31 bits).
 HWY_INLINE void decode_block(BitReader& br, const HuffTable& dct, const HuffTable& act,
                              int32_t* last_dc, int16_t* block, bool* bad) {
-  // DC: a category s <= 15 and s value bits (at most 16 + 15 bits in all).
-  br.refill();
-  int32_t diff;
-  const uint32_t f = dct.fast[br.buf >> (64 - kFastBits)];
-  if (TVA_JPEG_LIKELY(f & 255)) {
-    diff = static_cast<int16_t>(f >> 16);
-    br.consume(f & 255);
-  } else {
-    uint32_t e = dct.look[br.buf >> (64 - kLookBits)];
-    if (e == 0) {
-      e = decode_long(dct, br.buf, bad);
-    }
-    const uint32_t len = e & 255;
-    const uint32_t sz = (e >> 8) & 15;
-    diff = value_after(br.buf, len, sz);
-    br.consume(len + sz);
-  }
-  const int32_t dc = static_cast<int32_t>(static_cast<uint32_t>(*last_dc) +
-                                          static_cast<uint32_t>(diff));
-  *last_dc = dc;
-  block[0] = static_cast<int16_t>(dc);
+  decode_dc(br, dct, last_dc, block, bad);
   // AC: symbols until the end of block or position 63 (k: the last position written). A run of
   // 16 zeros stores a zero where it ends, which changes nothing.
   uint32_t k = 0;

@@ -214,6 +214,24 @@ void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT qua
 // 128-bit part): every operation below works within 128-bit parts, so N blocks are transformed at
 // once.
 
+// Two 16-bit constants in each 32-bit lane, `even` in the lower half: the constant operand of
+// MaddPairs.
+template <class D16>
+HWY_INLINE hn::Vec<D16> PairConst(D16 d16, int32_t even, int32_t odd) {
+  const hn::RepartitionToWide<D16> d32;
+  return hn::BitCast(d16, hn::Set(d32, static_cast<int32_t>((static_cast<uint32_t>(odd) << 16) |
+                                                            (static_cast<uint32_t>(even) & 0xFFFFu))));
+}
+
+// Sums of adjacent 16-bit products in 32-bit lanes (pmaddwd, as libjpeg-turbo's SIMD code uses).
+template <class D16, class V>
+HWY_INLINE hn::Vec<hn::RepartitionToWide<D16>> MaddPairs(D16 d16, V a, V b) {
+  const hn::RepartitionToWide<D16> d32;
+  hn::Vec<decltype(d32)> sum1 = hn::Zero(d32);
+  const auto sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, hn::Zero(d32), sum1);
+  return hn::RearrangeToOddPlusEven(sum0, sum1);
+}
+
 // One 1-D pass over the 8 rows r[k] (lanes = columns), in place. Even part: in0 +- in4 and the odd
 // part's sums in3 + in7 and in1 + in5 are 16-bit sums; the products are summed in pairs (16-bit
 // inputs interleaved, multiplied and added into 32 bits, as libjpeg-turbo's SIMD code does: the
@@ -226,15 +244,8 @@ HWY_INLINE void Pass(D16 d16, V* HWY_RESTRICT r) {
   using namespace idct;
   const hn::RepartitionToWide<D16> d32;
   using V32 = hn::Vec<decltype(d32)>;
-  const auto pair = [&](int32_t even, int32_t odd) {
-    return hn::BitCast(d16, hn::Set(d32, static_cast<int32_t>((static_cast<uint32_t>(odd) << 16) |
-                                                              (static_cast<uint32_t>(even) & 0xFFFFu))));
-  };
-  const auto madd = [&](V a, V b) {
-    V32 sum1 = hn::Zero(d32);
-    const V32 sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, hn::Zero(d32), sum1);
-    return hn::RearrangeToOddPlusEven(sum0, sum1);
-  };
+  const auto pair = [&](int32_t even, int32_t odd) { return PairConst(d16, even, odd); };
+  const auto madd = [&](V a, V b) { return MaddPairs(d16, a, b); };
   const V zero = hn::Zero(d16);
   const V in0 = r[0], in1 = r[1], in2 = r[2], in3 = r[3];
   const V in4 = kLow4 ? zero : r[4], in5 = kLow4 ? zero : r[5], in6 = kLow4 ? zero : r[6],
@@ -398,15 +409,8 @@ void Idct2x2(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant
   const hn::Full128<int32_t> d32;
   using V = hn::Vec<decltype(d16)>;
   using V32 = hn::Vec<decltype(d32)>;
-  const auto pair = [&](int32_t even, int32_t odd) {
-    return hn::BitCast(d16, hn::Set(d32, static_cast<int32_t>((static_cast<uint32_t>(odd) << 16) |
-                                                              (static_cast<uint32_t>(even) & 0xFFFFu))));
-  };
-  const auto madd = [&](V a, V b) {
-    V32 sum1 = hn::Zero(d32);
-    const V32 sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, hn::Zero(d32), sum1);
-    return hn::RearrangeToOddPlusEven(sum0, sum1);
-  };
+  const auto pair = [&](int32_t even, int32_t odd) { return PairConst(d16, even, odd); };
+  const auto madd = [&](V a, V b) { return MaddPairs(d16, a, b); };
   const auto dq = [&](int k) {
     return hn::Mul(hn::LoadU(d16, coef + 8 * k), hn::LoadU(d16, quant + 8 * k));
   };
@@ -445,15 +449,8 @@ void Idct4x4(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant
   const hn::Full128<int32_t> d32;
   using V = hn::Vec<decltype(d16)>;
   using V32 = hn::Vec<decltype(d32)>;
-  const auto pair = [&](int32_t even, int32_t odd) {
-    return hn::BitCast(d16, hn::Set(d32, static_cast<int32_t>((static_cast<uint32_t>(odd) << 16) |
-                                                              (static_cast<uint32_t>(even) & 0xFFFFu))));
-  };
-  const auto madd = [&](V a, V b) {
-    V32 sum1 = hn::Zero(d32);
-    const V32 sum0 = hn::ReorderWidenMulAccumulate(d32, a, b, hn::Zero(d32), sum1);
-    return hn::RearrangeToOddPlusEven(sum0, sum1);
-  };
+  const auto pair = [&](int32_t even, int32_t odd) { return PairConst(d16, even, odd); };
+  const auto madd = [&](V a, V b) { return MaddPairs(d16, a, b); };
   const V zero = hn::Zero(d16);
   const V c13a = pair(kF2_562, kF0_899), c57a = pair(-kF0_601, -kF0_509);
   const V c13b = pair(kF1_061, -kF2_172), c57b = pair(kF1_451, -kF0_211);
