@@ -6,7 +6,11 @@ import struct
 import zlib
 
 import numpy as np
+import torch
+import torchvision.io as tio
 from PIL import Image
+
+from torchvision_adapter.io import decode_image
 
 MATE_PHOTOS = sorted(glob.glob("/usr/share/backgrounds/mate/nature/*.jpg"))
 
@@ -126,3 +130,19 @@ def png_variants():
 def pil_rgb(data: bytes, mode: str = "RGB") -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
         return np.array(im.convert(mode))
+
+
+def chw(array: np.ndarray) -> torch.Tensor:
+    """An HWC (or HW) array as a CHW tensor view, the layout the decoders return."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+
+
+def check_equal(data: bytes):
+    """JPEG bytes decode to exactly torchvision.io's and PIL's RGB pixels."""
+    out = decode_image(data)
+    ref = tio.decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=tio.ImageReadMode.RGB)
+    assert out.shape == ref.shape
+    assert torch.equal(out, ref)
+    assert torch.equal(out, chw(pil_rgb(data)))

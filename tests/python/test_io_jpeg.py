@@ -10,13 +10,7 @@ from PIL import Image
 import torchvision_adapter
 from torchvision_adapter.io import ImageReadMode, decode_image, image_info, read_image
 
-from io_samples import MATE_PHOTOS, cmyk_jpeg, jpeg_bytes, pil_rgb, restart_jpeg, smooth_rgb
-
-
-def chw(array: np.ndarray) -> torch.Tensor:
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+from io_samples import MATE_PHOTOS, chw, cmyk_jpeg, jpeg_bytes, pil_rgb, restart_jpeg, smooth_rgb
 
 
 def as_tensor(data: bytes) -> torch.Tensor:

@@ -10,13 +10,12 @@ import struct
 import numpy as np
 import pytest
 import torch
-import torchvision.io as tio
 
 from PIL import Image
 
 from torchvision_adapter.io import ImageDecodeError, decode_image, image_info
 
-from io_samples import jpeg_bytes, pil_rgb, restart_jpeg, smooth_rgb
+from io_samples import check_equal, chw, jpeg_bytes, restart_jpeg, smooth_rgb
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 SIZES = [(1, 1), (2, 3), (3, 2), (5, 7), (7, 1), (8, 8), (9, 17), (16, 15), (17, 33), (33, 17),
@@ -26,20 +25,6 @@ SIZES = [(1, 1), (2, 3), (3, 2), (5, 7), (7, 1), (8, 8), (9, 17), (16, 15), (17,
 @pytest.fixture(autouse=True)
 def native(monkeypatch):
     monkeypatch.setenv("TVA_JPEG_NATIVE", "1")
-
-
-def chw(array: np.ndarray) -> torch.Tensor:
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
-
-
-def check_equal(data: bytes):
-    out = decode_image(data)
-    ref = tio.decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=tio.ImageReadMode.RGB)
-    assert out.shape == ref.shape
-    assert torch.equal(out, ref)
-    assert torch.equal(out, chw(pil_rgb(data)))
 
 
 @pytest.mark.parametrize("sampling", sorted(SUBSAMPLING))

@@ -1,37 +1,29 @@
-"""Native JPEG decoding through raw component planes (libjpeg's IDCT, then this project's fancy
-upsampling and YCbCr -> RGB conversion): pixels identical to torchvision.io.decode_jpeg and PIL for
-every chroma subsampling, odd and tiny sizes, progressive files, restart markers and band-parallel
-decoding. Files the raw path does not take (other samplings such as 4:4:0, chroma 2 samples
-wide or less, grayscale, reduced sizes, crops) go through libjpeg's own conversion and must be identical too."""
+"""Native JPEG decoding through raw component planes with libjpeg's own entropy decoding and IDCT
+(TVA_JPEG_NATIVE=0; the default native decoder is tested in test_io_jpeg_native.py), then this
+project's fancy upsampling and YCbCr -> RGB conversion: pixels identical to torchvision.io.decode_jpeg
+and PIL for every chroma subsampling, odd and tiny sizes, progressive files, restart markers and
+band-parallel decoding. Files the raw path does not take (other samplings such as 4:4:0, chroma 2
+samples wide or less, grayscale, reduced sizes, crops) go through libjpeg's own conversion and must be
+identical too."""
 import io
 
 import numpy as np
 import pytest
 import torch
-import torchvision.io as tio
 from PIL import Image
 
 from torchvision_adapter.io import ImageDecodeError, decode_image
 
-from io_samples import jpeg_bytes, pil_rgb, smooth_rgb
+from io_samples import check_equal, chw, jpeg_bytes, smooth_rgb
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 SIZES = [(1, 1), (2, 3), (3, 2), (4, 4), (5, 7), (6, 9), (7, 1), (8, 8), (9, 17), (15, 16), (16, 15),
          (17, 33), (33, 17), (31, 47), (64, 1), (1, 64), (65, 63), (130, 47)]
 
 
-def chw(array: np.ndarray) -> torch.Tensor:
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
-
-
-def check_equal(data: bytes):
-    out = decode_image(data)
-    ref = tio.decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=tio.ImageReadMode.RGB)
-    assert out.shape == ref.shape
-    assert torch.equal(out, ref)
-    assert torch.equal(out, chw(pil_rgb(data)))
+@pytest.fixture(autouse=True)
+def libjpeg_entropy(monkeypatch):
+    monkeypatch.setenv("TVA_JPEG_NATIVE", "0")
 
 
 @pytest.mark.parametrize("sampling", sorted(SUBSAMPLING))

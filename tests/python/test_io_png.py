@@ -8,18 +8,12 @@ from PIL import Image
 
 from torchvision_adapter.io import decode_image, image_info, read_image
 
-from io_samples import pil_rgb, png_variants, smooth_rgb
+from io_samples import chw, pil_rgb, png_variants, smooth_rgb
 
 # PIL warns about palette transparency given as bytes; convert("RGB") ignores it either way.
 pytestmark = pytest.mark.filterwarnings("ignore:Palette images with Transparency:UserWarning")
 
 PNGS = dict(png_variants())
-
-
-def chw(array: np.ndarray) -> torch.Tensor:
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
 
 
 @pytest.mark.parametrize("name", sorted(PNGS))
