@@ -482,3 +482,17 @@ def test_roi_align_non_finite_corner_pixel_reaches_outside_samples(rois_count):
         y_ref = run_torchvision(TV.roi_align, x, rois, 0.5, 7, 7, 2, aligned)
         torch.testing.assert_close(y, y_ref, rtol=0, atol=0, equal_nan=True)
         assert y[0, :9].isnan().any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ps_roi_align_resolved_points_and_huge_grid_fallback(dtype):
+    # Ordinary RoIs take the per-bin table of resolved sampling points; a RoI whose adaptive grid
+    # is too large for that table (429 x 429 points per bin) sends the call to the on-the-fly taps.
+    # Both give torchvision's values bit for bit, samples outside the map included.
+    x = make_input(2, 49, 12, 10, 61, dtype)
+    rois = make_rois(40, 2, 62, dtype, extent=30.0)
+    huge = torch.tensor([[1, -5.0, -3.0, 6000.0, 6000.0]], dtype=dtype)
+    for r in (rois, torch.cat([rois, huge])):
+        y = TV.ps_roi_align(x, r, 0.5, 7, 7, -1)[0]
+        y_ref = run_torchvision(TV.ps_roi_align, x, r, 0.5, 7, 7, -1)[0]
+        assert torch.equal(y, y_ref)

@@ -1,8 +1,11 @@
 // ps_roi_align forward and backward. Each output bin reads its own input channel, so there is no
-// channel to vectorise across; the speed comes from computing each RoI's sampling grid once
-// (shared by all its bins' channels), reading the input in place with its strides, and threads:
-// forward splits RoIs, backward splits input channels (no two threads add into the same element).
+// channel to vectorise across; the speed comes from resolving each RoI's sampling points once per
+// bin (taps and weights shared by all that bin's channels), reading the input in place with its
+// strides, and threads: forward splits input channels (each plane stays in cache while every RoI
+// reads it), backward splits input channels too (no two threads add into the same element).
+#include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -36,6 +39,57 @@ void check_no_sample_reads_empty_map(
   }
 }
 
+// A sampling point inside the map with its four taps resolved: offsets from the plane's origin in
+// its strides, and the weights torchvision computes (hy * hx, hy * lx, ly * hx, ly * lx).
+template <typename T>
+struct ResolvedPoint {
+  int64_t offset[4];
+  T w[4];
+};
+
+// The points inside the map of every (bin, RoI), bin by bin: those of RoI n in bin b are
+// points[start[b * (num_rois + 1) + n] .. start[b * (num_rois + 1) + n + 1]), in torchvision's order.
+// Returns false, leaving the table empty, when it would take more than 64 MiB.
+template <typename T>
+bool resolve_points(
+    const roi::AlignPlan<T>& plan, int64_t num_rois, int64_t sh, int64_t sw,
+    std::vector<ResolvedPoint<T>>& points, std::vector<int64_t>& start) {
+  const int64_t bins = plan.pooled_h * plan.pooled_w;
+  int64_t total = 0;
+  for (int64_t n = 0; n < num_rois; ++n) {
+    total += std::max<int64_t>(plan.rois[n].grid_h, 0) * std::max<int64_t>(plan.rois[n].grid_w, 0);
+  }
+  constexpr int64_t kMaxBytes = int64_t{64} << 20;
+  if (total > kMaxBytes / static_cast<int64_t>(sizeof(ResolvedPoint<T>)) / std::max<int64_t>(bins, 1)) {
+    return false;
+  }
+  points.reserve(static_cast<size_t>(total * bins));
+  start.resize(static_cast<size_t>(bins * (num_rois + 1)));
+  for (int64_t b = 0; b < bins; ++b) {
+    const int64_t ph = b / plan.pooled_w, pw = b % plan.pooled_w;
+    for (int64_t n = 0; n < num_rois; ++n) {
+      start[b * (num_rois + 1) + n] = static_cast<int64_t>(points.size());
+      const auto grid = plan.grid(n, T(1));
+      const AxisTap<T>* ys = grid.ys + ph * grid.grid_h;
+      const AxisTap<T>* xs = grid.xs + pw * grid.grid_w;
+      for (int64_t iy = 0; iy < grid.grid_h; ++iy) {
+        const AxisTap<T>& ty = ys[iy];
+        if (!ty.valid) continue;
+        for (int64_t ix = 0; ix < grid.grid_w; ++ix) {
+          const AxisTap<T>& tx = xs[ix];
+          if (!tx.valid) continue;
+          const int64_t lo = int64_t{ty.lo} * sh, hi = int64_t{ty.hi} * sh;
+          points.push_back(ResolvedPoint<T>{
+              {lo + tx.lo * sw, lo + tx.hi * sw, hi + tx.lo * sw, hi + tx.hi * sw},
+              {ty.h * tx.h, ty.h * tx.l, ty.l * tx.h, ty.l * tx.l}});
+        }
+      }
+    }
+    start[b * (num_rois + 1) + num_rois] = static_cast<int64_t>(points.size());
+  }
+  return true;
+}
+
 template <typename scalar_t>
 void ps_roi_align_forward_impl(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
@@ -54,6 +108,29 @@ void ps_roi_align_forward_impl(
   if (height == 0 || width == 0) check_no_sample_reads_empty_map(plan, num_rois, input);
 
   const int64_t sh = input.stride(2), sw = input.stride(3);
+  // Every channel of bin (ph, pw) samples the same points of each RoI: resolve the points inside
+  // the map once (tap offsets and torchvision's weights) and let each channel read them back. A
+  // point outside the map adds 0 in torchvision, which changes no sum, so it is left out.
+  std::vector<ResolvedPoint<acc_t>> points;
+  std::vector<int64_t> start;
+  if (resolve_points(plan, num_rois, sh, sw, points, start)) {
+    roi::position_sensitive_forward<scalar_t>(
+        input, bidx, pooled_h, pooled_w, output, mapping,
+        [&](int64_t n, const scalar_t* plane, int64_t ph, int64_t pw) {
+          const int64_t* s = start.data() + (ph * pooled_w + pw) * (num_rois + 1);
+          acc_t sum = 0;
+          for (int64_t i = s[n]; i < s[n + 1]; ++i) {
+            const ResolvedPoint<acc_t>& p = points[i];
+            const acc_t v1 = static_cast<acc_t>(plane[p.offset[0]]);
+            const acc_t v2 = static_cast<acc_t>(plane[p.offset[1]]);
+            const acc_t v3 = static_cast<acc_t>(plane[p.offset[2]]);
+            const acc_t v4 = static_cast<acc_t>(plane[p.offset[3]]);
+            sum += p.w[0] * v1 + p.w[1] * v2 + p.w[2] * v3 + p.w[3] * v4;
+          }
+          return sum / plan.count(n);
+        });
+    return;
+  }
   roi::position_sensitive_forward<scalar_t>(
       input, bidx, pooled_h, pooled_w, output, mapping,
       [&](int64_t n, const scalar_t* plane, int64_t ph, int64_t pw) {

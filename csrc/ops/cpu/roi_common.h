@@ -555,17 +555,36 @@ void position_sensitive_forward(
   scalar_t* out = output.data_ptr<scalar_t>();
   int32_t* cm = mapping.data_ptr<int32_t>();
   const int64_t bins = pooled_h * pooled_w;
-  at::parallel_for(0, channels_out * bins, 1, [&](int64_t begin, int64_t end) {
+  // output[n, c_out, ph, pw] is output[n * channels + c_in]: the values of channel c_in for all
+  // RoIs are a column of that [num_rois, channels] matrix. They go to a row of its transpose
+  // first (contiguous writes; a column's elements lie a cache line or more apart), which is then
+  // transposed into the output in cache-sized tiles.
+  const int64_t channels = channels_out * bins;
+  std::vector<scalar_t> by_channel(static_cast<size_t>(channels * num_rois));
+  at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c_in = begin; c_in < end; ++c_in) {
-      const int64_t c_out = c_in / bins;
       const int64_t ph = (c_in % bins) / pooled_w;
       const int64_t pw = c_in % pooled_w;
       if (c_in == begin) prefetch_planes(in + c_in * sc, batch, sn, sh, sw, height, width);
       if (c_in + 1 < end) prefetch_planes(in + (c_in + 1) * sc, batch, sn, sh, sw, height, width);
+      scalar_t* row = by_channel.data() + c_in * num_rois;
       for (int64_t n = 0; n < num_rois; ++n) {
-        const int64_t index = (n * channels_out + c_out) * bins + ph * pooled_w + pw;
-        out[index] = static_cast<scalar_t>(bin(n, in + bidx[n] * sn + c_in * sc, ph, pw));
-        cm[index] = static_cast<int32_t>(c_in);
+        row[n] = static_cast<scalar_t>(bin(n, in + bidx[n] * sn + c_in * sc, ph, pw));
+      }
+    }
+  });
+  constexpr int64_t kTile = 32;
+  at::parallel_for(0, (num_rois + kTile - 1) / kTile, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n0 = begin * kTile; n0 < std::min(end * kTile, num_rois); n0 += kTile) {
+      const int64_t n1 = std::min(n0 + kTile, num_rois);
+      for (int64_t c0 = 0; c0 < channels; c0 += kTile) {
+        const int64_t c1 = std::min(c0 + kTile, channels);
+        for (int64_t n = n0; n < n1; ++n) {
+          for (int64_t c = c0; c < c1; ++c) {
+            out[n * channels + c] = by_channel[c * num_rois + n];
+            cm[n * channels + c] = static_cast<int32_t>(c);
+          }
+        }
       }
     }
   });
