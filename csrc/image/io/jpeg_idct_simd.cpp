@@ -582,6 +582,25 @@ void IdctReduced(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT q
   }
 }
 
+// The blocks that need no full 8x8 IDCT: reduced sizes, and blocks whose AC coefficients are all
+// zero (every pixel is the DC value). Returns -1 when it has written the block, otherwise its
+// BlockKind (1: coefficients only in rows and columns 0..3).
+HWY_INLINE int IdctShortcut(const IdctJob& j) {
+  if (j.size != 8) {
+    IdctReduced(j.coef, j.quant, j.out, j.stride, j.size);
+    return -1;
+  }
+  const int kind = BlockKind(j.coef);
+  if (kind == 0) {
+    const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
+    for (int r = 0; r < 8; ++r) {
+      std::memset(j.out + r * j.stride, v, 8);
+    }
+    return -1;
+  }
+  return kind;
+}
+
 void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
 #if HWY_TARGET != HWY_SCALAR && HWY_TARGET <= HWY_AVX2
   // Blocks that take the same path go through the IDCT two at a time.
@@ -589,18 +608,8 @@ void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
   bool pending_rz = false, pending_low4 = false;
   for (int i = 0; i < n; ++i) {
     const IdctJob& j = jobs[i];
-    if (j.size != 8) {
-      IdctReduced(j.coef, j.quant, j.out, j.stride, j.size);
-      continue;
-    }
-    const int kind = BlockKind(j.coef);
-    if (kind == 0) {
-      const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
-      for (int r = 0; r < 8; ++r) {
-        std::memset(j.out + r * j.stride, v, 8);
-      }
-      continue;
-    }
+    const int kind = IdctShortcut(j);
+    if (kind < 0) continue;
     const bool rz = RowsZero(j.coef);
     const bool low4 = kind == 1;
     if (pending == nullptr) {
@@ -630,19 +639,8 @@ void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
 #else
   for (int i = 0; i < n; ++i) {
     const IdctJob& j = jobs[i];
-    if (j.size != 8) {
-      IdctReduced(j.coef, j.quant, j.out, j.stride, j.size);
-      continue;
-    }
-    const int kind = BlockKind(j.coef);
-    if (kind == 0) {
-      const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
-      for (int r = 0; r < 8; ++r) {
-        std::memset(j.out + r * j.stride, v, 8);
-      }
-    } else {
-      IdctIslow(j.coef, j.quant, j.out, j.stride, kind == 1);
-    }
+    const int kind = IdctShortcut(j);
+    if (kind >= 0) IdctIslow(j.coef, j.quant, j.out, j.stride, kind == 1);
   }
 #endif
 }
