@@ -56,6 +56,20 @@ inline void Idct1x1(const int16_t* coef, const int16_t* quant, uint8_t* out) {
   out[0] = static_cast<uint8_t>(x < 0 ? 0 : (x > 255 ? 255 : x));
 }
 
+// The 2x2 IDCT's second pass: the two rows a and b of pass-1 results (columns 0, 1, 3, 5, 7 used)
+// saturated to 16 bits, except column 0's, which is shifted in 32 bits.
+inline void Idct2x2Pass2(const int32_t* a, const int32_t* b, uint8_t* out, int64_t stride) {
+  for (int r = 0; r < 2; ++r) {
+    const int32_t* w = r == 0 ? a : b;
+    const int32_t tmp0 = RedAdd32(RedMadd(RedSat16(w[1]), kF3_624, RedSat16(w[3]), -kF1_272),
+                                  RedMadd(RedSat16(w[5]), kF0_850, RedSat16(w[7]), -kF0_720));
+    const int32_t tmp10 = static_cast<int32_t>(static_cast<uint32_t>(w[0]) << (kConstBits + 2));
+    const int n = kConstBits + kPass1Bits + 3 + 2;
+    out[r * stride] = RedSample(RedSat16(RedDescale(RedAdd32(tmp10, tmp0), n)));
+    out[r * stride + 1] = RedSample(RedSat16(RedDescale(RedSub32(tmp10, tmp0), n)));
+  }
+}
+
 // jsimd_idct_2x2_sse2: pass 1 over columns 0, 1, 3, 5, 7 (32-bit results), pass 2 over the two
 // rows with those results saturated to 16 bits (except column 0's, shifted in 32 bits).
 inline void Idct2x2(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride) {
@@ -70,15 +84,7 @@ inline void Idct2x2(const int16_t* coef, const int16_t* quant, uint8_t* out, int
     a[c] = RedDescale(RedAdd32(tmp10, tmp0), kConstBits - kPass1Bits + 2);
     b[c] = RedDescale(RedSub32(tmp10, tmp0), kConstBits - kPass1Bits + 2);
   }
-  for (int r = 0; r < 2; ++r) {
-    const int32_t* w = r == 0 ? a : b;
-    const int32_t tmp0 = RedAdd32(RedMadd(RedSat16(w[1]), kF3_624, RedSat16(w[3]), -kF1_272),
-                               RedMadd(RedSat16(w[5]), kF0_850, RedSat16(w[7]), -kF0_720));
-    const int32_t tmp10 = RedWrap32(static_cast<int64_t>(static_cast<uint32_t>(w[0]) << (kConstBits + 2)));
-    const int n = kConstBits + kPass1Bits + 3 + 2;
-    out[r * stride] = RedSample(RedSat16(RedDescale(RedAdd32(tmp10, tmp0), n)));
-    out[r * stride + 1] = RedSample(RedSat16(RedDescale(RedSub32(tmp10, tmp0), n)));
-  }
+  Idct2x2Pass2(a, b, out, stride);
 }
 
 // jsimd_idct_4x4_sse2 (row 4 and column 4 of the coefficients unused): pass 1 over the 8
@@ -401,7 +407,7 @@ inline bool RowsZero(const int16_t* coef) {
 }
 
 // jsimd_idct_2x2_sse2: pass 1 in vectors (all 8 columns; 0, 1, 3, 5, 7 are used), pass 2 on the two
-// rows as idct::Idct2x2 computes it.
+// rows by idct::Idct2x2Pass2, as the scalar version.
 void Idct2x2(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant,
              uint8_t* HWY_RESTRICT out, int64_t stride) {
   using namespace idct;
@@ -430,15 +436,7 @@ void Idct2x2(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT quant
     hn::Store(hn::ShiftRight<kConstBits - kPass1Bits + 2>(hn::Add(hn::Sub(tmp10, tmp0), round)), d32,
               b + 4 * h);
   }
-  for (int r = 0; r < 2; ++r) {
-    const int32_t* w = r == 0 ? a : b;
-    const int32_t tmp0 = RedAdd32(RedMadd(RedSat16(w[1]), kF3_624, RedSat16(w[3]), -kF1_272),
-                                  RedMadd(RedSat16(w[5]), kF0_850, RedSat16(w[7]), -kF0_720));
-    const int32_t tmp10 = static_cast<int32_t>(static_cast<uint32_t>(w[0]) << (kConstBits + 2));
-    const int n = kConstBits + kPass1Bits + 3 + 2;
-    out[r * stride] = RedSample(RedSat16(RedDescale(RedAdd32(tmp10, tmp0), n)));
-    out[r * stride + 1] = RedSample(RedSat16(RedDescale(RedSub32(tmp10, tmp0), n)));
-  }
+  Idct2x2Pass2(a, b, out, stride);
 }
 
 // jsimd_idct_4x4_sse2 in vectors (see idct::Idct4x4Scalar for the arithmetic).
@@ -658,12 +656,6 @@ namespace simd {
 
 HWY_EXPORT(IdctIslow);
 HWY_EXPORT(IdctBlocks);
-HWY_EXPORT(IdctReduced);
-
-void idct_reduced(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
-                  int size) {
-  HWY_DYNAMIC_DISPATCH(IdctReduced)(coef, quant, out, stride, size);
-}
 
 void idct_blocks(const IdctJob* jobs, int n) { HWY_DYNAMIC_DISPATCH(IdctBlocks)(jobs, n); }
 

@@ -33,11 +33,6 @@ struct IdctJob {
 // the same output.
 void idct_blocks(const IdctJob* jobs, int n);
 
-// Reduced-size IDCTs of one block: coefficients and quantisation table as for idct_islow, size x
-// size samples to out + r * stride.
-void idct_reduced(const int16_t* coef, const int16_t* quant, uint8_t* out, int64_t stride,
-                  int size);
-
 // The sample value of every pixel of a block whose only non-zero coefficient is the DC one, as
 // idct_islow gives it.
 inline uint8_t idct_islow_dc_value(int16_t dc, int16_t q) {
