@@ -92,10 +92,10 @@ def _accept_ndarray(name: str, tensor_path=None):
     return transparent_closure(wrapper, original)
 
 
-# get_dimensions reads a shape, and crop and center_crop of an in-bounds window are views: their time
-# goes to torchvision's Python layers (three wrapped functions and usage-log calls for center_crop),
-# so tensors take a direct path with the same checks, the same usage-log entries and the same slicing
-# expression. Anything else (a window past the border, which torchvision pads; non-int sizes; PIL
+# crop and center_crop of an in-bounds window are views: their time goes to torchvision's Python
+# layers (three wrapped functions and usage-log calls for center_crop), so tensors the direct view
+# paths below leave (subclasses, tensors that require grad) take a path with the same checks, the
+# same usage-log entries and the same slicing expression. Anything else (a window past the border, which torchvision pads; non-int sizes; PIL
 # images) goes to torchvision.
 # Under torch.jit.trace, shapes are traced values: those calls go to torchvision's code unchanged.
 _Tensor = Tensor
@@ -143,15 +143,7 @@ def _center_crop_tensor(img, output_size):
     return img[..., top : top + ch, left : left + cw]
 
 
-def _get_dimensions_tensor(img):
-    if isinstance(img, _Tensor) and img.ndim >= 2 and not _is_tracing():
-        _log("torchvision.transforms.functional.get_dimensions")
-        shape = img.shape
-        return [1 if len(shape) == 2 else shape[-3], shape[-2], shape[-1]]
-    return NotImplemented
-
-
-_TENSOR_PATHS = {"crop": _crop_tensor, "center_crop": _center_crop_tensor, "get_dimensions": _get_dimensions_tensor}
+_TENSOR_PATHS = {"crop": _crop_tensor, "center_crop": _center_crop_tensor}
 
 
 # The common calls of crop, center_crop and get_dimensions — a plain tensor (not a subclass, which may
@@ -162,8 +154,24 @@ _TENSOR_PATHS = {"crop": _crop_tensor, "center_crop": _center_crop_tensor, "get_
 # in front of it costs more than the rest of the call. The view is a view of img as the slice is
 # (same _base, shared version counter). A tensor that requires grad is sliced as torchvision does,
 # so that its graph holds the same slice nodes. Everything else goes to `slow` (the paths above).
+def _window_view(img, shape, nd, top, left, height, width, as_strided=Tensor.as_strided):
+    """img[..., top:top + height, left:left + width] as one as_strided call; None for layouts
+    without strides (sparse, mkldnn) and named tensors."""
+    if nd == 3:
+        size = (shape[0], height, width)
+    elif nd == 4:
+        size = (shape[0], shape[1], height, width)
+    else:
+        size = (*shape[:-2], height, width)
+    try:
+        st = img.stride()
+        return as_strided(img, size, st, img.storage_offset() + top * st[-2] + left * st[-1])
+    except RuntimeError:
+        return None
+
+
 def _crop_view(slow):
-    tensor, log, tracing, as_strided = _Tensor, _log, _is_tracing, Tensor.as_strided
+    tensor, log, tracing, window = _Tensor, _log, _is_tracing, _window_view
 
     def crop(img, top, left, height, width):
         if (
@@ -186,26 +194,17 @@ def _crop_view(slow):
                 and top + height <= shape[-2]
                 and left + width <= shape[-1]
             ):
-                if nd == 3:
-                    size = (shape[0], height, width)
-                elif nd == 4:
-                    size = (shape[0], shape[1], height, width)
-                else:
-                    size = (*shape[:-2], height, width)
-                try:
-                    st = img.stride()
-                    view = as_strided(img, size, st, img.storage_offset() + top * st[-2] + left * st[-1])
-                except RuntimeError:  # layouts without strides (sparse, mkldnn), named tensors
-                    return slow(img, top, left, height, width)
-                log("torchvision.transforms.functional.crop")
-                return view
+                view = window(img, shape, nd, top, left, height, width)
+                if view is not None:
+                    log("torchvision.transforms.functional.crop")
+                    return view
         return slow(img, top, left, height, width)
 
     return crop
 
 
 def _center_crop_view(slow):
-    tensor, log, tracing, as_strided = _Tensor, _log, _is_tracing, Tensor.as_strided
+    tensor, log, tracing, window = _Tensor, _log, _is_tracing, _window_view
 
     def center_crop(img, output_size):
         if type(img) is tensor and not img.requires_grad and not tracing():
@@ -224,21 +223,12 @@ def _center_crop_view(slow):
                     # torchvision's offsets; with the window inside the image crop does not pad.
                     top = int(round((h - ch) / 2.0))
                     left = int(round((w - cw) / 2.0))
-                    if nd == 3:
-                        size = (shape[0], ch, cw)
-                    elif nd == 4:
-                        size = (shape[0], shape[1], ch, cw)
-                    else:
-                        size = (*shape[:-2], ch, cw)
-                    try:
-                        st = img.stride()
-                        view = as_strided(img, size, st, img.storage_offset() + top * st[-2] + left * st[-1])
-                    except RuntimeError:  # layouts without strides (sparse, mkldnn), named tensors
-                        return slow(img, output_size)
-                    log("torchvision.transforms.functional.center_crop")
-                    log("torchvision.transforms.functional.get_dimensions")
-                    log("torchvision.transforms.functional.crop")
-                    return view
+                    view = window(img, shape, nd, top, left, ch, cw)
+                    if view is not None:
+                        log("torchvision.transforms.functional.center_crop")
+                        log("torchvision.transforms.functional.get_dimensions")
+                        log("torchvision.transforms.functional.crop")
+                        return view
         return slow(img, output_size)
 
     return center_crop
