@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "ops/cpu/pool_simd.h"
 #include "ops/cpu/roi_align_rows_simd.h"
 #include "ops/cpu/roi_common.h"
 #include "ops/cpu/roi_kernels.h"
@@ -102,7 +103,7 @@ bool roi_align_forward_rows_impl(
             out + (n * channels + c0) * bins, stream);
       }
     }
-    if (stream) simd::roi_align_rows_stream_fence();
+    if (stream) simd::stream_fence();
   });
   return true;
 }

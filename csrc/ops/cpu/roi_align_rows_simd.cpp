@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "ops/cpu/roi_align_rows_simd.h"
+#include "ops/cpu/pool_simd.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tva {
@@ -287,12 +288,7 @@ HWY_INLINE void RowsChannels(
     }
   }
   if (staging) {
-    // Ordinary stores for the unaligned head and the tail, cache-bypassing ones in between.
-    int64_t i = 0;
-    const uintptr_t align = static_cast<uintptr_t>(N) * sizeof(float);
-    for (; i < total && reinterpret_cast<uintptr_t>(out + i) % align != 0; ++i) out[i] = staged[i];
-    for (; i + N <= total; i += N) hn::Stream(hn::LoadU(d, staged + i), d, out + i);
-    for (; i < total; ++i) out[i] = staged[i];
+    stream_words(reinterpret_cast<const uint32_t*>(staged), reinterpret_cast<uint32_t*>(out), total);
   }
 }
 
@@ -350,10 +346,6 @@ void roi_align_forward_rows(
     const void* table, const float* img, int64_t channel_stride, int64_t channels, float* out,
     bool stream) {
   HWY_DYNAMIC_DISPATCH(RowsForward)(table, img, channel_stride, channels, out, stream);
-}
-
-void roi_align_rows_stream_fence() {
-  hwy::FlushStream();
 }
 
 } // namespace simd

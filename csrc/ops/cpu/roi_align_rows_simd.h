@@ -33,12 +33,11 @@ int64_t roi_align_rows_table(const AlignGrid<float>& g, int64_t row_stride, void
 
 // One RoI's output for `channels` planes (plane c at img + c * channel_stride):
 // out[c * bins + bin], bins = pooled_h * pooled_w. With stream, the outputs are written with stores
-// that bypass the caches (for large outputs written once); call roi_align_rows_stream_fence() on the
-// same thread before they are read by another.
+// that bypass the caches (for large outputs written once, by pool_simd.h's stream_words); call
+// stream_fence() on the same thread before they are read by another.
 void roi_align_forward_rows(
     const void* table, const float* img, int64_t channel_stride, int64_t channels, float* out,
     bool stream);
-void roi_align_rows_stream_fence();
 
 } // namespace simd
 } // namespace tva
