@@ -496,3 +496,39 @@ def test_ps_roi_align_resolved_points_and_huge_grid_fallback(dtype):
         y = TV.ps_roi_align(x, r, 0.5, 7, 7, -1)[0]
         y_ref = run_torchvision(TV.ps_roi_align, x, r, 0.5, 7, 7, -1)[0]
         assert torch.equal(y, y_ref)
+
+
+LARGE_OUTPUT_SPECS = {
+    "roi_align_7_adaptive_aligned": lambda x, r: ops.roi_align(x, r, 7, 0.25, -1, True),
+    "roi_align_7_sr2": lambda x, r: ops.roi_align(x, r, 7, 0.25, 2, False),
+    "roi_pool_7": lambda x, r: ops.roi_pool(x, r, 7, 0.25),
+}
+
+
+@pytest.mark.parametrize("spec", sorted(LARGE_OUTPUT_SPECS))
+def test_large_outputs_streamed_recycled_and_distinct(spec):
+    """Outputs of 4 MiB and more are written with streaming stores into recycled buffers: results
+    equal torchvision's, a live output's memory is never handed out again, a freed output's memory
+    is reused without its old contents showing through, and the outputs resize like any tensor."""
+    fn = LARGE_OUTPUT_SPECS[spec]
+    xs = [make_input(1, 64, 40, 60, seed=s) for s in range(2)]
+    rois = make_rois(400, 1, seed=5, extent=240.0, min_side=4.0, max_side=200.0)
+    refs = [run_torchvision(forward_backward, fn, x, rois, grad_seed=s) for s, x in enumerate(xs)]
+    exact = spec != "roi_align_7_sr2"  # the row sampler is within float roundings, not bit for bit
+    live = []
+    for round_ in range(3):
+        outs = [forward_backward(fn, x, rois, grad_seed=s) for s, x in enumerate(xs)]
+        assert outs[0][0].numel() * 4 >= 4 << 20
+        for (y, gx), (ry, rgx) in zip(outs, refs):
+            if exact:
+                assert torch.equal(y, ry)
+            else:
+                torch.testing.assert_close(y, ry, rtol=1e-5, atol=1e-5 * ry.abs().max().item())
+            torch.testing.assert_close(gx, rgx, rtol=1e-5, atol=1e-6)
+        live.append(outs[round_ % 2][0])
+        del outs
+    assert len({t.data_ptr() for t in live}) == len(live)
+    for k, y in enumerate(live):
+        torch.testing.assert_close(y, refs[k % 2][0], rtol=1e-5, atol=1e-5 * refs[k % 2][0].abs().max().item())
+    grown = live[0].resize_(live[0].shape[0] + 1, *live[0].shape[1:])
+    torch.testing.assert_close(grown[:-1], refs[0][0], rtol=1e-5, atol=1e-5 * refs[0][0].abs().max().item())

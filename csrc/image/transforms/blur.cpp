@@ -8,7 +8,7 @@
 
 #include "image/transforms/common.h"
 #include "image/transforms/resample_simd.h"
-#include "image/transforms/reuse.h"
+#include "common/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {

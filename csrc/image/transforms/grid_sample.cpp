@@ -10,7 +10,7 @@
 #include "image/transforms/common.h"
 #include "image/transforms/grid_sample_simd.h"
 #include "image/transforms/resample_simd.h"
-#include "image/transforms/reuse.h"
+#include "common/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {

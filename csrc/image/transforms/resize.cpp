@@ -19,7 +19,7 @@
 
 #include "image/transforms/resample_simd.h"
 #include "image/transforms/resize_axis.h"
-#include "image/transforms/reuse.h"
+#include "common/reuse.h"
 #include "image/transforms/transforms.h"
 
 namespace tva {

@@ -25,6 +25,10 @@ namespace ops {
 
 namespace {
 
+// An output at least this large is written with cache-bypassing stores: its lines are then not read
+// from memory before they are written.
+constexpr int64_t kStreamBytes = int64_t{4} << 20;
+
 using roi::kRoiChannelBlock;
 
 // roi_align forward with the row sampler (roi_align_rows_simd.h), reading a float32 map of unit
@@ -87,9 +91,6 @@ bool roi_align_forward_rows_impl(
       std::max<int64_t>(1, std::min<int64_t>(num, (2 * threads + groups - 1) / groups));
   const float* in = input.data_ptr<float>();
   float* out = output.data_ptr<float>();
-  // An output larger than the caches is written with cache-bypassing stores: its lines are then not
-  // read from memory before they are written.
-  constexpr int64_t kStreamBytes = int64_t{4} << 20;
   const bool stream = output.numel() * static_cast<int64_t>(sizeof(float)) >= kStreamBytes;
   at::parallel_for(0, groups * parts, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
@@ -159,9 +160,11 @@ void roi_align_forward_impl(
   const int64_t items = images * groups_per_image;
   const int64_t chans_per_item = per_item * kRoiChannelBlock;
   scalar_t* out = output.data_ptr<scalar_t>();
+  const bool stream = output.numel() * static_cast<int64_t>(sizeof(scalar_t)) >= kStreamBytes;
 
   at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> own_block, own_tile;
+    std::vector<scalar_t> staged(stream ? bins * kRoiChannelBlock : 0);
     acc_t* tile = roi::thread_scratch<acc_t, 1>(per_item * bins * kRoiChannelBlock, own_tile);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t gi = item / groups_per_image;
@@ -199,11 +202,16 @@ void roi_align_forward_impl(
         for (int64_t g = 0; g < nblk; ++g) {
           const int64_t cg = c0 + g * kRoiChannelBlock;
           const int64_t ng = std::min(kRoiChannelBlock, channels - cg);
-          roi::store_tile_transposed(
-              tile + g * bins * kRoiChannelBlock, ng, bins, out + (n * channels + cg) * bins);
+          scalar_t* dst = out + (n * channels + cg) * bins;
+          if (stream) {
+            roi::stream_tile_transposed(tile + g * bins * kRoiChannelBlock, ng, bins, dst, staged);
+          } else {
+            roi::store_tile_transposed(tile + g * bins * kRoiChannelBlock, ng, bins, dst);
+          }
         }
       }
     }
+    if (stream) simd::stream_fence();
   });
 }
 

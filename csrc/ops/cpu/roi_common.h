@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -18,6 +19,8 @@
 #endif
 
 #include "common/checks.h"
+#include "common/reuse.h"
+#include "ops/cpu/pool_simd.h"
 #include "ops/cpu/roi_simd.h"
 
 namespace tva {
@@ -234,9 +237,30 @@ struct AlignRoi {
   int64_t y_off, x_off; // first tap of this RoI in AlignPlan::ys / xs
 };
 
+// The last table of resolved sampling points freed on this thread, kept for the next plan (up to
+// kKeepPointBytes): building a table of tens of megabytes in fresh memory costs page faults and
+// zeroing on every call.
+constexpr size_t kKeepPointBytes = size_t{32} << 20;
+template <typename T>
+std::vector<simd::SamplePoint<T>>& spare_points() {
+  thread_local std::vector<simd::SamplePoint<T>> spare;
+  return spare;
+}
+
 // The sampling grids of all RoIs, computed once and shared by every channel (and thread).
 template <typename T>
 struct AlignPlan {
+  AlignPlan() = default;
+  AlignPlan(AlignPlan&&) = default;
+  AlignPlan& operator=(AlignPlan&&) = default;
+  ~AlignPlan() {
+    auto& spare = spare_points<T>();
+    if (points.capacity() * sizeof(points[0]) <= kKeepPointBytes &&
+        points.capacity() > spare.capacity()) {
+      spare.swap(points);
+    }
+  }
+
   std::vector<AlignRoi<T>> rois;
   std::vector<AxisTap<T>> ys, xs;
   int64_t pooled_h = 0, pooled_w = 0, width = 0;
@@ -253,7 +277,8 @@ struct AlignPlan {
   }
 
   // The sampling points of every RoI with taps and weights resolved, when they fit in memory
-  // comfortably (otherwise the SIMD cores resolve them from the axis taps on the fly).
+  // comfortably (otherwise the SIMD cores resolve them from the axis taps on the fly). May hold
+  // more elements than there are points (a recycled table).
   std::vector<simd::SamplePoint<T>> points;
   std::vector<int64_t> point_off;
   bool has_points() const {
@@ -280,7 +305,8 @@ void tabulate_points(AlignPlan<T>& plan, int64_t height) {
         plan.pooled_w;
   }
   if (total > kMaxTabulatedPoints) return;
-  plan.points.resize(total);
+  plan.points.swap(spare_points<T>());
+  if (static_cast<int64_t>(plan.points.size()) < total) plan.points.resize(total);
   plan.point_off.resize(plan.rois.size());
   int64_t at = 0;
   for (size_t n = 0; n < plan.rois.size(); ++n) {
@@ -451,11 +477,12 @@ inline bool is_forward_channel_mapping(const int32_t* mapping, int64_t num_rois,
 // ----------------------------------------------------------------------------------------------
 // Channel blocks and per-thread scratch.
 
-// A freshly allocated output of tens of megabytes is first touched by the kernel, page by page; with
-// 4 KiB pages the page faults cost as much as the arithmetic. Where the system allows it on request
-// (transparent huge pages in "madvise" mode) ask for 2 MiB pages for the bulk of the buffer.
+// Outputs come from the recycled buffers of common/reuse.h: a freshly allocated output of tens of
+// megabytes is first touched by the kernel, page by page, and the page faults and the zeroing of
+// every page by the system cost a tenth of the op. When a buffer is new and the system allows it on
+// request (transparent huge pages in "madvise" mode), ask for 2 MiB pages for its bulk.
 inline at::Tensor empty_output(at::IntArrayRef shape, const at::TensorOptions& options) {
-  at::Tensor t = at::empty(shape, options.memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor t = empty_recycled(shape, options);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
   const size_t bytes = t.numel() * t.element_size();
@@ -490,6 +517,17 @@ void gather_channel_block(
     const S* img, int64_t sc, int64_t sh, int64_t sw, int64_t height, int64_t width, int64_t c0,
     int64_t nch, T* block) {
   const int64_t cb = kRoiChannelBlock;
+  if constexpr (std::is_same<S, T>::value && sizeof(T) == 4) {
+    if (sw == 1 && nch == cb) {
+      // Each row a transposition of 16 channel rows into pixels, by SIMD squares.
+      for (int64_t h = 0; h < height; ++h) {
+        simd::transpose_words(
+            reinterpret_cast<const uint32_t*>(img + c0 * sc + h * sh), sc, cb, width,
+            reinterpret_cast<uint32_t*>(block + h * width * cb), cb);
+      }
+      return;
+    }
+  }
   if (sc == 1) {
     for (int64_t h = 0; h < height; ++h) {
       for (int64_t w = 0; w < width; ++w) {
@@ -593,11 +631,36 @@ void position_sensitive_forward(
 // Writes a [bins][kRoiChannelBlock] tile as nch rows of bins outputs (the [C, bins] layout of one RoI).
 template <typename T, typename S>
 void store_tile_transposed(const T* __restrict__ tile, int64_t nch, int64_t bins, S* __restrict__ out) {
+  if constexpr (std::is_same<T, S>::value && sizeof(T) == 4) {
+    simd::transpose_words(
+        reinterpret_cast<const uint32_t*>(tile), kRoiChannelBlock, bins, nch,
+        reinterpret_cast<uint32_t*>(out), bins);
+    return;
+  }
   for (int64_t j = 0; j < nch; ++j) {
     S* __restrict__ row = out + j * bins;
     const T* __restrict__ col = tile + j;
     for (int64_t k = 0; k < bins; ++k) row[k] = static_cast<S>(col[k * kRoiChannelBlock]);
   }
+}
+
+// store_tile_transposed for outputs that are large and written once (each element far from the
+// last write to its cache line, so an ordinary store would first read the line from memory): the
+// tile is transposed into staged (at least nch * bins elements, in cache) and streamed out. Call
+// simd::stream_fence() on the same thread before another reads the outputs.
+template <typename T, typename S>
+void stream_tile_transposed(
+    const T* tile, int64_t nch, int64_t bins, S* out, std::vector<S>& staged) {
+  const int64_t count = nch * bins;
+  if ((count * static_cast<int64_t>(sizeof(S))) % 4 != 0 ||
+      reinterpret_cast<uintptr_t>(out) % 4 != 0) {
+    store_tile_transposed(tile, nch, bins, out);
+    return;
+  }
+  store_tile_transposed(tile, nch, bins, staged.data());
+  simd::stream_words(
+      reinterpret_cast<const uint32_t*>(staged.data()), reinterpret_cast<uint32_t*>(out),
+      count * static_cast<int64_t>(sizeof(S)) / 4);
 }
 
 // The inverse for a contiguous [C, height, width] image: out[c0 + j] = block lane j.

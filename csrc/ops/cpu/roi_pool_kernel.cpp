@@ -93,22 +93,12 @@ PoolPlan<T> plan_pool(
 
 // Copies rows [h0, h1) of channels [c0, c0 + nch) of one image into block, row h at
 // block + row_offset[h] (a [width][kRoiChannelBlock] slab, see roi::gather_channel_block).
-// float32 with contiguous rows and a whole block: each row is a transposition of 16 channel rows
-// into pixels, done by SIMD squares.
 template <typename scalar_t, typename acc_t>
 void gather_rows(
     const scalar_t* img, int64_t sc, int64_t sh, int64_t sw, int64_t h0, int64_t h1, int64_t width,
     int64_t c0, int64_t nch, const int64_t* row_offset, acc_t* block) {
-  const bool words = std::is_same<scalar_t, float>::value && std::is_same<acc_t, float>::value &&
-      sw == 1 && nch == kRoiChannelBlock;
   for (int64_t h = h0; h < h1; ++h) {
-    if (words) {
-      simd::transpose_words(
-          reinterpret_cast<const uint32_t*>(img + c0 * sc + h * sh), sc, kRoiChannelBlock, width,
-          reinterpret_cast<uint32_t*>(block + row_offset[h]), kRoiChannelBlock);
-    } else {
-      roi::gather_channel_block(img + h * sh, sc, sh, sw, 1, width, c0, nch, block + row_offset[h]);
-    }
+    roi::gather_channel_block(img + h * sh, sc, sh, sw, 1, width, c0, nch, block + row_offset[h]);
   }
 }
 
@@ -117,39 +107,14 @@ template <typename T>
 using IndexOf = typename std::conditional<sizeof(T) == 4, int32_t, int64_t>::type;
 
 // Writes one RoI's outputs of a channel block (nch rows of bins values and indices, contiguous in
-// output and argmax): transposed in cache first (32-bit words by SIMD squares, others element by
-// element), then streamed out. Every output element is written
-// once, far from the last write to its cache line, so ordinary stores would first read each line
-// from memory.
+// output and argmax), transposed in cache and streamed out: every output element is written once,
+// far from the last write to its cache line.
 template <typename scalar_t, typename acc_t, typename idx_t>
 void store_outputs(
     const acc_t* tile, const idx_t* itile, int64_t nch, int64_t bins, scalar_t* out, int32_t* am,
     std::vector<scalar_t>& staged, std::vector<int32_t>& staged_index) {
-  if (std::is_same<scalar_t, float>::value && std::is_same<acc_t, float>::value) {
-    simd::transpose_words(
-        reinterpret_cast<const uint32_t*>(tile), kRoiChannelBlock, bins, nch,
-        reinterpret_cast<uint32_t*>(staged.data()), bins);
-  } else {
-    roi::store_tile_transposed(tile, nch, bins, staged.data());
-  }
-  if (sizeof(idx_t) == 4) {
-    simd::transpose_words(
-        reinterpret_cast<const uint32_t*>(itile), kRoiChannelBlock, bins, nch,
-        reinterpret_cast<uint32_t*>(staged_index.data()), bins);
-  } else {
-    roi::store_tile_transposed(itile, nch, bins, staged_index.data());
-  }
-  const int64_t count = nch * bins;
-  if ((count * static_cast<int64_t>(sizeof(scalar_t))) % 4 == 0 &&
-      reinterpret_cast<uintptr_t>(out) % 4 == 0) {
-    simd::stream_words(
-        reinterpret_cast<const uint32_t*>(staged.data()), reinterpret_cast<uint32_t*>(out),
-        count * static_cast<int64_t>(sizeof(scalar_t)) / 4);
-  } else {
-    std::copy(staged.begin(), staged.begin() + count, out);
-  }
-  simd::stream_words(
-      reinterpret_cast<const uint32_t*>(staged_index.data()), reinterpret_cast<uint32_t*>(am), count);
+  roi::stream_tile_transposed(tile, nch, bins, out, staged);
+  roi::stream_tile_transposed(itile, nch, bins, am, staged_index);
 }
 
 template <typename scalar_t>

@@ -1,4 +1,4 @@
-#include "image/transforms/reuse.h"
+#include "common/reuse.h"
 
 #include <ATen/EmptyTensor.h>
 #include <c10/core/Allocator.h>
@@ -10,7 +10,6 @@
 #include <vector>
 
 namespace tva {
-namespace image {
 namespace {
 
 constexpr size_t kMinBytes = size_t{64} << 10;  // below this, malloc serves from its free lists
@@ -107,5 +106,4 @@ at::Tensor empty_recycled(at::IntArrayRef sizes, const at::TensorOptions& option
       sizes, recycling_allocator(), c10::DispatchKeySet(c10::DispatchKey::CPU), dtype, c10::nullopt);
 }
 
-} // namespace image
 } // namespace tva
