@@ -90,6 +90,58 @@ bool resolve_points(
   return true;
 }
 
+// The forward pass from the resolved points, bin by bin: a bin's points are read once per RoI for
+// all the channels that bin reads (c_in = c_out * bins + bin, one per output channel), each channel
+// summing them in torchvision's order. Threads split the bins.
+template <typename scalar_t, typename acc_t>
+void forward_resolved(
+    const at::Tensor& input, const std::vector<int64_t>& bidx, const roi::AlignPlan<acc_t>& plan,
+    const std::vector<ResolvedPoint<acc_t>>& points, const std::vector<int64_t>& start,
+    at::Tensor& output, at::Tensor& mapping) {
+  const int64_t num_rois = output.size(0), channels_out = output.size(1);
+  const int64_t bins = plan.pooled_h * plan.pooled_w, channels = channels_out * bins;
+  const int64_t batch = input.size(0), height = input.size(2), width = input.size(3);
+  const scalar_t* in = input.data_ptr<scalar_t>();
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
+                sw = input.stride(3);
+  std::vector<scalar_t> by_channel(static_cast<size_t>(channels * num_rois));
+  at::parallel_for(0, bins, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> sums(static_cast<size_t>(channels_out));
+    for (int64_t b = begin; b < end; ++b) {
+      // The planes of the next bin are brought into cache while this one's are read.
+      for (int64_t c = 0; c < channels_out; ++c) {
+        if (b == begin) roi::prefetch_planes(in + (c * bins + b) * sc, batch, sn, sh, sw, height, width);
+        if (b + 1 < end) {
+          roi::prefetch_planes(in + (c * bins + b + 1) * sc, batch, sn, sh, sw, height, width);
+        }
+      }
+      const int64_t* s = start.data() + b * (num_rois + 1);
+      for (int64_t n = 0; n < num_rois; ++n) {
+        const scalar_t* plane0 = in + bidx[n] * sn + b * sc;
+        std::fill(sums.begin(), sums.end(), acc_t(0));
+        for (int64_t i = s[n]; i < s[n + 1]; ++i) {
+          const ResolvedPoint<acc_t>& p = points[i];
+          const scalar_t* plane = plane0;
+          for (int64_t c = 0; c < channels_out; ++c, plane += bins * sc) {
+            const acc_t v1 = static_cast<acc_t>(plane[p.offset[0]]);
+            const acc_t v2 = static_cast<acc_t>(plane[p.offset[1]]);
+            const acc_t v3 = static_cast<acc_t>(plane[p.offset[2]]);
+            const acc_t v4 = static_cast<acc_t>(plane[p.offset[3]]);
+            sums[c] += p.w[0] * v1 + p.w[1] * v2 + p.w[2] * v3 + p.w[3] * v4;
+          }
+        }
+        const acc_t count = plan.count(n);
+        for (int64_t c = 0; c < channels_out; ++c) {
+          by_channel[(c * bins + b) * num_rois + n] = static_cast<scalar_t>(sums[c] / count);
+        }
+      }
+    }
+  });
+  roi::store_position_sensitive(
+      by_channel.data(), num_rois, channels, output.data_ptr<scalar_t>(),
+      mapping.data_ptr<int32_t>());
+}
+
 template <typename scalar_t>
 void ps_roi_align_forward_impl(
     const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
@@ -114,21 +166,7 @@ void ps_roi_align_forward_impl(
   std::vector<ResolvedPoint<acc_t>> points;
   std::vector<int64_t> start;
   if (resolve_points(plan, num_rois, sh, sw, points, start)) {
-    roi::position_sensitive_forward<scalar_t>(
-        input, bidx, pooled_h, pooled_w, output, mapping,
-        [&](int64_t n, const scalar_t* plane, int64_t ph, int64_t pw) {
-          const int64_t* s = start.data() + (ph * pooled_w + pw) * (num_rois + 1);
-          acc_t sum = 0;
-          for (int64_t i = s[n]; i < s[n + 1]; ++i) {
-            const ResolvedPoint<acc_t>& p = points[i];
-            const acc_t v1 = static_cast<acc_t>(plane[p.offset[0]]);
-            const acc_t v2 = static_cast<acc_t>(plane[p.offset[1]]);
-            const acc_t v3 = static_cast<acc_t>(plane[p.offset[2]]);
-            const acc_t v4 = static_cast<acc_t>(plane[p.offset[3]]);
-            sum += p.w[0] * v1 + p.w[1] * v2 + p.w[2] * v3 + p.w[3] * v4;
-          }
-          return sum / plan.count(n);
-        });
+    forward_resolved<scalar_t>(input, bidx, plan, points, start, output, mapping);
     return;
   }
   roi::position_sensitive_forward<scalar_t>(

@@ -576,11 +576,35 @@ void prefetch_planes(
   }
 }
 
+// The last step of the position-sensitive forward passes: by_channel holds the values of channel
+// c_in for all RoIs in row c_in ([channels][num_rois], contiguous writes for the walks; a column of
+// the output's [num_rois, channels] matrix has its elements a cache line or more apart). The rows
+// are transposed into output[n * channels + c_in] in cache-sized tiles, and mapping there gets c_in.
+template <typename scalar_t>
+void store_position_sensitive(
+    const scalar_t* by_channel, int64_t num_rois, int64_t channels, scalar_t* out, int32_t* cm) {
+  constexpr int64_t kTile = 32;
+  at::parallel_for(0, (num_rois + kTile - 1) / kTile, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n0 = begin * kTile; n0 < std::min(end * kTile, num_rois); n0 += kTile) {
+      const int64_t n1 = std::min(n0 + kTile, num_rois);
+      for (int64_t c0 = 0; c0 < channels; c0 += kTile) {
+        const int64_t c1 = std::min(c0 + kTile, channels);
+        for (int64_t n = n0; n < n1; ++n) {
+          for (int64_t c = c0; c < c1; ++c) {
+            out[n * channels + c] = by_channel[c * num_rois + n];
+            cm[n * channels + c] = static_cast<int32_t>(c);
+          }
+        }
+      }
+    }
+  });
+}
+
 // The forward walk of the position-sensitive ops: input channel by input channel (each is read by
 // one bin of every RoI, c_in = (c_out * pooled_h + ph) * pooled_w + pw), so that the channel's plane
 // stays in cache while all RoIs read it and the next plane streams in. bin(n, plane, ph, pw) gives
 // RoI n's value from `plane` (RoI n's image at channel c_in); it lands in output[n, c_out, ph, pw],
-// and mapping there records c_in.
+// and mapping there records c_in (see store_position_sensitive).
 template <typename scalar_t, typename Bin>
 void position_sensitive_forward(
     const at::Tensor& input, const std::vector<int64_t>& bidx, int64_t pooled_h, int64_t pooled_w,
@@ -611,21 +635,7 @@ void position_sensitive_forward(
       }
     }
   });
-  constexpr int64_t kTile = 32;
-  at::parallel_for(0, (num_rois + kTile - 1) / kTile, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t n0 = begin * kTile; n0 < std::min(end * kTile, num_rois); n0 += kTile) {
-      const int64_t n1 = std::min(n0 + kTile, num_rois);
-      for (int64_t c0 = 0; c0 < channels; c0 += kTile) {
-        const int64_t c1 = std::min(c0 + kTile, channels);
-        for (int64_t n = n0; n < n1; ++n) {
-          for (int64_t c = c0; c < c1; ++c) {
-            out[n * channels + c] = by_channel[c * num_rois + n];
-            cm[n * channels + c] = static_cast<int32_t>(c);
-          }
-        }
-      }
-    }
-  });
+  store_position_sensitive(by_channel.data(), num_rois, channels, out, cm);
 }
 
 // Writes a [bins][kRoiChannelBlock] tile as nch rows of bins outputs (the [C, bins] layout of one RoI).
