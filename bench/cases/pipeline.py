@@ -127,6 +127,24 @@ def fast_mode_difference(paths, tf):
     return float(np.mean(maes)), float(np.max(maxes))
 
 
+def _entropy_floor(paths, size=256):
+    """The least any decode at PIL draft's scale for `size` does: the files read and their Huffman
+    symbols decoded, no IDCT, colour conversion, resize or normalisation."""
+    ops = torch.ops.torchvision_adapter
+    datas = [tio.read_file(p) for p in paths]
+    scales = []
+    for d in datas:
+        _, w, h = ops.image_info(d)[:3]
+        # PIL's draft: the largest of 8, 4, 2, 1 that keeps both sides >= size.
+        scales.append(next(s for s in (8, 4, 2, 1) if min(w // size, h // size) >= s or s == 1))
+
+    def run():
+        for p, s in zip(paths, scales):
+            ops._jpeg_entropy_decode(nio.read_file(p), s)
+
+    return run
+
+
 def _eval_case(paths, label, rounds, fast_check=False):
     variants = [
         Variant("PIL + transforms", _pil_variant(paths, _eval_tf), False),
@@ -136,6 +154,7 @@ def _eval_case(paths, label, rounds, fast_check=False):
         Variant("adapter unfused", _unfused_variant(paths, _eval_tf), True),
         Variant("Pipeline exact", _pipeline_variant(paths, _eval_tf, "exact"), True),
         Variant("Pipeline fast", _pipeline_variant(paths, _eval_tf, "fast"), True),
+        Variant("floor: entropy decoding alone at PIL draft's scale", _entropy_floor(paths), True),
     ]
     check = _check_exact(paths, _eval_tf)
     if fast_check:

@@ -75,6 +75,26 @@ def cases(quick: bool):
         ops = [o for o in ops if o[0] in keep]
     # Per-call times in a loop of the same call: one untimed call after each switch (warm=1), for both.
     out = [tv_vs_adapter("transforms", f"{name}, uint8 3x480x640", fn, rounds=7, inner=3, warm=1) for name, fn in ops]
+    # Floors: for the ops that are one view or one pass over memory, the least work any implementation
+    # of the op has to do, timed the same way. torchvision's time over the floor's is the most any
+    # implementation can gain.
+    # The copies write into a tensor allocated once (no allocation or page faults in the floor).
+    st = img.stride()
+    copied = torch.empty_like(imgf)
+    floors = {
+        "crop 300x400 (a view)": ("floor: the view alone (as_strided)",
+                                  lambda: img.as_strided((3, 300, 400), st, 50 * st[1] + 60)),
+        "center_crop 224 (a view)": ("floor: the view alone (as_strided)",
+                                     lambda: img.as_strided((3, 224, 224), st, 128 * st[1] + 208)),
+        "normalize float32": ("floor: the input copied (copy_)", lambda: copied.copy_(imgf)),
+        "convert_image_dtype uint8 -> float32": ("floor: the conversion alone (copy_ to float32)",
+                                                 lambda: copied.copy_(img)),
+        "resize 224x224 bilinear, float32 input": ("floor: the input read once (sum)", lambda: imgf.sum()),
+    }
+    for c in out:
+        floor = floors.get(c.name[: -len(", uint8 3x480x640")])
+        if floor is not None:
+            c.variants.append(Variant(floor[0], floor[1], None))
 
     pil = Image.fromarray(img.permute(1, 2, 0).numpy())
     out.append(

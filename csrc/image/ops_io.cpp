@@ -94,6 +94,11 @@ std::tuple<at::Tensor, at::Tensor> load_image_op(c10::string_view path, int64_t 
 }
 
 // [format (0 unknown, 1 JPEG, 2 PNG), width, height, channels]; unknown formats give [0, 0, 0, 0].
+int64_t jpeg_entropy_decode_op(const at::Tensor& data, int64_t scale) {
+  const at::Tensor bytes = check_data(data);
+  return jpeg_entropy_decode(bytes.data_ptr<uint8_t>(), static_cast<size_t>(bytes.numel()), scale);
+}
+
 std::vector<int64_t> image_info_op(const at::Tensor& data) {
   const at::Tensor bytes = check_data(data);
   const auto* ptr = bytes.data_ptr<uint8_t>();
@@ -123,6 +128,7 @@ TORCH_LIBRARY_FRAGMENT(torchvision_adapter, m) {
       "int max_pixels=-1, bool fast=False) -> Tensor",
       TORCH_FN(read_image_op));
   m.def("_load_image(str path, int mode=3) -> (Tensor, Tensor)", TORCH_FN(load_image_op));
+  m.def("_jpeg_entropy_decode(Tensor data, int scale=1) -> int", TORCH_FN(jpeg_entropy_decode_op));
   m.def("_set_max_image_pixels(int n) -> ()", TORCH_FN(set_max_image_pixels));
   m.def("_get_max_image_pixels() -> int", TORCH_FN(get_max_image_pixels));
 }

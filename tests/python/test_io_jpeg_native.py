@@ -164,3 +164,29 @@ def test_truncated_and_corrupt_files_as_with_libjpeg(threads, monkeypatch):
             assert results[0] == results[1]
         else:
             assert torch.equal(results[0], results[1])
+
+
+def test_entropy_decode_measurement_aid():
+    """_jpeg_entropy_decode, the benchmarks' floor for reduced-size decoding: every iMCU row's Huffman
+    symbols read (own decoder for baseline files, libjpeg-turbo's coefficient read for the others),
+    at every scale; bad data and bad scales raise."""
+    ops = torch.ops.torchvision_adapter
+    rgb = smooth_rgb(63, 65, seed=3)
+    for sampling, mcu_h in (("4:2:0", 16), ("4:4:4", 8)):
+        data = torch.frombuffer(bytearray(jpeg_bytes(rgb, quality=90, subsampling=SUBSAMPLING[sampling])),
+                                dtype=torch.uint8)
+        for scale in (1, 2, 4, 8):
+            assert ops._jpeg_entropy_decode(data, scale) == -(-63 // mcu_h)
+    progressive = torch.frombuffer(bytearray(jpeg_bytes(rgb, quality=90, progressive=True)), dtype=torch.uint8)
+    assert ops._jpeg_entropy_decode(progressive, 8) == 4
+    data = bytearray(jpeg_bytes(smooth_rgb(64, 64, seed=4), quality=90, subsampling=0))
+    sos = data.index(b"\xff\xda")
+    scan = sos + 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0]
+    # All-ones bits (0xFF, stuffed as FF 00) are no Huffman code of the standard tables.
+    data[scan:scan + 64] = b"\xff\x00" * 32
+    with pytest.raises(RuntimeError, match="jpeg_entropy_decode"):
+        ops._jpeg_entropy_decode(torch.frombuffer(data, dtype=torch.uint8), 1)
+    with pytest.raises(RuntimeError, match="scale should be 1, 2, 4 or 8"):
+        ops._jpeg_entropy_decode(progressive, 3)
+    with pytest.raises(RuntimeError):
+        ops._jpeg_entropy_decode(torch.zeros(10, dtype=torch.uint8), 1)

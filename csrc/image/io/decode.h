@@ -112,6 +112,14 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& op
 at::Tensor decode_png(const uint8_t* data, size_t size, const DecodeOptions& opts,
                       DecodeInfo* info);
 DecodeInfo read_jpeg_info(const uint8_t* data, size_t size);
+
+// A measurement aid for benchmarks: the entropy decoding alone of a baseline JPEG, as the own decoder
+// does it when decoding at 1/denom (denom 1, 2, 4 or 8; components whose blocks come out as 1x1
+// samples skip their AC values), with no IDCT, upsampling or colour conversion. Any decode of the
+// file at that scale reads every Huffman symbol of the scan, so this is the least work it can do.
+// Files the own decoder does not take (progressive, arithmetic-coded, 12-bit, multi-scan, ...) are
+// entropy-decoded by libjpeg-turbo into its coefficient arrays. Returns the file's iMCU rows.
+int64_t jpeg_entropy_decode(const uint8_t* data, size_t size, int64_t denom);
 DecodeInfo read_png_info(const uint8_t* data, size_t size);
 
 // The scale denominator (1, 2, 4 or 8) decode_jpeg uses for a region of `width` x `height`

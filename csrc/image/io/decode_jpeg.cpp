@@ -119,6 +119,13 @@ bool compute_dimensions(Decompressor* d) {
   return true;
 }
 
+bool read_coefficients(Decompressor* d) {
+  if (setjmp(d->err.jump)) {
+    return false;
+  }
+  return jpeg_read_coefficients(&d->cinfo) != nullptr;
+}
+
 struct RowPlan {
   JDIMENSION crop_x = 0;      // in: first wanted column (scaled); out: first decoded column
   JDIMENSION crop_width = 0;  // in: wanted columns incl. margin; out: decoded columns
@@ -671,6 +678,32 @@ void decode_from_top(const uint8_t* data, size_t size, const DecodeOptions& opts
 }
 
 }  // namespace
+
+int64_t jpeg_entropy_decode(const uint8_t* data, size_t size, int64_t denom) {
+  TVA_DECODE_CHECK(denom == 1 || denom == 2 || denom == 4 || denom == 8,
+                   "jpeg_entropy_decode: scale should be 1, 2, 4 or 8, got ", denom);
+  Decompressor d;
+  if (!start_header(&d, data, size)) {
+    fail(d);
+  }
+  configure(&d, DecodeOptions(), denom);
+  const int64_t rows = static_cast<int64_t>(d.cinfo.total_iMCU_rows);
+  auto native = native_decoder(data, size, d.cinfo);
+  if (native == nullptr) {
+    // Files the own decoder does not take are entropy-decoded by libjpeg-turbo: all their
+    // coefficients read into its coefficient arrays (AC values are kept at every scale).
+    if (!read_coefficients(&d)) {
+      fail(d);
+    }
+    return rows;
+  }
+  const int64_t stride[3] = {0, 0, 0};
+  uint8_t* none[3] = {nullptr, nullptr, nullptr};
+  for (int64_t r = 0; r < rows; ++r) {
+    TVA_DECODE_CHECK(native->decode_row(none, stride), "jpeg_entropy_decode: corrupt data");
+  }
+  return rows;
+}
 
 DecodeInfo read_jpeg_info(const uint8_t* data, size_t size) {
   Decompressor d;
