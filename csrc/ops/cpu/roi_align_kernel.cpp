@@ -239,6 +239,12 @@ void roi_align_backward_impl(
   const int64_t nblocks = (channels + kRoiChannelBlock - 1) / kRoiChannelBlock;
   const int64_t items = static_cast<int64_t>(groups.images.size()) * nblocks;
   scalar_t* gin = grad_input.data_ptr<scalar_t>();
+  // Every plane of an image with RoIs is written whole below; those of the others are zero.
+  std::vector<char> written(static_cast<size_t>(batch), 0);
+  for (const int64_t b : groups.images) written[b] = 1;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (!written[b]) std::fill(gin + b * channels * hw, gin + (b + 1) * channels * hw, scalar_t(0));
+  }
 
   at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> own_block, own_tile;
@@ -250,13 +256,23 @@ void roi_align_backward_impl(
       const int64_t c0 = (item % nblocks) * kRoiChannelBlock;
       const int64_t nch = std::min(kRoiChannelBlock, channels - c0);
       std::fill(acc, acc + hw * kRoiChannelBlock, acc_t(0));
+      // float32 grads with contiguous bins: each RoI's tile is a transposition of its nch rows of
+      // bins (the lanes past nch stay zero from here).
+      const bool words = std::is_same<scalar_t, float>::value && gs3 == 1 && gs2 == pooled_w;
+      if (words) std::fill(tile, tile + bins * kRoiChannelBlock, acc_t(0));
       for (const int64_t n : groups.rois[gi]) {
-        for (int64_t j = 0; j < kRoiChannelBlock; ++j) {
-          const scalar_t* src = g + n * gs0 + (c0 + j) * gs1;
-          for (int64_t ph = 0; ph < pooled_h; ++ph) {
-            for (int64_t pw = 0; pw < pooled_w; ++pw) {
-              tile[(ph * pooled_w + pw) * kRoiChannelBlock + j] =
-                  j < nch ? static_cast<acc_t>(src[ph * gs2 + pw * gs3]) : acc_t(0);
+        if (words) {
+          simd::transpose_words(
+              reinterpret_cast<const uint32_t*>(g + n * gs0 + c0 * gs1), gs1, nch, bins,
+              reinterpret_cast<uint32_t*>(tile), kRoiChannelBlock);
+        } else {
+          for (int64_t j = 0; j < kRoiChannelBlock; ++j) {
+            const scalar_t* src = g + n * gs0 + (c0 + j) * gs1;
+            for (int64_t ph = 0; ph < pooled_h; ++ph) {
+              for (int64_t pw = 0; pw < pooled_w; ++pw) {
+                tile[(ph * pooled_w + pw) * kRoiChannelBlock + j] =
+                    j < nch ? static_cast<acc_t>(src[ph * gs2 + pw * gs3]) : acc_t(0);
+              }
             }
           }
         }
@@ -303,8 +319,8 @@ at::Tensor roi_align_backward(
   roi::check_backward(
       grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
   at::Tensor grad_input =
-      roi::empty_output({batch_size, channels, height, width}, grad.options()).zero_();
-  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input;
+      roi::empty_output({batch_size, channels, height, width}, grad.options());
+  if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input.zero_();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_align_backward", [&] {
     roi_align_backward_impl<scalar_t>(
         grad, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned,

@@ -679,6 +679,12 @@ void scatter_channel_block(
     const T* block, int64_t height, int64_t width, int64_t c0, int64_t nch, S* img) {
   const int64_t cb = kRoiChannelBlock;
   const int64_t hw = height * width;
+  if constexpr (std::is_same<S, T>::value && sizeof(T) == 4) {
+    simd::transpose_words(
+        reinterpret_cast<const uint32_t*>(block), cb, hw, nch,
+        reinterpret_cast<uint32_t*>(img + c0 * hw), hw);
+    return;
+  }
   for (int64_t j = 0; j < nch; ++j) {
     S* dst = img + (c0 + j) * hw;
     const T* src = block + j;
