@@ -129,6 +129,27 @@ bool build_table(const uint8_t counts[17], const uint8_t* symbols, int n, bool a
                            (static_cast<uint32_t>(static_cast<uint16_t>(value)) << 16);
     }
   }
+  if (ac) {
+    constexpr uint32_t kMask = (1u << kPairBits) - 1;
+    for (uint32_t i = 0; i < (1u << kPairBits); ++i) {
+      const uint32_t f1 = t->fast[i >> (kPairBits - kFastBits)];
+      const uint64_t len1 = f1 & 255, adv1 = (f1 >> 8) & 255, v1 = f1 >> 16;
+      uint64_t len2 = 0, adv2 = 0, v2 = v1;
+      if (len1 != 0 && adv1 != 64) {
+        // The second symbol is decided by the bits after the first when its code and value bits
+        // fit in what is left of the peek (the bits past the peek are zero here).
+        const uint32_t f2 = t->fast[((i << len1) & kMask) >> (kPairBits - kFastBits)];
+        if ((f2 & 255) != 0 && len1 + (f2 & 255) <= static_cast<uint32_t>(kPairBits)) {
+          len2 = f2 & 255;
+          adv2 = (f2 >> 8) & 255;
+          v2 = f2 >> 16;
+        }
+      }
+      t->pair[i] = len1 == 0 ? 0
+                             : (len1 + len2) | (len1 << 8) | (adv1 << 16) | (adv2 << 24) |
+                                   (v1 << 32) | (v2 << 48);
+    }
+  }
   for (int i = 0; i < n; ++i) {
     const int len = sizes[i];
     if (len > kLookBits) {
@@ -596,9 +617,9 @@ HWY_INLINE void decode_block_dc(BitReader& br, const HuffTable& dct, const HuffT
 }
 
 // One block (libjpeg's decode_mcu for one block): block (zeroed by the caller) receives the
-// quantised coefficients in natural order. Symbols come from fast lookups, three per refill (each
-// uses at most kFastBits bits, so at least 26 bits are left for the lookup of the third); a symbol
-// that needs the slow path refills first (it may use 31 bits).
+// quantised coefficients in natural order. AC symbols come from pair lookups (one or two symbols
+// each), three lookups per refill (each uses at most kFastBits bits, so at least 26 bits are left
+// for the third); a symbol that needs the slow path refills first (it may use 31 bits).
 HWY_INLINE void decode_block(BitReader& br, const HuffTable& dct, const HuffTable& act,
                              int32_t* last_dc, int16_t* block, bool* bad) {
   decode_dc(br, dct, last_dc, block, bad);
@@ -608,16 +629,22 @@ HWY_INLINE void decode_block(BitReader& br, const HuffTable& dct, const HuffTabl
   for (;;) {
     br.refill();
     for (int i = 0; i < 3; ++i) {
-      const uint32_t f1 = act.fast[br.buf >> (64 - kFastBits)];
-      if (TVA_JPEG_UNLIKELY((f1 & 255) == 0)) {
+      const uint64_t f = act.pair[br.buf >> (64 - kPairBits)];
+      if (TVA_JPEG_UNLIKELY((f & 255) == 0)) {
         br.refill();
         const uint32_t r = decode_ac_slow(act, br.buf, k, block, bad);
         br.consume(r & 255);
         k = r >> 8;
       } else {
-        k += (f1 >> 8) & 255;
-        block[kNatural[k]] = static_cast<int16_t>(f1 >> 16);
-        br.consume(f1 & 255);
+        k += static_cast<uint32_t>(f >> 16) & 255;
+        block[kNatural[k]] = static_cast<int16_t>(f >> 32);
+        if (k >= 63) {  // the block ends with the first symbol: the second is not its
+          br.consume(static_cast<uint32_t>(f >> 8) & 255);
+          return;
+        }
+        k += static_cast<uint32_t>(f >> 24) & 255;
+        block[kNatural[k]] = static_cast<int16_t>(f >> 48);
+        br.consume(static_cast<uint32_t>(f) & 255);
       }
       if (k >= 63) {
         return;

@@ -22,6 +22,9 @@ constexpr int kLookBits = 9;  // Huffman codes up to this length decode with one
 constexpr uint32_t kEndOfBlock = 1u << 16;
 // A code and its value bits that fit in this many bits decode with one lookup giving the value.
 constexpr int kFastBits = 10;
+// Pairs of symbols decode with one lookup of this many bits (HuffTable::pair; 11 and 12 measured
+// no faster: the larger tables of two components' AC codes crowd the L1 cache).
+constexpr int kPairBits = 10;
 
 struct HuffTable {
   // fast[peek of kFastBits bits] = bits used (code + value bits, 0 when they do not fit: decode
@@ -45,6 +48,12 @@ struct HuffTable {
   // when they end with the end of block). Built on demand (skip_built).
   uint32_t skip[1 << kFastBits];
   bool skip_built = false;
+  // For AC tables: pair[peek of kPairBits bits] = two symbols at once when both are decided by the
+  // peek (code and value bits of each inside it), else the one of fast, else 0: bits of both | (bits
+  // of the first << 8) | (zigzag advance of the first << 16) | (of the second << 24, 0 when there is
+  // none) | (value of the first << 32) | (of the second << 48; the first's when there is none, so
+  // that storing it again changes nothing). An end of block is never followed by a second symbol.
+  uint64_t pair[1 << kPairBits];
   bool dc_valid = false;  // every symbol <= 15 (libjpeg refuses other tables as DC tables)
 };
 
