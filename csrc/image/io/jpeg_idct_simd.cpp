@@ -335,6 +335,24 @@ HWY_INLINE hn::Vec<hn::Full256<int16_t>> LoadRow(hn::Full256<int16_t> d,
   return hn::Combine(d, hn::LoadU(dh, p[1] + 8 * k), hn::LoadU(dh, p[0] + 8 * k));
 }
 #endif
+#if HWY_TARGET <= HWY_AVX3
+HWY_INLINE hn::Vec<hn::Full512<int16_t>> LoadRow(hn::Full512<int16_t> d,
+                                                 const int16_t* const* p, int k) {
+  const hn::Full256<int16_t> dh;
+  return hn::Combine(d, LoadRow(dh, p + 2, k), LoadRow(dh, p, k));
+}
+#endif
+
+// Row k of the quantisation tables of the blocks: one table (the usual case: the blocks of one
+// component) is loaded once and copied into every 128-bit part.
+template <class D16>
+HWY_INLINE hn::Vec<D16> LoadQuantRow(D16 d, const int16_t* const* p, bool same, int k) {
+  if constexpr (hn::MaxLanes(d) == 8) {
+    return hn::LoadU(d, p[0] + 8 * k);
+  } else {
+    return same ? hn::LoadDup128(d, p[0] + 8 * k) : LoadRow(d, p, k);
+  }
+}
 
 // The IDCT of N blocks (one per 128-bit part of D16): coef[i], quant[i] -> out[i] (stride[i]).
 // kRowsZero: rows 1..7 of every block are zero (libjpeg-turbo's SIMD pass-1 shortcut: every
@@ -344,17 +362,23 @@ template <bool kRowsZero, bool kLow4, class D16>
 HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const* quant,
                       uint8_t* const* out, const int64_t* stride) {
   using V = hn::Vec<D16>;
+  constexpr size_t kN = hn::MaxLanes(d16) / 8;
   V r[8];
+  bool same_quant = true;
+  for (size_t i = 1; i < kN; ++i) {
+    same_quant = same_quant && quant[i] == quant[0];
+  }
   // Dequantisation: 16-bit products (libjpeg's 16-bit multiplier tables).
   if (kRowsZero) {
-    const V dc = hn::ShiftLeft<idct::kPass1Bits>(hn::Mul(LoadRow(d16, coef, 0), LoadRow(d16, quant, 0)));
+    const V dc = hn::ShiftLeft<idct::kPass1Bits>(
+        hn::Mul(LoadRow(d16, coef, 0), LoadQuantRow(d16, quant, same_quant, 0)));
     for (int k = 0; k < 8; ++k) {
       r[k] = dc;
     }
   } else {
     constexpr int kRows = kLow4 ? 4 : 8;
     for (int k = 0; k < kRows; ++k) {
-      r[k] = hn::Mul(LoadRow(d16, coef, k), LoadRow(d16, quant, k));
+      r[k] = hn::Mul(LoadRow(d16, coef, k), LoadQuantRow(d16, quant, same_quant, k));
     }
     for (int k = kRows; k < 8; ++k) {
       r[k] = hn::Zero(d16);
@@ -364,8 +388,8 @@ HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const*
   Transpose8x8(d16, r);
   Pass<idct::kConstBits + idct::kPass1Bits + 3, kLow4, false>(d16, r);
   Transpose8x8(d16, r);
-  // Saturate to [-128, 127] and add 128.
-  constexpr size_t kN = hn::MaxLanes(d16) / 8;
+  // Saturate to [-128, 127] and add 128 (DemoteTo keeps the lane order: row k of block i in bytes
+  // 8 * i .. 8 * i + 7).
   const hn::Rebind<int8_t, D16> d8;
   const hn::Rebind<uint8_t, D16> du8;
   const auto center = hn::Set(du8, 0x80);
@@ -373,10 +397,19 @@ HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const*
     const auto s = hn::Xor(hn::BitCast(du8, hn::DemoteTo(d8, r[k])), center);
     if constexpr (kN == 1) {
       hn::StoreU(s, du8, out[0] + k * stride[0]);
-    } else {
+    } else if constexpr (kN == 2) {
       const hn::Half<decltype(du8)> dh;
       hn::StoreU(hn::LowerHalf(dh, s), dh, out[0] + k * stride[0]);
       hn::StoreU(hn::UpperHalf(dh, s), dh, out[1] + k * stride[1]);
+    } else {
+      static_assert(kN == 4, "one block per 128-bit part of at most 512 bits");
+      const hn::Full128<uint8_t> d2;
+      const hn::Full64<uint8_t> d1;
+      const auto s01 = hn::LowerHalf(d2, s), s23 = hn::UpperHalf(d2, s);
+      hn::StoreU(hn::LowerHalf(d1, s01), d1, out[0] + k * stride[0]);
+      hn::StoreU(hn::UpperHalf(d1, s01), d1, out[1] + k * stride[1]);
+      hn::StoreU(hn::LowerHalf(d1, s23), d1, out[2] + k * stride[2]);
+      hn::StoreU(hn::UpperHalf(d1, s23), d1, out[3] + k * stride[3]);
     }
   }
 }
@@ -531,19 +564,25 @@ void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT qua
 
 #endif  // HWY_TARGET == HWY_SCALAR
 
+// kind 0: only the DC coefficient is not zero; 1: every non-zero coefficient is in rows and
+// columns 0..3; 2: any other block. rows_zero: rows 1..7 are zero (the pass-1 shortcut of IdctN).
+struct BlockClass {
+  int kind;
+  bool rows_zero;
+};
+
 #if HWY_TARGET == HWY_SCALAR
-// 0: only the DC coefficient is not zero; 1: every non-zero coefficient is in rows and columns
-// 0..3; 2: any other block.
-inline int BlockKind(const int16_t* coef) {
-  bool ac = false, outside = false;
+inline BlockClass ClassifyBlock(const int16_t* coef) {
+  bool ac = false, outside = false, rows = false;
   for (int i = 1; i < 64; ++i) {
     ac = ac || coef[i] != 0;
     outside = outside || (coef[i] != 0 && ((i & 4) != 0 || i >= 32));
+    rows = rows || (coef[i] != 0 && i >= 8);
   }
-  return !ac ? 0 : (outside ? 2 : 1);
+  return {!ac ? 0 : (outside ? 2 : 1), !rows};
 }
 #else
-inline int BlockKind(const int16_t* coef) {
+inline BlockClass ClassifyBlock(const int16_t* coef) {
   const hn::Full128<int16_t> d;
   const auto r = [&](int k) { return hn::LoadU(d, coef + 8 * k); };
   const auto rows13 = hn::Or(r(1), hn::Or(r(2), r(3)));
@@ -553,11 +592,12 @@ inline int BlockKind(const int16_t* coef) {
   const auto lanes = hn::Iota(d, 0);
   const auto outside = hn::Or(high_rows, hn::IfThenElseZero(hn::Gt(lanes, hn::Set(d, 3)), low_rows));
   const auto zero = hn::Zero(d);
+  const bool rows_zero = hn::AllTrue(d, hn::Eq(hn::Or(rows13, high_rows), zero));
   if (!hn::AllTrue(d, hn::Eq(outside, zero))) {
-    return 2;
+    return {2, rows_zero};
   }
   const auto ac = hn::Or(rows13, hn::IfThenElseZero(hn::Gt(lanes, zero), r(0)));
-  return hn::AllTrue(d, hn::Eq(ac, zero)) ? 0 : 1;
+  return {hn::AllTrue(d, hn::Eq(ac, zero)) ? 0 : 1, rows_zero};
 }
 #endif
 
@@ -581,64 +621,89 @@ void IdctReduced(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT q
 }
 
 // The blocks that need no full 8x8 IDCT: reduced sizes, and blocks whose AC coefficients are all
-// zero (every pixel is the DC value). Returns -1 when it has written the block, otherwise its
-// BlockKind (1: coefficients only in rows and columns 0..3).
-HWY_INLINE int IdctShortcut(const IdctJob& j) {
+// zero (every pixel is the DC value). Returns kind -1 when it has written the block, otherwise the
+// block's class.
+HWY_INLINE BlockClass IdctShortcut(const IdctJob& j) {
   if (j.size != 8) {
     IdctReduced(j.coef, j.quant, j.out, j.stride, j.size);
-    return -1;
+    return {-1, false};
   }
-  const int kind = BlockKind(j.coef);
-  if (kind == 0) {
+  const BlockClass c = ClassifyBlock(j.coef);
+  if (c.kind == 0) {
     const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
     for (int r = 0; r < 8; ++r) {
       std::memset(j.out + r * j.stride, v, 8);
     }
-    return -1;
+    return {-1, false};
   }
-  return kind;
+  return c;
 }
+
+#if HWY_TARGET != HWY_SCALAR && HWY_TARGET <= HWY_AVX2
+// The IDCT of the kN jobs jobs[idx[0]], ..., jobs[idx[kN - 1]], one per 128-bit part.
+template <size_t kN>
+HWY_INLINE void IdctGroup(const IdctJob* HWY_RESTRICT jobs, const uint8_t* idx, bool rows_zero,
+                          bool low4) {
+  const hn::CappedTag<int16_t, 8 * kN> d16;
+  const int16_t* coef[kN];
+  const int16_t* quant[kN];
+  uint8_t* out[kN];
+  int64_t stride[kN];
+  for (size_t i = 0; i < kN; ++i) {
+    const IdctJob& j = jobs[idx[i]];
+    coef[i] = j.coef;
+    quant[i] = j.quant;
+    out[i] = j.out;
+    stride[i] = j.stride;
+  }
+  IdctKind(d16, coef, quant, out, stride, rows_zero, low4);
+}
+
+// The IDCT of the n jobs listed in idx, all of the same kind, in the widest vectors (one block per
+// 128-bit part: 4 at a time with 512-bit vectors, 2 with 256-bit ones), the last ones in narrower
+// vectors.
+HWY_NOINLINE void IdctSameKind(const IdctJob* HWY_RESTRICT jobs, const uint8_t* idx, int n,
+                               bool rows_zero, bool low4) {
+  int i = 0;
+#if HWY_TARGET <= HWY_AVX3
+  for (; i + 4 <= n; i += 4) {
+    IdctGroup<4>(jobs, idx + i, rows_zero, low4);
+  }
+#endif
+  for (; i + 2 <= n; i += 2) {
+    IdctGroup<2>(jobs, idx + i, rows_zero, low4);
+  }
+  if (i < n) {
+    IdctGroup<1>(jobs, idx + i, rows_zero, low4);
+  }
+}
+#endif
 
 void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
 #if HWY_TARGET != HWY_SCALAR && HWY_TARGET <= HWY_AVX2
-  // Blocks that take the same path go through the IDCT two at a time.
-  const IdctJob* pending = nullptr;
-  bool pending_rz = false, pending_low4 = false;
-  for (int i = 0; i < n; ++i) {
-    const IdctJob& j = jobs[i];
-    const int kind = IdctShortcut(j);
-    if (kind < 0) continue;
-    const bool rz = RowsZero(j.coef);
-    const bool low4 = kind == 1;
-    if (pending == nullptr) {
-      pending = &j;
-      pending_rz = rz;
-      pending_low4 = low4;
-      continue;
+  // The blocks go through IdctN together by kind: rows 1..7 zero or not, low4 or not.
+  while (n > 0) {
+    constexpr int kChunk = 16;
+    const int m = n < kChunk ? n : kChunk;
+    uint8_t idx[4][kChunk];
+    int count[4] = {0, 0, 0, 0};
+    for (int i = 0; i < m; ++i) {
+      const BlockClass c = IdctShortcut(jobs[i]);
+      if (c.kind < 0) continue;
+      const int k = (c.rows_zero ? 2 : 0) + (c.kind == 1 ? 1 : 0);
+      idx[k][count[k]++] = static_cast<uint8_t>(i);
     }
-    if (pending_rz == rz) {
-      const hn::Full256<int16_t> d16;
-      const int16_t* coef[2] = {pending->coef, j.coef};
-      const int16_t* quant[2] = {pending->quant, j.quant};
-      uint8_t* out[2] = {pending->out, j.out};
-      const int64_t stride[2] = {pending->stride, j.stride};
-      IdctKind(d16, coef, quant, out, stride, rz, low4 && pending_low4);
-      pending = nullptr;
-    } else {
-      IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_low4);
-      pending = &j;
-      pending_rz = rz;
-      pending_low4 = low4;
+    for (int k = 0; k < 4; ++k) {
+      if (count[k] > 0) IdctSameKind(jobs, idx[k], count[k], k >= 2, (k & 1) != 0);
     }
-  }
-  if (pending != nullptr) {
-    IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_low4);
+    jobs += m;
+    n -= m;
   }
 #else
   for (int i = 0; i < n; ++i) {
     const IdctJob& j = jobs[i];
-    const int kind = IdctShortcut(j);
-    if (kind >= 0) IdctIslow(j.coef, j.quant, j.out, j.stride, kind == 1);
+    const BlockClass c = IdctShortcut(j);
+    if (c.kind >= 0) IdctIslow(j.coef, j.quant, j.out, j.stride, c.kind == 1);
   }
 #endif
 }
