@@ -335,13 +335,6 @@ HWY_INLINE hn::Vec<hn::Full256<int16_t>> LoadRow(hn::Full256<int16_t> d,
   return hn::Combine(d, hn::LoadU(dh, p[1] + 8 * k), hn::LoadU(dh, p[0] + 8 * k));
 }
 #endif
-#if HWY_TARGET <= HWY_AVX3
-HWY_INLINE hn::Vec<hn::Full512<int16_t>> LoadRow(hn::Full512<int16_t> d,
-                                                 const int16_t* const* p, int k) {
-  const hn::Full256<int16_t> dh;
-  return hn::Combine(d, LoadRow(dh, p + 2, k), LoadRow(dh, p, k));
-}
-#endif
 
 // Row k of the quantisation tables of the blocks: one table (the usual case: the blocks of one
 // component) is loaded once and copied into every 128-bit part.
@@ -388,8 +381,7 @@ HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const*
   Transpose8x8(d16, r);
   Pass<idct::kConstBits + idct::kPass1Bits + 3, kLow4, false>(d16, r);
   Transpose8x8(d16, r);
-  // Saturate to [-128, 127] and add 128 (DemoteTo keeps the lane order: row k of block i in bytes
-  // 8 * i .. 8 * i + 7).
+  // Saturate to [-128, 127] and add 128.
   const hn::Rebind<int8_t, D16> d8;
   const hn::Rebind<uint8_t, D16> du8;
   const auto center = hn::Set(du8, 0x80);
@@ -397,19 +389,10 @@ HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const*
     const auto s = hn::Xor(hn::BitCast(du8, hn::DemoteTo(d8, r[k])), center);
     if constexpr (kN == 1) {
       hn::StoreU(s, du8, out[0] + k * stride[0]);
-    } else if constexpr (kN == 2) {
+    } else {
       const hn::Half<decltype(du8)> dh;
       hn::StoreU(hn::LowerHalf(dh, s), dh, out[0] + k * stride[0]);
       hn::StoreU(hn::UpperHalf(dh, s), dh, out[1] + k * stride[1]);
-    } else {
-      static_assert(kN == 4, "one block per 128-bit part of at most 512 bits");
-      const hn::Full128<uint8_t> d2;
-      const hn::Full64<uint8_t> d1;
-      const auto s01 = hn::LowerHalf(d2, s), s23 = hn::UpperHalf(d2, s);
-      hn::StoreU(hn::LowerHalf(d1, s01), d1, out[0] + k * stride[0]);
-      hn::StoreU(hn::UpperHalf(d1, s01), d1, out[1] + k * stride[1]);
-      hn::StoreU(hn::LowerHalf(d1, s23), d1, out[2] + k * stride[2]);
-      hn::StoreU(hn::UpperHalf(d1, s23), d1, out[3] + k * stride[3]);
     }
   }
 }
@@ -639,65 +622,39 @@ HWY_INLINE BlockClass IdctShortcut(const IdctJob& j) {
   return c;
 }
 
-#if HWY_TARGET != HWY_SCALAR && HWY_TARGET <= HWY_AVX2
-// The IDCT of the kN jobs jobs[idx[0]], ..., jobs[idx[kN - 1]], one per 128-bit part.
-template <size_t kN>
-HWY_INLINE void IdctGroup(const IdctJob* HWY_RESTRICT jobs, const uint8_t* idx, bool rows_zero,
-                          bool low4) {
-  const hn::CappedTag<int16_t, 8 * kN> d16;
-  const int16_t* coef[kN];
-  const int16_t* quant[kN];
-  uint8_t* out[kN];
-  int64_t stride[kN];
-  for (size_t i = 0; i < kN; ++i) {
-    const IdctJob& j = jobs[idx[i]];
-    coef[i] = j.coef;
-    quant[i] = j.quant;
-    out[i] = j.out;
-    stride[i] = j.stride;
-  }
-  IdctKind(d16, coef, quant, out, stride, rows_zero, low4);
-}
-
-// The IDCT of the n jobs listed in idx, all of the same kind, in the widest vectors (one block per
-// 128-bit part: 4 at a time with 512-bit vectors, 2 with 256-bit ones), the last ones in narrower
-// vectors.
-HWY_NOINLINE void IdctSameKind(const IdctJob* HWY_RESTRICT jobs, const uint8_t* idx, int n,
-                               bool rows_zero, bool low4) {
-  int i = 0;
-#if HWY_TARGET <= HWY_AVX3
-  for (; i + 4 <= n; i += 4) {
-    IdctGroup<4>(jobs, idx + i, rows_zero, low4);
-  }
-#endif
-  for (; i + 2 <= n; i += 2) {
-    IdctGroup<2>(jobs, idx + i, rows_zero, low4);
-  }
-  if (i < n) {
-    IdctGroup<1>(jobs, idx + i, rows_zero, low4);
-  }
-}
-#endif
-
 void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
 #if HWY_TARGET != HWY_SCALAR && HWY_TARGET <= HWY_AVX2
-  // The blocks go through IdctN together by kind: rows 1..7 zero or not, low4 or not.
-  while (n > 0) {
-    constexpr int kChunk = 16;
-    const int m = n < kChunk ? n : kChunk;
-    uint8_t idx[4][kChunk];
-    int count[4] = {0, 0, 0, 0};
-    for (int i = 0; i < m; ++i) {
-      const BlockClass c = IdctShortcut(jobs[i]);
-      if (c.kind < 0) continue;
-      const int k = (c.rows_zero ? 2 : 0) + (c.kind == 1 ? 1 : 0);
-      idx[k][count[k]++] = static_cast<uint8_t>(i);
+  // Consecutive blocks that take the same path (rows 1..7 zero or not) go through the IDCT two at
+  // a time, one per 128-bit half (low4 when both are). Wider groups (4 blocks per 512-bit vector on
+  // AVX-512, or blocks grouped by low4 too) measured slower: the rows of 4 blocks are gathered
+  // and the 512-bit shuffles all take port 5, and batches of one MCU leave more single blocks.
+  const IdctJob* pending = nullptr;
+  BlockClass pending_class{};
+  for (int i = 0; i < n; ++i) {
+    const IdctJob& j = jobs[i];
+    const BlockClass c = IdctShortcut(j);
+    if (c.kind < 0) continue;
+    if (pending == nullptr) {
+      pending = &j;
+      pending_class = c;
+      continue;
     }
-    for (int k = 0; k < 4; ++k) {
-      if (count[k] > 0) IdctSameKind(jobs, idx[k], count[k], k >= 2, (k & 1) != 0);
+    if (pending_class.rows_zero == c.rows_zero) {
+      const hn::Full256<int16_t> d2;
+      const int16_t* coef[2] = {pending->coef, j.coef};
+      const int16_t* quant[2] = {pending->quant, j.quant};
+      uint8_t* out[2] = {pending->out, j.out};
+      const int64_t stride[2] = {pending->stride, j.stride};
+      IdctKind(d2, coef, quant, out, stride, c.rows_zero, c.kind == 1 && pending_class.kind == 1);
+      pending = nullptr;
+    } else {
+      IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_class.kind == 1);
+      pending = &j;
+      pending_class = c;
     }
-    jobs += m;
-    n -= m;
+  }
+  if (pending != nullptr) {
+    IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_class.kind == 1);
   }
 #else
   for (int i = 0; i < n; ++i) {
