@@ -2,6 +2,7 @@
 // transcriptions of libjpeg's definitions: every (Y, Cb, Cr) combination through the conversion
 // tables of jdcolor.c, and random chroma rows of many widths through jdsample.c's triangle filter.
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <cstdint>
 #include <random>
@@ -32,6 +33,17 @@ struct YccTables {
 
 uint8_t clamp(int v) { return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v); }
 
+// Runs fn once for each SIMD target compiled in and supported by the CPU.
+template <class Fn>
+void for_each_target(Fn&& fn) {
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    fn();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 TEST(JpegColor, EveryYCbCrCombination) {
   static const YccTables t;
   // For each Y, every (Cb, Cr) pair in one row (65536 pixels: whole vectors and no tail) and in a
@@ -41,6 +53,7 @@ TEST(JpegColor, EveryYCbCrCombination) {
     cb[i] = static_cast<uint8_t>(i & 255);
     cr[i] = static_cast<uint8_t>(i >> 8);
   }
+  for_each_target([&] {
   for (int yv = 0; yv < 256; ++yv) {
     std::fill(y.begin(), y.end(), static_cast<uint8_t>(yv));
     const int64_t n = (yv % 2 == 0) ? 65536 : 65536 - yv;
@@ -54,6 +67,7 @@ TEST(JpegColor, EveryYCbCrCombination) {
       ASSERT_EQ(rgb[3 * i + 2], clamp(b)) << "y " << yv << " cb " << int(cb[i]) << " cr " << int(cr[i]);
     }
   }
+  });
 }
 
 // jdsample.c's h2v1_fancy_upsample / h2v2_fancy_upsample for one output row, column by column.
@@ -75,6 +89,7 @@ std::vector<uint8_t> reference_upsample(const std::vector<uint8_t>& near, const 
 }
 
 TEST(JpegColor, FancyUpsamplingMatchesLibjpeg) {
+  for_each_target([] {
   std::mt19937 rng(3);
   for (int64_t n = 3; n < 300; n += (n < 80 ? 1 : 37)) {
     for (int vertical = 0; vertical < 2; ++vertical) {
@@ -97,6 +112,7 @@ TEST(JpegColor, FancyUpsamplingMatchesLibjpeg) {
       }
     }
   }
+  });
 }
 
 }  // namespace

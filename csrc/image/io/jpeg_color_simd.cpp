@@ -68,7 +68,14 @@ void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT fa
         hn::ShiftRight<kShift>(hn::Add(hn::Add(t, hn::LoadU(d16, colsum + i)), bias_even));
     const auto odd =
         hn::ShiftRight<kShift>(hn::Add(hn::Add(t, hn::LoadU(d16, colsum + 2 + i)), bias_odd));
+    // Both are in [0, 255] (4 x 255 x 4 + 8 < 2^12 before the shift by 4, 4 x 255 + 2 before the
+    // shift by 2): the pixel pair (even, odd) is the 16-bit lane even + 256 odd.
+#if HWY_TARGET == HWY_SCALAR
     hn::StoreInterleaved2(hn::DemoteTo(d8, even), hn::DemoteTo(d8, odd), d8, out + 2 * i);
+#else
+    const hn::Repartition<uint8_t, decltype(d16)> du8;
+    hn::StoreU(hn::BitCast(du8, hn::Or(even, hn::ShiftLeft<8>(odd))), du8, out + 2 * i);
+#endif
   }
 }
 
@@ -95,13 +102,9 @@ void UpsampleH2Fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, 
 // floor(P / 256) = MulHigh(256 x, c) and P mod 256 is the low byte of the 16-bit product, so
 //   (P + Q + 2^15) >> 16 = (hP + hQ + 128 + ((lP + lQ) >> 8)) >> 8.
 // Clamping to [0, 255] is the saturating narrowing to uint8.
-void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
-                 const uint8_t* HWY_RESTRICT cr, int64_t n, uint8_t* HWY_RESTRICT rgb) {
-  const hn::ScalableTag<int16_t> d16;
-  const hn::RebindToUnsigned<decltype(d16)> du16;
-  const hn::Rebind<uint8_t, decltype(d16)> d8;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
-  const auto center = hn::Set(d16, 128);
+// The three terms of one pixel in 16-bit lanes: yv the luma, xb and xr the chroma minus 128.
+template <class D16, class V = hn::Vec<D16>>
+HWY_INLINE void YccTerms(D16 d16, V yv, V xb, V xr, V& r, V& g, V& b) {
   const auto k64 = hn::Set(d16, 64);
   const auto k128 = hn::Set(d16, 128);
   const auto low_byte = hn::Set(d16, 0xFF);
@@ -109,25 +112,66 @@ void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
   const auto c_b_half = hn::Set(d16, -7471);
   const auto c_gb = hn::Set(d16, -22554);
   const auto c_gr = hn::Set(d16, 18734);
+  const auto xr7 = hn::ShiftLeft<7>(xr);
+  const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
+  const auto b_term = hn::MulFixedPoint15(xb, c_b_half);
+  const auto xb8 = hn::ShiftLeft<8>(xb);
+  const auto xr8 = hn::ShiftLeft<8>(xr);
+  const auto low = hn::Add(hn::And(hn::Mul(xb, c_gb), low_byte), hn::And(hn::Mul(xr, c_gr), low_byte));
+  const auto high = hn::Add(hn::Add(hn::MulHigh(xb8, c_gb), hn::MulHigh(xr8, c_gr)), k128);
+  const auto g_term = hn::ShiftRight<8>(hn::Add(high, hn::ShiftRight<8>(low)));
+  r = hn::Add(hn::Add(yv, xr), r_term);
+  g = hn::Add(hn::Sub(yv, xr), g_term);
+  b = hn::Add(hn::Add(yv, hn::Add(xb, xb)), b_term);
+}
+
+void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
+                 const uint8_t* HWY_RESTRICT cr, int64_t n, uint8_t* HWY_RESTRICT rgb) {
   int64_t i = 0;
+#if HWY_TARGET == HWY_SCALAR
+  const hn::ScalableTag<int16_t> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
+  const auto center = hn::Set(d16, 128);
   for (; i + lanes <= n; i += lanes) {
     const auto yv = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, y + i)));
     const auto xb = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cb + i))), center);
     const auto xr = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cr + i))), center);
-    const auto xr7 = hn::ShiftLeft<7>(xr);
-    const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
-    const auto b_term = hn::MulFixedPoint15(xb, c_b_half);
-    const auto xb8 = hn::ShiftLeft<8>(xb);
-    const auto xr8 = hn::ShiftLeft<8>(xr);
-    const auto low = hn::Add(hn::And(hn::Mul(xb, c_gb), low_byte), hn::And(hn::Mul(xr, c_gr), low_byte));
-    const auto high = hn::Add(hn::Add(hn::MulHigh(xb8, c_gb), hn::MulHigh(xr8, c_gr)), k128);
-    const auto g_term = hn::ShiftRight<8>(hn::Add(high, hn::ShiftRight<8>(low)));
-    const auto r = hn::Add(hn::Add(yv, xr), r_term);
-    const auto g = hn::Add(hn::Sub(yv, xr), g_term);
-    const auto b = hn::Add(hn::Add(yv, hn::Add(xb, xb)), b_term);
+    hn::Vec<decltype(d16)> r, g, b;
+    YccTerms(d16, yv, xb, xr, r, g, b);
     hn::StoreInterleaved3(hn::DemoteTo(d8, r), hn::DemoteTo(d8, g), hn::DemoteTo(d8, b), d8,
                           rgb + 3 * i);
   }
+#else
+  // Whole byte vectors: the even pixels in the low bytes of the 16-bit lanes, the odd ones in the
+  // high bytes, each half computed in 16-bit lanes; the results, clamped to [0, 255], are put
+  // back together as even + 256 odd (no widening or narrowing shuffles).
+  const hn::ScalableTag<uint8_t> du8;
+  const hn::Repartition<int16_t, decltype(du8)> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(du8));
+  const auto sign = hn::Set(du8, 0x80);
+  const auto zero = hn::Zero(d16);
+  const auto k255 = hn::Set(d16, 255);
+  const auto low_byte = hn::Set(d16, 0xFF);
+  const auto clamp = [&](hn::Vec<decltype(d16)> v) { return hn::Min(hn::Max(v, zero), k255); };
+  for (; i + lanes <= n; i += lanes) {
+    const auto yy = hn::BitCast(d16, hn::LoadU(du8, y + i));
+    // Chroma - 128 as signed bytes; the even ones sign-extended by the shift pair.
+    const auto xb = hn::BitCast(d16, hn::Xor(hn::LoadU(du8, cb + i), sign));
+    const auto xr = hn::BitCast(d16, hn::Xor(hn::LoadU(du8, cr + i), sign));
+    hn::Vec<decltype(d16)> r0, g0, b0, r1, g1, b1;
+    YccTerms(d16, hn::And(yy, low_byte), hn::ShiftRight<8>(hn::ShiftLeft<8>(xb)),
+             hn::ShiftRight<8>(hn::ShiftLeft<8>(xr)), r0, g0, b0);
+    YccTerms(d16, hn::BitCast(d16, hn::ShiftRight<8>(hn::BitCast(du16, yy))), hn::ShiftRight<8>(xb),
+             hn::ShiftRight<8>(xr), r1, g1, b1);
+    const auto join = [&](hn::Vec<decltype(d16)> even, hn::Vec<decltype(d16)> odd) {
+      return hn::BitCast(du8, hn::Or(clamp(even), hn::ShiftLeft<8>(clamp(odd))));
+    };
+    hn::StoreInterleaved3(join(r0, r1), join(g0, g1), join(b0, b1), du8, rgb + 3 * i);
+  }
+#endif
   for (; i < n; ++i) {
     const int32_t yy = y[i];
     const int32_t xb = static_cast<int32_t>(cb[i]) - 128;
