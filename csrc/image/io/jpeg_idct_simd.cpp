@@ -323,6 +323,48 @@ HWY_INLINE void Transpose8x8(D16 d, V* HWY_RESTRICT r) {
   r[7] = hn::BitCast(d, hn::InterleaveUpper(d64, u3, u7));
 }
 
+// The output of pass 2 (r[x]: column x of the block, rows in lanes) saturated to [-128, 127],
+// plus 128, written as 8 rows of 8 bytes. The two bytes of column pair (2j, 2j + 1) of row i go
+// into 16-bit lane i of w[j] (shift and or), and two rounds of interleaving make rows: 8 shuffles
+// where transposing the 16-bit values and narrowing them would take 40.
+template <class D16, class V>
+HWY_INLINE void StoreSamples(D16 d16, const V* HWY_RESTRICT r, uint8_t* const* out,
+                             const int64_t* stride) {
+  constexpr size_t kN = hn::MaxLanes(d16) / 8;
+  const hn::RepartitionToWide<D16> d32;
+  const hn::Repartition<uint8_t, D16> du8;
+  const V lo = hn::Set(d16, -128), hi = hn::Set(d16, 127), center = hn::Set(d16, 128);
+  const auto sample = [&](V v) { return hn::Add(hn::Min(hn::Max(v, lo), hi), center); };
+  V w[4];
+  for (int j = 0; j < 4; ++j) {
+    w[j] = hn::Or(sample(r[2 * j]), hn::ShiftLeft<8>(sample(r[2 * j + 1])));
+  }
+  // 32-bit lane i: columns 0..3 (a0, b0) or 4..7 (a1, b1) of row i (a) or 4 + i (b).
+  const auto a0 = hn::BitCast(d32, hn::InterleaveLower(d16, w[0], w[1]));
+  const auto a1 = hn::BitCast(d32, hn::InterleaveLower(d16, w[2], w[3]));
+  const auto b0 = hn::BitCast(d32, hn::InterleaveUpper(d16, w[0], w[1]));
+  const auto b1 = hn::BitCast(d32, hn::InterleaveUpper(d16, w[2], w[3]));
+  // rows[m]: rows 2m and 2m + 1, 16 bytes per block.
+  const hn::Vec<decltype(du8)> rows[4] = {
+      hn::BitCast(du8, hn::InterleaveLower(d32, a0, a1)), hn::BitCast(du8, hn::InterleaveUpper(d32, a0, a1)),
+      hn::BitCast(du8, hn::InterleaveLower(d32, b0, b1)), hn::BitCast(du8, hn::InterleaveUpper(d32, b0, b1))};
+  const hn::Full128<uint8_t> d16b;
+  const hn::Half<decltype(d16b)> d8b;
+  const auto store2 = [&](hn::Vec<decltype(d16b)> v, uint8_t* o, int64_t s, int m) {
+    hn::StoreU(hn::LowerHalf(d8b, v), d8b, o + 2 * m * s);
+    hn::StoreU(hn::UpperHalf(d8b, v), d8b, o + (2 * m + 1) * s);
+  };
+  for (int m = 0; m < 4; ++m) {
+    if constexpr (kN == 1) {
+      store2(rows[m], out[0], stride[0], m);
+    } else {
+      static_assert(kN == 2, "one or two blocks");
+      store2(hn::LowerHalf(d16b, rows[m]), out[0], stride[0], m);
+      store2(hn::UpperHalf(d16b, rows[m]), out[1], stride[1], m);
+    }
+  }
+}
+
 // Row k of the blocks at p[0], p[1], ... (one per 128-bit part).
 HWY_INLINE hn::Vec<hn::Full128<int16_t>> LoadRow(hn::Full128<int16_t> d,
                                                  const int16_t* const* p, int k) {
@@ -380,21 +422,7 @@ HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const*
   }
   Transpose8x8(d16, r);
   Pass<idct::kConstBits + idct::kPass1Bits + 3, kLow4, false>(d16, r);
-  Transpose8x8(d16, r);
-  // Saturate to [-128, 127] and add 128.
-  const hn::Rebind<int8_t, D16> d8;
-  const hn::Rebind<uint8_t, D16> du8;
-  const auto center = hn::Set(du8, 0x80);
-  for (int k = 0; k < 8; ++k) {
-    const auto s = hn::Xor(hn::BitCast(du8, hn::DemoteTo(d8, r[k])), center);
-    if constexpr (kN == 1) {
-      hn::StoreU(s, du8, out[0] + k * stride[0]);
-    } else {
-      const hn::Half<decltype(du8)> dh;
-      hn::StoreU(hn::LowerHalf(dh, s), dh, out[0] + k * stride[0]);
-      hn::StoreU(hn::UpperHalf(dh, s), dh, out[1] + k * stride[1]);
-    }
-  }
+  StoreSamples(d16, r, out, stride);
 }
 
 template <class D16>
