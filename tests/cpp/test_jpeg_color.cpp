@@ -14,6 +14,8 @@ namespace {
 
 using tva::image::simd::upsample_h2_fancy;
 using tva::image::simd::ycc_to_rgb_row;
+using tva::image::simd::upsample_column_sums;
+using tva::image::simd::ycc_to_rgb_row_upsampled;
 
 // jdcolor.c's build_ycc_rgb_table and ycc_rgb_convert, table by table.
 struct YccTables {
@@ -109,6 +111,45 @@ TEST(JpegColor, FancyUpsamplingMatchesLibjpeg) {
       const auto ref = reference_upsample(near, vertical ? &far : nullptr);
       for (int64_t i = 0; i < 2 * n; ++i) {
         ASSERT_EQ(out[i], ref[i]) << "width " << n << " vertical " << vertical << " column " << i;
+      }
+    }
+  }
+  });
+}
+
+// The conversion that upsamples the chroma on the way equals upsampling (checked above) followed by
+// the conversion, for odd and even widths around the vector sizes.
+TEST(JpegColor, UpsamplingConversionEqualsUpsampleThenConvert) {
+  for_each_target([] {
+  std::mt19937 rng(7);
+  for (int64_t n = 5; n < 400; n += (n < 140 ? 1 : 29)) {
+    const int64_t cw = (n + 1) / 2;
+    for (int vertical = 0; vertical < 2; ++vertical) {
+      std::vector<uint8_t> y(n + 64), near[2], far[2];
+      for (auto& v : y) v = static_cast<uint8_t>(rng() % 4 == 0 ? 255 * (rng() % 2) : rng() % 256);
+      for (int c = 0; c < 2; ++c) {
+        near[c].resize(cw + 64);
+        far[c].resize(cw + 64);
+        for (int64_t i = 0; i < cw + 64; ++i) {
+          near[c][i] = static_cast<uint8_t>(rng() % 3 == 0 ? 255 * (rng() % 2) : rng() % 256);
+          far[c][i] = static_cast<uint8_t>(rng() % 3 == 0 ? 255 * (rng() % 2) : rng() % 256);
+        }
+      }
+      std::vector<int16_t> colsum(cw + 2 + 128), sums[2];
+      std::vector<uint8_t> up[2];
+      for (int c = 0; c < 2; ++c) {
+        up[c].resize(2 * cw + 128);
+        upsample_h2_fancy(near[c].data(), vertical ? far[c].data() : nullptr, cw, colsum.data(),
+                          up[c].data());
+        sums[c].resize(cw + 2 + 128);
+        upsample_column_sums(near[c].data(), vertical ? far[c].data() : nullptr, cw, sums[c].data());
+      }
+      std::vector<uint8_t> want(3 * n), got(3 * n + 1, 0xEE);
+      ycc_to_rgb_row(y.data(), up[0].data(), up[1].data(), n, want.data());
+      ycc_to_rgb_row_upsampled(y.data(), sums[0].data(), sums[1].data(), vertical != 0, n, got.data());
+      ASSERT_EQ(got[3 * n], 0xEE) << "wrote past the row, width " << n;
+      for (int64_t i = 0; i < 3 * n; ++i) {
+        ASSERT_EQ(got[i], want[i]) << "width " << n << " vertical " << vertical << " byte " << i;
       }
     }
   }

@@ -41,9 +41,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Column sums (3 * near + far for h2v2, the samples themselves for h2v1) with the edge columns
 // repeated: colsum[0] = cs(0), colsum[1 + i] = cs(i), colsum[n + 1] = cs(n - 1). libjpeg's special
 // first and last columns are this general formula with the edge repeated.
-template <int kShift, int kBiasEven, int kBiasOdd>
-void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT far, int64_t n,
-                int16_t* HWY_RESTRICT colsum, uint8_t* HWY_RESTRICT out) {
+void ColumnSums(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT far, int64_t n,
+                int16_t* HWY_RESTRICT colsum) {
   const hn::ScalableTag<int16_t> d16;
   const hn::Rebind<uint8_t, decltype(d16)> d8;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
@@ -59,6 +58,16 @@ void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT fa
   }
   colsum[0] = colsum[1];
   colsum[n + 1] = colsum[n];
+}
+
+// The upsampled row from the column sums: (3 cs(i) + cs(i -+ 1) + bias) >> kShift.
+template <int kShift, int kBiasEven, int kBiasOdd>
+void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT far, int64_t n,
+                int16_t* HWY_RESTRICT colsum, uint8_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
+  ColumnSums(near, far, n, colsum);
   const auto bias_even = hn::Set(d16, static_cast<int16_t>(kBiasEven));
   const auto bias_odd = hn::Set(d16, static_cast<int16_t>(kBiasOdd));
   for (int64_t i = 0; i < n; i += lanes) {
@@ -182,6 +191,74 @@ void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
   }
 }
 
+// jdsample.c's h2 fancy upsampling of one chroma sample, from the column sums.
+template <int kShift, int kBiasEven, int kBiasOdd>
+inline int32_t UpsampledAt(const int16_t* colsum, int64_t p) {
+  const int64_t c = p / 2;
+  const int32_t t = 3 * colsum[1 + c];
+  return (p % 2 == 0 ? t + colsum[c] + kBiasEven : t + colsum[2 + c] + kBiasOdd) >> kShift;
+}
+
+// YccToRgbRow with the chroma upsampled on the way (UpsampleH2's output, never stored): the even
+// pixels of a byte vector are the 16-bit lanes of (3 cs(c) + cs(c - 1) + bias) >> kShift, the odd
+// ones those of (3 cs(c) + cs(c + 1) + bias) >> kShift, c the chroma column.
+template <int kShift, int kBiasEven, int kBiasOdd>
+void YccToRgbRowH2(const uint8_t* HWY_RESTRICT y, const int16_t* HWY_RESTRICT cb_colsum,
+                   const int16_t* HWY_RESTRICT cr_colsum, int64_t n, uint8_t* HWY_RESTRICT rgb) {
+  int64_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint8_t> du8;
+  const hn::Repartition<int16_t, decltype(du8)> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(du8));
+  const auto zero = hn::Zero(d16);
+  const auto k255 = hn::Set(d16, 255);
+  const auto low_byte = hn::Set(d16, 0xFF);
+  // The biases minus 128 << kShift: the shifted results are the chroma minus 128.
+  const auto bias_even = hn::Set(d16, static_cast<int16_t>(kBiasEven - (128 << kShift)));
+  const auto bias_odd = hn::Set(d16, static_cast<int16_t>(kBiasOdd - (128 << kShift)));
+  const auto clamp = [&](hn::Vec<decltype(d16)> v) { return hn::Min(hn::Max(v, zero), k255); };
+  for (; i + lanes <= n; i += lanes) {
+    const int64_t c = i / 2;
+    const auto cb = hn::LoadU(d16, cb_colsum + 1 + c), cr = hn::LoadU(d16, cr_colsum + 1 + c);
+    const auto tb = hn::Add(cb, hn::Add(cb, cb)), tr = hn::Add(cr, hn::Add(cr, cr));
+    const auto xb0 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tb, hn::LoadU(d16, cb_colsum + c)), bias_even));
+    const auto xb1 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tb, hn::LoadU(d16, cb_colsum + 2 + c)), bias_odd));
+    const auto xr0 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tr, hn::LoadU(d16, cr_colsum + c)), bias_even));
+    const auto xr1 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tr, hn::LoadU(d16, cr_colsum + 2 + c)), bias_odd));
+    const auto yy = hn::BitCast(d16, hn::LoadU(du8, y + i));
+    hn::Vec<decltype(d16)> r0, g0, b0, r1, g1, b1;
+    YccTerms(d16, hn::And(yy, low_byte), xb0, xr0, r0, g0, b0);
+    YccTerms(d16, hn::BitCast(d16, hn::ShiftRight<8>(hn::BitCast(du16, yy))), xb1, xr1, r1, g1, b1);
+    const auto join = [&](hn::Vec<decltype(d16)> even, hn::Vec<decltype(d16)> odd) {
+      return hn::BitCast(du8, hn::Or(clamp(even), hn::ShiftLeft<8>(clamp(odd))));
+    };
+    hn::StoreInterleaved3(join(r0, r1), join(g0, g1), join(b0, b1), du8, rgb + 3 * i);
+  }
+#endif
+  for (; i < n; ++i) {
+    const int32_t yy = y[i];
+    const int32_t xb = UpsampledAt<kShift, kBiasEven, kBiasOdd>(cb_colsum, i) - 128;
+    const int32_t xr = UpsampledAt<kShift, kBiasEven, kBiasOdd>(cr_colsum, i) - 128;
+    rgb[3 * i] = ycc::clamp255(yy + ((xr * ycc::kCrR + ycc::kHalf) >> 16));
+    rgb[3 * i + 1] = ycc::clamp255(yy + ((xb * ycc::kCbG + ycc::kHalf + xr * ycc::kCrG) >> 16));
+    rgb[3 * i + 2] = ycc::clamp255(yy + ((xb * ycc::kCbB + ycc::kHalf) >> 16));
+  }
+}
+
+void YccToRgbRowUpsampled(const uint8_t* y, const int16_t* cb_colsum, const int16_t* cr_colsum,
+                          bool vertical, int64_t n, uint8_t* rgb) {
+  if (vertical) {
+    YccToRgbRowH2<4, 8, 7>(y, cb_colsum, cr_colsum, n, rgb);
+  } else {
+    YccToRgbRowH2<2, 1, 2>(y, cb_colsum, cr_colsum, n, rgb);
+  }
+}
+
+void ColumnSumsExport(const uint8_t* near, const uint8_t* far, int64_t in_width, int16_t* colsum) {
+  ColumnSums(near, far, in_width, colsum);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace simd
 }  // namespace image
@@ -195,6 +272,8 @@ namespace simd {
 
 HWY_EXPORT(UpsampleH2Fancy);
 HWY_EXPORT(YccToRgbRow);
+HWY_EXPORT(YccToRgbRowUpsampled);
+HWY_EXPORT(ColumnSumsExport);
 
 void upsample_h2_fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, int16_t* colsum,
                        uint8_t* out) {
@@ -204,6 +283,16 @@ void upsample_h2_fancy(const uint8_t* near, const uint8_t* far, int64_t in_width
 void ycc_to_rgb_row(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, int64_t n,
                     uint8_t* rgb) {
   HWY_DYNAMIC_DISPATCH(YccToRgbRow)(y, cb, cr, n, rgb);
+}
+
+void upsample_column_sums(const uint8_t* near, const uint8_t* far, int64_t in_width,
+                          int16_t* colsum) {
+  HWY_DYNAMIC_DISPATCH(ColumnSumsExport)(near, far, in_width, colsum);
+}
+
+void ycc_to_rgb_row_upsampled(const uint8_t* y, const int16_t* cb_colsum, const int16_t* cr_colsum,
+                              bool vertical, int64_t n, uint8_t* rgb) {
+  HWY_DYNAMIC_DISPATCH(YccToRgbRowUpsampled)(y, cb_colsum, cr_colsum, vertical, n, rgb);
 }
 
 }  // namespace simd
