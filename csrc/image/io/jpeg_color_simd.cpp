@@ -110,7 +110,7 @@ void UpsampleH2Fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, 
 // The sum of two products needs their low bits: P = 256 floor(P / 256) + (P mod 256), where
 // floor(P / 256) = MulHigh(256 x, c) and P mod 256 is the low byte of the 16-bit product, so
 //   (P + Q + 2^15) >> 16 = (hP + hQ + 128 + ((lP + lQ) >> 8)) >> 8.
-// Clamping to [0, 255] is the saturating narrowing to uint8.
+// Clamping to [0, 255]: Min and Max in 16-bit lanes (or the saturating narrowing to uint8).
 // The three terms of one pixel in 16-bit lanes: yv the luma, xb and xr the chroma minus 128.
 template <class D16, class V = hn::Vec<D16>>
 HWY_INLINE void YccTerms(D16 d16, V yv, V xb, V xr, V& r, V& g, V& b) {
