@@ -111,24 +111,52 @@ void UpsampleH2Fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, 
 // floor(P / 256) = MulHigh(256 x, c) and P mod 256 is the low byte of the 16-bit product, so
 //   (P + Q + 2^15) >> 16 = (hP + hQ + 128 + ((lP + lQ) >> 8)) >> 8.
 // Clamping to [0, 255]: Min and Max in 16-bit lanes (or the saturating narrowing to uint8).
-// The three terms of one pixel in 16-bit lanes: yv the luma, xb and xr the chroma minus 128.
+// (-22554 xb + 18734 xr + 2^15) >> 16 in each 16-bit lane.
 template <class D16, class V = hn::Vec<D16>>
-HWY_INLINE void YccTerms(D16 d16, V yv, V xb, V xr, V& r, V& g, V& b) {
-  const auto k64 = hn::Set(d16, 64);
+HWY_INLINE V GreenTerm(D16 d16, V xb, V xr) {
+#if HWY_TARGET == HWY_SCALAR
   const auto k128 = hn::Set(d16, 128);
   const auto low_byte = hn::Set(d16, 0xFF);
-  const auto c_r = hn::Set(d16, 26345);
-  const auto c_b_half = hn::Set(d16, -7471);
   const auto c_gb = hn::Set(d16, -22554);
   const auto c_gr = hn::Set(d16, 18734);
-  const auto xr7 = hn::ShiftLeft<7>(xr);
-  const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
-  const auto b_term = hn::MulFixedPoint15(xb, c_b_half);
   const auto xb8 = hn::ShiftLeft<8>(xb);
   const auto xr8 = hn::ShiftLeft<8>(xr);
   const auto low = hn::Add(hn::And(hn::Mul(xb, c_gb), low_byte), hn::And(hn::Mul(xr, c_gr), low_byte));
   const auto high = hn::Add(hn::Add(hn::MulHigh(xb8, c_gb), hn::MulHigh(xr8, c_gr)), k128);
-  const auto g_term = hn::ShiftRight<8>(hn::Add(high, hn::ShiftRight<8>(low)));
+  return hn::ShiftRight<8>(hn::Add(high, hn::ShiftRight<8>(low)));
+#else
+  // The exact sum in 32 bits by pmaddwd: the (xb, xr) pairs of the even 16-bit lanes and of the
+  // odd ones, each in one 32-bit lane, times the pair (-22554, 18734); the rounded sums >> 16 go
+  // back to the even lanes (low halves, logical shift) and the odd ones (high halves, masked).
+  const hn::RepartitionToWide<D16> d32;
+  const hn::RebindToUnsigned<decltype(d32)> du32;
+  const auto low16 = hn::Set(du32, 0xFFFFu), high16 = hn::Set(du32, 0xFFFF0000u);
+  const auto b32 = hn::BitCast(du32, xb), r32 = hn::BitCast(du32, xr);
+  const auto even = hn::OrAnd(hn::ShiftLeft<16>(r32), b32, low16);   // (xb, xr) of lane 2m
+  const auto odd = hn::OrAnd(hn::ShiftRight<16>(b32), r32, high16);  // (xb, xr) of lane 2m + 1
+  const auto c = hn::BitCast(d16, hn::Set(du32, (static_cast<uint32_t>(18734) << 16) |
+                                                    static_cast<uint16_t>(-22554)));
+  const auto round = hn::Set(d32, 1 << 15);
+  const auto madd = [&](hn::Vec<decltype(du32)> pairs) {
+    hn::Vec<decltype(d32)> sum1 = hn::Zero(d32);
+    const auto sum0 =
+        hn::ReorderWidenMulAccumulate(d32, hn::BitCast(d16, pairs), c, hn::Zero(d32), sum1);
+    return hn::BitCast(du32, hn::Add(hn::RearrangeToOddPlusEven(sum0, sum1), round));
+  };
+  return hn::BitCast(d16, hn::OrAnd(hn::ShiftRight<16>(madd(even)), madd(odd), high16));
+#endif
+}
+
+// The three terms of one pixel in 16-bit lanes: yv the luma, xb and xr the chroma minus 128.
+template <class D16, class V = hn::Vec<D16>>
+HWY_INLINE void YccTerms(D16 d16, V yv, V xb, V xr, V& r, V& g, V& b) {
+  const auto k64 = hn::Set(d16, 64);
+  const auto c_r = hn::Set(d16, 26345);
+  const auto c_b_half = hn::Set(d16, -7471);
+  const auto xr7 = hn::ShiftLeft<7>(xr);
+  const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
+  const auto b_term = hn::MulFixedPoint15(xb, c_b_half);
+  const auto g_term = GreenTerm(d16, xb, xr);
   r = hn::Add(hn::Add(yv, xr), r_term);
   g = hn::Add(hn::Sub(yv, xr), g_term);
   b = hn::Add(hn::Add(yv, hn::Add(xb, xb)), b_term);
