@@ -107,10 +107,12 @@ void UpsampleH2Fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, 
 // MulHigh(128 x, c) = floor(c x / 512) and floor(floor(u) / n) = floor(u / n),
 //   (c x + 2^15) >> 16 = (MulHigh(128 x, c) + 64) >> 7,
 // and for even c, MulFixedPoint15(x, c / 2) = (x c / 2 + 2^14) >> 15 is the same in one step.
-// The sum of two products needs their low bits: P = 256 floor(P / 256) + (P mod 256), where
+// The sum of two products (G) is computed exactly in 32 bits by pmaddwd; in 16-bit lanes alone (the
+// scalar target) it needs their low bits: P = 256 floor(P / 256) + (P mod 256), where
 // floor(P / 256) = MulHigh(256 x, c) and P mod 256 is the low byte of the 16-bit product, so
 //   (P + Q + 2^15) >> 16 = (hP + hQ + 128 + ((lP + lQ) >> 8)) >> 8.
 // Clamping to [0, 255]: Min and Max in 16-bit lanes (or the saturating narrowing to uint8).
+
 // (-22554 xb + 18734 xr + 2^15) >> 16 in each 16-bit lane.
 template <class D16, class V = hn::Vec<D16>>
 HWY_INLINE V GreenTerm(D16 d16, V xb, V xr) {
