@@ -2,6 +2,7 @@
 // transcriptions of libjpeg's definitions: every (Y, Cb, Cr) combination through the conversion
 // tables of jdcolor.c, and random chroma rows of many widths through jdsample.c's triangle filter.
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
 
 #include <cstdint>
 #include <random>
@@ -13,6 +14,8 @@ namespace {
 
 using tva::image::simd::upsample_h2_fancy;
 using tva::image::simd::ycc_to_rgb_row;
+using tva::image::simd::upsample_column_sums;
+using tva::image::simd::ycc_to_rgb_row_upsampled;
 
 // jdcolor.c's build_ycc_rgb_table and ycc_rgb_convert, table by table.
 struct YccTables {
@@ -32,6 +35,17 @@ struct YccTables {
 
 uint8_t clamp(int v) { return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v); }
 
+// Runs fn once for each SIMD target compiled in and supported by the CPU.
+template <class Fn>
+void for_each_target(Fn&& fn) {
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    fn();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 TEST(JpegColor, EveryYCbCrCombination) {
   static const YccTables t;
   // For each Y, every (Cb, Cr) pair in one row (65536 pixels: whole vectors and no tail) and in a
@@ -41,6 +55,7 @@ TEST(JpegColor, EveryYCbCrCombination) {
     cb[i] = static_cast<uint8_t>(i & 255);
     cr[i] = static_cast<uint8_t>(i >> 8);
   }
+  for_each_target([&] {
   for (int yv = 0; yv < 256; ++yv) {
     std::fill(y.begin(), y.end(), static_cast<uint8_t>(yv));
     const int64_t n = (yv % 2 == 0) ? 65536 : 65536 - yv;
@@ -54,6 +69,7 @@ TEST(JpegColor, EveryYCbCrCombination) {
       ASSERT_EQ(rgb[3 * i + 2], clamp(b)) << "y " << yv << " cb " << int(cb[i]) << " cr " << int(cr[i]);
     }
   }
+  });
 }
 
 // jdsample.c's h2v1_fancy_upsample / h2v2_fancy_upsample for one output row, column by column.
@@ -75,6 +91,7 @@ std::vector<uint8_t> reference_upsample(const std::vector<uint8_t>& near, const 
 }
 
 TEST(JpegColor, FancyUpsamplingMatchesLibjpeg) {
+  for_each_target([] {
   std::mt19937 rng(3);
   for (int64_t n = 3; n < 300; n += (n < 80 ? 1 : 37)) {
     for (int vertical = 0; vertical < 2; ++vertical) {
@@ -97,6 +114,46 @@ TEST(JpegColor, FancyUpsamplingMatchesLibjpeg) {
       }
     }
   }
+  });
+}
+
+// The conversion that upsamples the chroma on the way equals upsampling (checked above) followed by
+// the conversion, for odd and even widths around the vector sizes.
+TEST(JpegColor, UpsamplingConversionEqualsUpsampleThenConvert) {
+  for_each_target([] {
+  std::mt19937 rng(7);
+  for (int64_t n = 5; n < 400; n += (n < 140 ? 1 : 29)) {
+    const int64_t cw = (n + 1) / 2;
+    for (int vertical = 0; vertical < 2; ++vertical) {
+      std::vector<uint8_t> y(n + 64), near[2], far[2];
+      for (auto& v : y) v = static_cast<uint8_t>(rng() % 4 == 0 ? 255 * (rng() % 2) : rng() % 256);
+      for (int c = 0; c < 2; ++c) {
+        near[c].resize(cw + 64);
+        far[c].resize(cw + 64);
+        for (int64_t i = 0; i < cw + 64; ++i) {
+          near[c][i] = static_cast<uint8_t>(rng() % 3 == 0 ? 255 * (rng() % 2) : rng() % 256);
+          far[c][i] = static_cast<uint8_t>(rng() % 3 == 0 ? 255 * (rng() % 2) : rng() % 256);
+        }
+      }
+      std::vector<int16_t> colsum(cw + 2 + 128), sums[2];
+      std::vector<uint8_t> up[2];
+      for (int c = 0; c < 2; ++c) {
+        up[c].resize(2 * cw + 128);
+        upsample_h2_fancy(near[c].data(), vertical ? far[c].data() : nullptr, cw, colsum.data(),
+                          up[c].data());
+        sums[c].resize(cw + 2 + 128);
+        upsample_column_sums(near[c].data(), vertical ? far[c].data() : nullptr, cw, sums[c].data());
+      }
+      std::vector<uint8_t> want(3 * n), got(3 * n + 1, 0xEE);
+      ycc_to_rgb_row(y.data(), up[0].data(), up[1].data(), n, want.data());
+      ycc_to_rgb_row_upsampled(y.data(), sums[0].data(), sums[1].data(), vertical != 0, n, got.data());
+      ASSERT_EQ(got[3 * n], 0xEE) << "wrote past the row, width " << n;
+      for (int64_t i = 0; i < 3 * n; ++i) {
+        ASSERT_EQ(got[i], want[i]) << "width " << n << " vertical " << vertical << " byte " << i;
+      }
+    }
+  }
+  });
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <hwy/targets.h>
 #include <jpeglib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -429,6 +430,65 @@ TEST(JpegNative, Low4ShortcutEqualsFullIdct) {
       tva::image::simd::idct_islow(coef, quant, full, 8, false);
       tva::image::simd::idct_islow(coef, quant, low4, 8, true);
       ASSERT_EQ(0, std::memcmp(full, low4, 64)) << "block " << i;
+    }
+  });
+}
+
+// idct_blocks transforms several blocks at once (one per 128-bit part of a vector, grouped by the
+// path they take): on random batches mixing every kind of block (DC only, coefficients in rows and
+// columns 0..3, rows 1..7 zero, any), several quantisation tables, output strides and reduced
+// sizes, each block must come out as when it is transformed alone.
+TEST(JpegNative, BatchedIdctEqualsOneBlockIdct) {
+  using tva::image::simd::IdctJob;
+  for_each_target([] {
+    std::mt19937 rng(11);
+    constexpr int kMaxJobs = 16;
+    alignas(32) int16_t quant[3][64];
+    for (int i = 0; i < 64; ++i) {
+      quant[0][i] = static_cast<int16_t>(1 + rng() % 64);
+      quant[1][i] = static_cast<int16_t>(1 + rng() % 255);
+      quant[2][i] = static_cast<int16_t>(rng());
+    }
+    const int64_t strides[3] = {8, 24, 67};
+    alignas(32) int16_t coef[kMaxJobs][64];
+    std::vector<uint8_t> got(static_cast<size_t>(kMaxJobs) * 8 * 67), want(got.size());
+    for (int round = 0; round < 3000; ++round) {
+      const int n = 1 + static_cast<int>(rng() % kMaxJobs);
+      IdctJob jobs[kMaxJobs];
+      for (int b = 0; b < n; ++b) {
+        std::memset(coef[b], 0, sizeof(coef[b]));
+        const int kind = static_cast<int>(rng() % 5);  // 0 DC, 1 low4, 2 rows 1..7 zero, 3 low4 row 0, 4 any
+        const bool small = rng() % 2 == 0;
+        for (int i = 0; i < 64; ++i) {
+          const int r = i / 8, c = i % 8;
+          const bool allowed = i == 0 || (kind == 1 && r < 4 && c < 4) || (kind == 2 && r == 0) ||
+                               (kind == 3 && r == 0 && c < 4) || kind == 4;
+          if (allowed && (i == 0 || rng() % 3 != 0)) {
+            coef[b][i] = static_cast<int16_t>(small ? static_cast<int>(rng() % 2047) - 1023
+                                                    : static_cast<int>(rng()));
+          }
+        }
+        const int64_t stride = strides[rng() % 3];
+        const int size = rng() % 8 == 0 ? 1 << (rng() % 3) : 8;  // sometimes 1, 2 or 4
+        jobs[b] = IdctJob{coef[b], quant[rng() % 3], nullptr, stride, size};
+      }
+      std::fill(got.begin(), got.end(), 0);
+      std::fill(want.begin(), want.end(), 0);
+      for (int b = 0; b < n; ++b) {
+        jobs[b].out = got.data() + 8 * 67 * b;  // 8 rows of any of the strides
+      }
+      tva::image::simd::idct_blocks(jobs, n);
+      for (int b = 0; b < n; ++b) {
+        IdctJob one = jobs[b];
+        one.out = want.data() + 8 * 67 * b;
+        if (one.size == 8) {
+          tva::image::simd::idct_islow(one.coef, one.quant, one.out, one.stride);
+        } else {
+          tva::image::simd::idct_blocks(&one, 1);
+        }
+      }
+      ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size())) << "round " << round << ", " << n
+                                                                      << " blocks";
     }
   });
 }

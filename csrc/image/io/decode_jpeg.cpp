@@ -365,8 +365,7 @@ class RawDecoder {
     cstride_ = static_cast<int64_t>(c.comp_info[1].width_in_blocks) * chroma_rows_ + kPad;
     luma_.resize(static_cast<size_t>(2 * luma_rows_ * ystride_));
     chroma_.resize(static_cast<size_t>(3 * 2 * chroma_rows_ * cstride_));
-    colsum_.resize(static_cast<size_t>(chroma_w_ + 2 + kPad));
-    up_.resize(static_cast<size_t>(2 * (2 * chroma_w_ + 2 * kPad)));
+    colsum_.resize(static_cast<size_t>(2 * (chroma_w_ + 2 + kPad)));
   }
 
   // Writes rows [next_row(), end) to out (row r at out + r * row_bytes).
@@ -453,21 +452,22 @@ class RawDecoder {
       simd::ycc_to_rgb_row(yrow, chroma_row(0, y), chroma_row(1, y), width_, out);
       return;
     }
+    // The chroma's column sums, upsampled during the conversion.
     const int64_t cy = y / vup_;
     const int64_t fy = vup_ == 1 ? -1 : (y % 2 == 0 ? cy - 1 : cy + 1);
-    uint8_t* up[2] = {up_.data(), up_.data() + 2 * chroma_w_ + 2 * kPad};
+    int16_t* sums[2] = {colsum_.data(), colsum_.data() + chroma_w_ + 2 + kPad};
     for (int64_t comp = 0; comp < 2; ++comp) {
-      simd::upsample_h2_fancy(chroma_row(comp, cy), vup_ == 1 ? nullptr : chroma_row(comp, fy),
-                              chroma_w_, colsum_.data(), up[comp]);
+      simd::upsample_column_sums(chroma_row(comp, cy), vup_ == 1 ? nullptr : chroma_row(comp, fy),
+                                 chroma_w_, sums[comp]);
     }
-    simd::ycc_to_rgb_row(yrow, up[0], up[1], width_, out);
+    simd::ycc_to_rgb_row_upsampled(yrow, sums[0], sums[1], vup_ == 2, width_, out);
   }
 
   Decompressor* d_;
   jpeg::BaselineDecoder* native_;
   int64_t hup_, vup_, width_, luma_rows_, chroma_rows_, total_, chroma_w_, chroma_h_, ystride_,
       cstride_;
-  std::vector<uint8_t> luma_, chroma_, up_;
+  std::vector<uint8_t> luma_, chroma_;
   std::vector<int16_t> colsum_;
   int64_t read_ = 0;
   int64_t next_row_ = 0;

@@ -41,9 +41,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Column sums (3 * near + far for h2v2, the samples themselves for h2v1) with the edge columns
 // repeated: colsum[0] = cs(0), colsum[1 + i] = cs(i), colsum[n + 1] = cs(n - 1). libjpeg's special
 // first and last columns are this general formula with the edge repeated.
-template <int kShift, int kBiasEven, int kBiasOdd>
-void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT far, int64_t n,
-                int16_t* HWY_RESTRICT colsum, uint8_t* HWY_RESTRICT out) {
+void ColumnSums(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT far, int64_t n,
+                int16_t* HWY_RESTRICT colsum) {
   const hn::ScalableTag<int16_t> d16;
   const hn::Rebind<uint8_t, decltype(d16)> d8;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
@@ -59,6 +58,16 @@ void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT fa
   }
   colsum[0] = colsum[1];
   colsum[n + 1] = colsum[n];
+}
+
+// The upsampled row from the column sums: (3 cs(i) + cs(i -+ 1) + bias) >> kShift.
+template <int kShift, int kBiasEven, int kBiasOdd>
+void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT far, int64_t n,
+                int16_t* HWY_RESTRICT colsum, uint8_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<int16_t> d16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
+  ColumnSums(near, far, n, colsum);
   const auto bias_even = hn::Set(d16, static_cast<int16_t>(kBiasEven));
   const auto bias_odd = hn::Set(d16, static_cast<int16_t>(kBiasOdd));
   for (int64_t i = 0; i < n; i += lanes) {
@@ -68,7 +77,14 @@ void UpsampleH2(const uint8_t* HWY_RESTRICT near, const uint8_t* HWY_RESTRICT fa
         hn::ShiftRight<kShift>(hn::Add(hn::Add(t, hn::LoadU(d16, colsum + i)), bias_even));
     const auto odd =
         hn::ShiftRight<kShift>(hn::Add(hn::Add(t, hn::LoadU(d16, colsum + 2 + i)), bias_odd));
+    // Both are in [0, 255] (4 x 255 x 4 + 8 < 2^12 before the shift by 4, 4 x 255 + 2 before the
+    // shift by 2): the pixel pair (even, odd) is the 16-bit lane even + 256 odd.
+#if HWY_TARGET == HWY_SCALAR
     hn::StoreInterleaved2(hn::DemoteTo(d8, even), hn::DemoteTo(d8, odd), d8, out + 2 * i);
+#else
+    const hn::Repartition<uint8_t, decltype(d16)> du8;
+    hn::StoreU(hn::BitCast(du8, hn::Or(even, hn::ShiftLeft<8>(odd))), du8, out + 2 * i);
+#endif
   }
 }
 
@@ -91,43 +107,110 @@ void UpsampleH2Fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, 
 // MulHigh(128 x, c) = floor(c x / 512) and floor(floor(u) / n) = floor(u / n),
 //   (c x + 2^15) >> 16 = (MulHigh(128 x, c) + 64) >> 7,
 // and for even c, MulFixedPoint15(x, c / 2) = (x c / 2 + 2^14) >> 15 is the same in one step.
-// The sum of two products needs their low bits: P = 256 floor(P / 256) + (P mod 256), where
+// The sum of two products (G) is computed exactly in 32 bits by pmaddwd; in 16-bit lanes alone (the
+// scalar target) it needs their low bits: P = 256 floor(P / 256) + (P mod 256), where
 // floor(P / 256) = MulHigh(256 x, c) and P mod 256 is the low byte of the 16-bit product, so
 //   (P + Q + 2^15) >> 16 = (hP + hQ + 128 + ((lP + lQ) >> 8)) >> 8.
-// Clamping to [0, 255] is the saturating narrowing to uint8.
+// Clamping to [0, 255]: Min and Max in 16-bit lanes (or the saturating narrowing to uint8).
+
+// (-22554 xb + 18734 xr + 2^15) >> 16 in each 16-bit lane.
+template <class D16, class V = hn::Vec<D16>>
+HWY_INLINE V GreenTerm(D16 d16, V xb, V xr) {
+#if HWY_TARGET == HWY_SCALAR
+  const auto k128 = hn::Set(d16, 128);
+  const auto low_byte = hn::Set(d16, 0xFF);
+  const auto c_gb = hn::Set(d16, -22554);
+  const auto c_gr = hn::Set(d16, 18734);
+  const auto xb8 = hn::ShiftLeft<8>(xb);
+  const auto xr8 = hn::ShiftLeft<8>(xr);
+  const auto low = hn::Add(hn::And(hn::Mul(xb, c_gb), low_byte), hn::And(hn::Mul(xr, c_gr), low_byte));
+  const auto high = hn::Add(hn::Add(hn::MulHigh(xb8, c_gb), hn::MulHigh(xr8, c_gr)), k128);
+  return hn::ShiftRight<8>(hn::Add(high, hn::ShiftRight<8>(low)));
+#else
+  // The exact sum in 32 bits by pmaddwd: the (xb, xr) pairs of the even 16-bit lanes and of the
+  // odd ones, each in one 32-bit lane, times the pair (-22554, 18734); the rounded sums >> 16 go
+  // back to the even lanes (low halves, logical shift) and the odd ones (high halves, masked).
+  const hn::RepartitionToWide<D16> d32;
+  const hn::RebindToUnsigned<decltype(d32)> du32;
+  const auto low16 = hn::Set(du32, 0xFFFFu), high16 = hn::Set(du32, 0xFFFF0000u);
+  const auto b32 = hn::BitCast(du32, xb), r32 = hn::BitCast(du32, xr);
+  const auto even = hn::OrAnd(hn::ShiftLeft<16>(r32), b32, low16);   // (xb, xr) of lane 2m
+  const auto odd = hn::OrAnd(hn::ShiftRight<16>(b32), r32, high16);  // (xb, xr) of lane 2m + 1
+  const auto c = hn::BitCast(d16, hn::Set(du32, (static_cast<uint32_t>(18734) << 16) |
+                                                    static_cast<uint16_t>(-22554)));
+  const auto round = hn::Set(d32, 1 << 15);
+  const auto madd = [&](hn::Vec<decltype(du32)> pairs) {
+    hn::Vec<decltype(d32)> sum1 = hn::Zero(d32);
+    const auto sum0 =
+        hn::ReorderWidenMulAccumulate(d32, hn::BitCast(d16, pairs), c, hn::Zero(d32), sum1);
+    return hn::BitCast(du32, hn::Add(hn::RearrangeToOddPlusEven(sum0, sum1), round));
+  };
+  return hn::BitCast(d16, hn::OrAnd(hn::ShiftRight<16>(madd(even)), madd(odd), high16));
+#endif
+}
+
+// The three terms of one pixel in 16-bit lanes: yv the luma, xb and xr the chroma minus 128.
+template <class D16, class V = hn::Vec<D16>>
+HWY_INLINE void YccTerms(D16 d16, V yv, V xb, V xr, V& r, V& g, V& b) {
+  const auto k64 = hn::Set(d16, 64);
+  const auto c_r = hn::Set(d16, 26345);
+  const auto c_b_half = hn::Set(d16, -7471);
+  const auto xr7 = hn::ShiftLeft<7>(xr);
+  const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
+  const auto b_term = hn::MulFixedPoint15(xb, c_b_half);
+  const auto g_term = GreenTerm(d16, xb, xr);
+  r = hn::Add(hn::Add(yv, xr), r_term);
+  g = hn::Add(hn::Sub(yv, xr), g_term);
+  b = hn::Add(hn::Add(yv, hn::Add(xb, xb)), b_term);
+}
+
 void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
                  const uint8_t* HWY_RESTRICT cr, int64_t n, uint8_t* HWY_RESTRICT rgb) {
+  int64_t i = 0;
+#if HWY_TARGET == HWY_SCALAR
   const hn::ScalableTag<int16_t> d16;
   const hn::RebindToUnsigned<decltype(d16)> du16;
   const hn::Rebind<uint8_t, decltype(d16)> d8;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(d16));
   const auto center = hn::Set(d16, 128);
-  const auto k64 = hn::Set(d16, 64);
-  const auto k128 = hn::Set(d16, 128);
-  const auto low_byte = hn::Set(d16, 0xFF);
-  const auto c_r = hn::Set(d16, 26345);
-  const auto c_b_half = hn::Set(d16, -7471);
-  const auto c_gb = hn::Set(d16, -22554);
-  const auto c_gr = hn::Set(d16, 18734);
-  int64_t i = 0;
   for (; i + lanes <= n; i += lanes) {
     const auto yv = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, y + i)));
     const auto xb = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cb + i))), center);
     const auto xr = hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, cr + i))), center);
-    const auto xr7 = hn::ShiftLeft<7>(xr);
-    const auto r_term = hn::ShiftRight<7>(hn::Add(hn::MulHigh(xr7, c_r), k64));
-    const auto b_term = hn::MulFixedPoint15(xb, c_b_half);
-    const auto xb8 = hn::ShiftLeft<8>(xb);
-    const auto xr8 = hn::ShiftLeft<8>(xr);
-    const auto low = hn::Add(hn::And(hn::Mul(xb, c_gb), low_byte), hn::And(hn::Mul(xr, c_gr), low_byte));
-    const auto high = hn::Add(hn::Add(hn::MulHigh(xb8, c_gb), hn::MulHigh(xr8, c_gr)), k128);
-    const auto g_term = hn::ShiftRight<8>(hn::Add(high, hn::ShiftRight<8>(low)));
-    const auto r = hn::Add(hn::Add(yv, xr), r_term);
-    const auto g = hn::Add(hn::Sub(yv, xr), g_term);
-    const auto b = hn::Add(hn::Add(yv, hn::Add(xb, xb)), b_term);
+    hn::Vec<decltype(d16)> r, g, b;
+    YccTerms(d16, yv, xb, xr, r, g, b);
     hn::StoreInterleaved3(hn::DemoteTo(d8, r), hn::DemoteTo(d8, g), hn::DemoteTo(d8, b), d8,
                           rgb + 3 * i);
   }
+#else
+  // Whole byte vectors: the even pixels in the low bytes of the 16-bit lanes, the odd ones in the
+  // high bytes, each half computed in 16-bit lanes; the results, clamped to [0, 255], are put
+  // back together as even + 256 odd (no widening or narrowing shuffles).
+  const hn::ScalableTag<uint8_t> du8;
+  const hn::Repartition<int16_t, decltype(du8)> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(du8));
+  const auto sign = hn::Set(du8, 0x80);
+  const auto zero = hn::Zero(d16);
+  const auto k255 = hn::Set(d16, 255);
+  const auto low_byte = hn::Set(d16, 0xFF);
+  const auto clamp = [&](hn::Vec<decltype(d16)> v) { return hn::Min(hn::Max(v, zero), k255); };
+  for (; i + lanes <= n; i += lanes) {
+    const auto yy = hn::BitCast(d16, hn::LoadU(du8, y + i));
+    // Chroma - 128 as signed bytes; the even ones sign-extended by the shift pair.
+    const auto xb = hn::BitCast(d16, hn::Xor(hn::LoadU(du8, cb + i), sign));
+    const auto xr = hn::BitCast(d16, hn::Xor(hn::LoadU(du8, cr + i), sign));
+    hn::Vec<decltype(d16)> r0, g0, b0, r1, g1, b1;
+    YccTerms(d16, hn::And(yy, low_byte), hn::ShiftRight<8>(hn::ShiftLeft<8>(xb)),
+             hn::ShiftRight<8>(hn::ShiftLeft<8>(xr)), r0, g0, b0);
+    YccTerms(d16, hn::BitCast(d16, hn::ShiftRight<8>(hn::BitCast(du16, yy))), hn::ShiftRight<8>(xb),
+             hn::ShiftRight<8>(xr), r1, g1, b1);
+    const auto join = [&](hn::Vec<decltype(d16)> even, hn::Vec<decltype(d16)> odd) {
+      return hn::BitCast(du8, hn::Or(clamp(even), hn::ShiftLeft<8>(clamp(odd))));
+    };
+    hn::StoreInterleaved3(join(r0, r1), join(g0, g1), join(b0, b1), du8, rgb + 3 * i);
+  }
+#endif
   for (; i < n; ++i) {
     const int32_t yy = y[i];
     const int32_t xb = static_cast<int32_t>(cb[i]) - 128;
@@ -136,6 +219,74 @@ void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
     rgb[3 * i + 1] = ycc::clamp255(yy + ((xb * ycc::kCbG + ycc::kHalf + xr * ycc::kCrG) >> 16));
     rgb[3 * i + 2] = ycc::clamp255(yy + ((xb * ycc::kCbB + ycc::kHalf) >> 16));
   }
+}
+
+// jdsample.c's h2 fancy upsampling of one chroma sample, from the column sums.
+template <int kShift, int kBiasEven, int kBiasOdd>
+inline int32_t UpsampledAt(const int16_t* colsum, int64_t p) {
+  const int64_t c = p / 2;
+  const int32_t t = 3 * colsum[1 + c];
+  return (p % 2 == 0 ? t + colsum[c] + kBiasEven : t + colsum[2 + c] + kBiasOdd) >> kShift;
+}
+
+// YccToRgbRow with the chroma upsampled on the way (UpsampleH2's output, never stored): the even
+// pixels of a byte vector are the 16-bit lanes of (3 cs(c) + cs(c - 1) + bias) >> kShift, the odd
+// ones those of (3 cs(c) + cs(c + 1) + bias) >> kShift, c the chroma column.
+template <int kShift, int kBiasEven, int kBiasOdd>
+void YccToRgbRowH2(const uint8_t* HWY_RESTRICT y, const int16_t* HWY_RESTRICT cb_colsum,
+                   const int16_t* HWY_RESTRICT cr_colsum, int64_t n, uint8_t* HWY_RESTRICT rgb) {
+  int64_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint8_t> du8;
+  const hn::Repartition<int16_t, decltype(du8)> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(du8));
+  const auto zero = hn::Zero(d16);
+  const auto k255 = hn::Set(d16, 255);
+  const auto low_byte = hn::Set(d16, 0xFF);
+  // The biases minus 128 << kShift: the shifted results are the chroma minus 128.
+  const auto bias_even = hn::Set(d16, static_cast<int16_t>(kBiasEven - (128 << kShift)));
+  const auto bias_odd = hn::Set(d16, static_cast<int16_t>(kBiasOdd - (128 << kShift)));
+  const auto clamp = [&](hn::Vec<decltype(d16)> v) { return hn::Min(hn::Max(v, zero), k255); };
+  for (; i + lanes <= n; i += lanes) {
+    const int64_t c = i / 2;
+    const auto cb = hn::LoadU(d16, cb_colsum + 1 + c), cr = hn::LoadU(d16, cr_colsum + 1 + c);
+    const auto tb = hn::Add(cb, hn::Add(cb, cb)), tr = hn::Add(cr, hn::Add(cr, cr));
+    const auto xb0 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tb, hn::LoadU(d16, cb_colsum + c)), bias_even));
+    const auto xb1 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tb, hn::LoadU(d16, cb_colsum + 2 + c)), bias_odd));
+    const auto xr0 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tr, hn::LoadU(d16, cr_colsum + c)), bias_even));
+    const auto xr1 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tr, hn::LoadU(d16, cr_colsum + 2 + c)), bias_odd));
+    const auto yy = hn::BitCast(d16, hn::LoadU(du8, y + i));
+    hn::Vec<decltype(d16)> r0, g0, b0, r1, g1, b1;
+    YccTerms(d16, hn::And(yy, low_byte), xb0, xr0, r0, g0, b0);
+    YccTerms(d16, hn::BitCast(d16, hn::ShiftRight<8>(hn::BitCast(du16, yy))), xb1, xr1, r1, g1, b1);
+    const auto join = [&](hn::Vec<decltype(d16)> even, hn::Vec<decltype(d16)> odd) {
+      return hn::BitCast(du8, hn::Or(clamp(even), hn::ShiftLeft<8>(clamp(odd))));
+    };
+    hn::StoreInterleaved3(join(r0, r1), join(g0, g1), join(b0, b1), du8, rgb + 3 * i);
+  }
+#endif
+  for (; i < n; ++i) {
+    const int32_t yy = y[i];
+    const int32_t xb = UpsampledAt<kShift, kBiasEven, kBiasOdd>(cb_colsum, i) - 128;
+    const int32_t xr = UpsampledAt<kShift, kBiasEven, kBiasOdd>(cr_colsum, i) - 128;
+    rgb[3 * i] = ycc::clamp255(yy + ((xr * ycc::kCrR + ycc::kHalf) >> 16));
+    rgb[3 * i + 1] = ycc::clamp255(yy + ((xb * ycc::kCbG + ycc::kHalf + xr * ycc::kCrG) >> 16));
+    rgb[3 * i + 2] = ycc::clamp255(yy + ((xb * ycc::kCbB + ycc::kHalf) >> 16));
+  }
+}
+
+void YccToRgbRowUpsampled(const uint8_t* y, const int16_t* cb_colsum, const int16_t* cr_colsum,
+                          bool vertical, int64_t n, uint8_t* rgb) {
+  if (vertical) {
+    YccToRgbRowH2<4, 8, 7>(y, cb_colsum, cr_colsum, n, rgb);
+  } else {
+    YccToRgbRowH2<2, 1, 2>(y, cb_colsum, cr_colsum, n, rgb);
+  }
+}
+
+void ColumnSumsExport(const uint8_t* near, const uint8_t* far, int64_t in_width, int16_t* colsum) {
+  ColumnSums(near, far, in_width, colsum);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -151,6 +302,8 @@ namespace simd {
 
 HWY_EXPORT(UpsampleH2Fancy);
 HWY_EXPORT(YccToRgbRow);
+HWY_EXPORT(YccToRgbRowUpsampled);
+HWY_EXPORT(ColumnSumsExport);
 
 void upsample_h2_fancy(const uint8_t* near, const uint8_t* far, int64_t in_width, int16_t* colsum,
                        uint8_t* out) {
@@ -160,6 +313,16 @@ void upsample_h2_fancy(const uint8_t* near, const uint8_t* far, int64_t in_width
 void ycc_to_rgb_row(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, int64_t n,
                     uint8_t* rgb) {
   HWY_DYNAMIC_DISPATCH(YccToRgbRow)(y, cb, cr, n, rgb);
+}
+
+void upsample_column_sums(const uint8_t* near, const uint8_t* far, int64_t in_width,
+                          int16_t* colsum) {
+  HWY_DYNAMIC_DISPATCH(ColumnSumsExport)(near, far, in_width, colsum);
+}
+
+void ycc_to_rgb_row_upsampled(const uint8_t* y, const int16_t* cb_colsum, const int16_t* cr_colsum,
+                              bool vertical, int64_t n, uint8_t* rgb) {
+  HWY_DYNAMIC_DISPATCH(YccToRgbRowUpsampled)(y, cb_colsum, cr_colsum, vertical, n, rgb);
 }
 
 }  // namespace simd

@@ -25,6 +25,16 @@ void upsample_h2_fancy(const uint8_t* near, const uint8_t* far, int64_t in_width
 void ycc_to_rgb_row(const uint8_t* y, const uint8_t* cb, const uint8_t* cr, int64_t n,
                     uint8_t* rgb);
 
+// The two steps of upsample_h2_fancy split, so that the conversion upsamples on the way:
+// upsample_column_sums writes the column sums of a chroma row (3 * near + far with `far`, the
+// samples without; in_width + 2 values with the edges repeated; colsum as for upsample_h2_fancy),
+// and ycc_to_rgb_row_upsampled converts n pixels whose chroma is the h2v2 (vertical) or h2v1
+// upsampling of those sums, equal to upsample_h2_fancy followed by ycc_to_rgb_row.
+void upsample_column_sums(const uint8_t* near, const uint8_t* far, int64_t in_width,
+                          int16_t* colsum);
+void ycc_to_rgb_row_upsampled(const uint8_t* y, const int16_t* cb_colsum, const int16_t* cr_colsum,
+                              bool vertical, int64_t n, uint8_t* rgb);
+
 }  // namespace simd
 }  // namespace image
 }  // namespace tva

@@ -323,6 +323,48 @@ HWY_INLINE void Transpose8x8(D16 d, V* HWY_RESTRICT r) {
   r[7] = hn::BitCast(d, hn::InterleaveUpper(d64, u3, u7));
 }
 
+// The output of pass 2 (r[x]: column x of the block, rows in lanes) saturated to [-128, 127],
+// plus 128, written as 8 rows of 8 bytes. The two bytes of column pair (2j, 2j + 1) of row i go
+// into 16-bit lane i of w[j] (shift and or), and two rounds of interleaving make rows: 8 shuffles
+// where transposing the 16-bit values and narrowing them would take 40.
+template <class D16, class V>
+HWY_INLINE void StoreSamples(D16 d16, const V* HWY_RESTRICT r, uint8_t* const* out,
+                             const int64_t* stride) {
+  constexpr size_t kN = hn::MaxLanes(d16) / 8;
+  const hn::RepartitionToWide<D16> d32;
+  const hn::Repartition<uint8_t, D16> du8;
+  const V lo = hn::Set(d16, -128), hi = hn::Set(d16, 127), center = hn::Set(d16, 128);
+  const auto sample = [&](V v) { return hn::Add(hn::Min(hn::Max(v, lo), hi), center); };
+  V w[4];
+  for (int j = 0; j < 4; ++j) {
+    w[j] = hn::Or(sample(r[2 * j]), hn::ShiftLeft<8>(sample(r[2 * j + 1])));
+  }
+  // 32-bit lane i: columns 0..3 (a0, b0) or 4..7 (a1, b1) of row i (a) or 4 + i (b).
+  const auto a0 = hn::BitCast(d32, hn::InterleaveLower(d16, w[0], w[1]));
+  const auto a1 = hn::BitCast(d32, hn::InterleaveLower(d16, w[2], w[3]));
+  const auto b0 = hn::BitCast(d32, hn::InterleaveUpper(d16, w[0], w[1]));
+  const auto b1 = hn::BitCast(d32, hn::InterleaveUpper(d16, w[2], w[3]));
+  // rows[m]: rows 2m and 2m + 1, 16 bytes per block.
+  const hn::Vec<decltype(du8)> rows[4] = {
+      hn::BitCast(du8, hn::InterleaveLower(d32, a0, a1)), hn::BitCast(du8, hn::InterleaveUpper(d32, a0, a1)),
+      hn::BitCast(du8, hn::InterleaveLower(d32, b0, b1)), hn::BitCast(du8, hn::InterleaveUpper(d32, b0, b1))};
+  const hn::Full128<uint8_t> d16b;
+  const hn::Half<decltype(d16b)> d8b;
+  const auto store2 = [&](hn::Vec<decltype(d16b)> v, uint8_t* o, int64_t s, int m) {
+    hn::StoreU(hn::LowerHalf(d8b, v), d8b, o + 2 * m * s);
+    hn::StoreU(hn::UpperHalf(d8b, v), d8b, o + (2 * m + 1) * s);
+  };
+  for (int m = 0; m < 4; ++m) {
+    if constexpr (kN == 1) {
+      store2(rows[m], out[0], stride[0], m);
+    } else {
+      static_assert(kN == 2, "one or two blocks");
+      store2(hn::LowerHalf(d16b, rows[m]), out[0], stride[0], m);
+      store2(hn::UpperHalf(d16b, rows[m]), out[1], stride[1], m);
+    }
+  }
+}
+
 // Row k of the blocks at p[0], p[1], ... (one per 128-bit part).
 HWY_INLINE hn::Vec<hn::Full128<int16_t>> LoadRow(hn::Full128<int16_t> d,
                                                  const int16_t* const* p, int k) {
@@ -336,6 +378,17 @@ HWY_INLINE hn::Vec<hn::Full256<int16_t>> LoadRow(hn::Full256<int16_t> d,
 }
 #endif
 
+// Row k of the quantisation tables of the blocks: one table (the usual case: the blocks of one
+// component) is loaded once and copied into every 128-bit part.
+template <class D16>
+HWY_INLINE hn::Vec<D16> LoadQuantRow(D16 d, const int16_t* const* p, bool same, int k) {
+  if constexpr (hn::MaxLanes(d) == 8) {
+    return hn::LoadU(d, p[0] + 8 * k);
+  } else {
+    return same ? hn::LoadDup128(d, p[0] + 8 * k) : LoadRow(d, p, k);
+  }
+}
+
 // The IDCT of N blocks (one per 128-bit part of D16): coef[i], quant[i] -> out[i] (stride[i]).
 // kRowsZero: rows 1..7 of every block are zero (libjpeg-turbo's SIMD pass-1 shortcut: every
 // output of a column is its first coefficient times 4, in 16 bits); kLow4: every non-zero
@@ -344,17 +397,23 @@ template <bool kRowsZero, bool kLow4, class D16>
 HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const* quant,
                       uint8_t* const* out, const int64_t* stride) {
   using V = hn::Vec<D16>;
+  constexpr size_t kN = hn::MaxLanes(d16) / 8;
   V r[8];
+  bool same_quant = true;
+  for (size_t i = 1; i < kN; ++i) {
+    same_quant = same_quant && quant[i] == quant[0];
+  }
   // Dequantisation: 16-bit products (libjpeg's 16-bit multiplier tables).
   if (kRowsZero) {
-    const V dc = hn::ShiftLeft<idct::kPass1Bits>(hn::Mul(LoadRow(d16, coef, 0), LoadRow(d16, quant, 0)));
+    const V dc = hn::ShiftLeft<idct::kPass1Bits>(
+        hn::Mul(LoadRow(d16, coef, 0), LoadQuantRow(d16, quant, same_quant, 0)));
     for (int k = 0; k < 8; ++k) {
       r[k] = dc;
     }
   } else {
     constexpr int kRows = kLow4 ? 4 : 8;
     for (int k = 0; k < kRows; ++k) {
-      r[k] = hn::Mul(LoadRow(d16, coef, k), LoadRow(d16, quant, k));
+      r[k] = hn::Mul(LoadRow(d16, coef, k), LoadQuantRow(d16, quant, same_quant, k));
     }
     for (int k = kRows; k < 8; ++k) {
       r[k] = hn::Zero(d16);
@@ -363,22 +422,7 @@ HWY_INLINE void IdctN(D16 d16, const int16_t* const* coef, const int16_t* const*
   }
   Transpose8x8(d16, r);
   Pass<idct::kConstBits + idct::kPass1Bits + 3, kLow4, false>(d16, r);
-  Transpose8x8(d16, r);
-  // Saturate to [-128, 127] and add 128.
-  constexpr size_t kN = hn::MaxLanes(d16) / 8;
-  const hn::Rebind<int8_t, D16> d8;
-  const hn::Rebind<uint8_t, D16> du8;
-  const auto center = hn::Set(du8, 0x80);
-  for (int k = 0; k < 8; ++k) {
-    const auto s = hn::Xor(hn::BitCast(du8, hn::DemoteTo(d8, r[k])), center);
-    if constexpr (kN == 1) {
-      hn::StoreU(s, du8, out[0] + k * stride[0]);
-    } else {
-      const hn::Half<decltype(du8)> dh;
-      hn::StoreU(hn::LowerHalf(dh, s), dh, out[0] + k * stride[0]);
-      hn::StoreU(hn::UpperHalf(dh, s), dh, out[1] + k * stride[1]);
-    }
-  }
+  StoreSamples(d16, r, out, stride);
 }
 
 template <class D16>
@@ -531,19 +575,25 @@ void IdctIslow(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT qua
 
 #endif  // HWY_TARGET == HWY_SCALAR
 
+// kind 0: only the DC coefficient is not zero; 1: every non-zero coefficient is in rows and
+// columns 0..3; 2: any other block. rows_zero: rows 1..7 are zero (the pass-1 shortcut of IdctN).
+struct BlockClass {
+  int kind;
+  bool rows_zero;
+};
+
 #if HWY_TARGET == HWY_SCALAR
-// 0: only the DC coefficient is not zero; 1: every non-zero coefficient is in rows and columns
-// 0..3; 2: any other block.
-inline int BlockKind(const int16_t* coef) {
-  bool ac = false, outside = false;
+inline BlockClass ClassifyBlock(const int16_t* coef) {
+  bool ac = false, outside = false, rows = false;
   for (int i = 1; i < 64; ++i) {
     ac = ac || coef[i] != 0;
     outside = outside || (coef[i] != 0 && ((i & 4) != 0 || i >= 32));
+    rows = rows || (coef[i] != 0 && i >= 8);
   }
-  return !ac ? 0 : (outside ? 2 : 1);
+  return {!ac ? 0 : (outside ? 2 : 1), !rows};
 }
 #else
-inline int BlockKind(const int16_t* coef) {
+inline BlockClass ClassifyBlock(const int16_t* coef) {
   const hn::Full128<int16_t> d;
   const auto r = [&](int k) { return hn::LoadU(d, coef + 8 * k); };
   const auto rows13 = hn::Or(r(1), hn::Or(r(2), r(3)));
@@ -553,11 +603,12 @@ inline int BlockKind(const int16_t* coef) {
   const auto lanes = hn::Iota(d, 0);
   const auto outside = hn::Or(high_rows, hn::IfThenElseZero(hn::Gt(lanes, hn::Set(d, 3)), low_rows));
   const auto zero = hn::Zero(d);
+  const bool rows_zero = hn::AllTrue(d, hn::Eq(hn::Or(rows13, high_rows), zero));
   if (!hn::AllTrue(d, hn::Eq(outside, zero))) {
-    return 2;
+    return {2, rows_zero};
   }
   const auto ac = hn::Or(rows13, hn::IfThenElseZero(hn::Gt(lanes, zero), r(0)));
-  return hn::AllTrue(d, hn::Eq(ac, zero)) ? 0 : 1;
+  return {hn::AllTrue(d, hn::Eq(ac, zero)) ? 0 : 1, rows_zero};
 }
 #endif
 
@@ -581,64 +632,63 @@ void IdctReduced(const int16_t* HWY_RESTRICT coef, const int16_t* HWY_RESTRICT q
 }
 
 // The blocks that need no full 8x8 IDCT: reduced sizes, and blocks whose AC coefficients are all
-// zero (every pixel is the DC value). Returns -1 when it has written the block, otherwise its
-// BlockKind (1: coefficients only in rows and columns 0..3).
-HWY_INLINE int IdctShortcut(const IdctJob& j) {
+// zero (every pixel is the DC value). Returns kind -1 when it has written the block, otherwise the
+// block's class.
+HWY_INLINE BlockClass IdctShortcut(const IdctJob& j) {
   if (j.size != 8) {
     IdctReduced(j.coef, j.quant, j.out, j.stride, j.size);
-    return -1;
+    return {-1, false};
   }
-  const int kind = BlockKind(j.coef);
-  if (kind == 0) {
+  const BlockClass c = ClassifyBlock(j.coef);
+  if (c.kind == 0) {
     const uint8_t v = idct_islow_dc_value(j.coef[0], j.quant[0]);
     for (int r = 0; r < 8; ++r) {
       std::memset(j.out + r * j.stride, v, 8);
     }
-    return -1;
+    return {-1, false};
   }
-  return kind;
+  return c;
 }
 
 void IdctBlocks(const IdctJob* HWY_RESTRICT jobs, int n) {
 #if HWY_TARGET != HWY_SCALAR && HWY_TARGET <= HWY_AVX2
-  // Blocks that take the same path go through the IDCT two at a time.
+  // Consecutive blocks that take the same path (rows 1..7 zero or not) go through the IDCT two at
+  // a time, one per 128-bit half (low4 when both are). Wider groups (4 blocks per 512-bit vector on
+  // AVX-512, or blocks grouped by low4 too) measured slower: the rows of 4 blocks are gathered
+  // and the 512-bit shuffles all take port 5, and batches of one MCU leave more single blocks.
   const IdctJob* pending = nullptr;
-  bool pending_rz = false, pending_low4 = false;
+  BlockClass pending_class{};
   for (int i = 0; i < n; ++i) {
     const IdctJob& j = jobs[i];
-    const int kind = IdctShortcut(j);
-    if (kind < 0) continue;
-    const bool rz = RowsZero(j.coef);
-    const bool low4 = kind == 1;
+    const BlockClass c = IdctShortcut(j);
+    if (c.kind < 0) continue;
     if (pending == nullptr) {
       pending = &j;
-      pending_rz = rz;
-      pending_low4 = low4;
+      pending_class = c;
       continue;
     }
-    if (pending_rz == rz) {
-      const hn::Full256<int16_t> d16;
+    if (pending_class.rows_zero == c.rows_zero) {
+      const hn::Full256<int16_t> d2;
       const int16_t* coef[2] = {pending->coef, j.coef};
       const int16_t* quant[2] = {pending->quant, j.quant};
       uint8_t* out[2] = {pending->out, j.out};
       const int64_t stride[2] = {pending->stride, j.stride};
-      IdctKind(d16, coef, quant, out, stride, rz, low4 && pending_low4);
+      IdctKind(d2, coef, quant, out, stride, c.rows_zero, c.kind == 1 && pending_class.kind == 1);
       pending = nullptr;
     } else {
-      IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_low4);
+      IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_class.kind == 1);
       pending = &j;
-      pending_rz = rz;
-      pending_low4 = low4;
+      pending_class = c;
     }
   }
   if (pending != nullptr) {
-    IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_low4);
+    IdctIslow(pending->coef, pending->quant, pending->out, pending->stride, pending_class.kind == 1);
   }
 #else
   for (int i = 0; i < n; ++i) {
     const IdctJob& j = jobs[i];
-    const int kind = IdctShortcut(j);
-    if (kind >= 0) IdctIslow(j.coef, j.quant, j.out, j.stride, kind == 1);
+    const BlockClass c = IdctShortcut(j);
+    if (c.kind >= 0) IdctIslow(j.coef, j.quant, j.out, j.stride, c.kind == 1);
   }
 #endif
 }
