@@ -505,12 +505,16 @@ LARGE_OUTPUT_SPECS = {
 }
 
 
+@pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("spec", sorted(LARGE_OUTPUT_SPECS))
-def test_large_outputs_streamed_recycled_and_distinct(spec, dtype):
-    """Outputs of 4 MiB and more are written with streaming stores into recycled buffers: results
-    equal torchvision's, a live output's memory is never handed out again, a freed output's memory
-    is reused without its old contents showing through, and the outputs resize like any tensor."""
+def test_large_outputs_streamed_recycled_and_distinct(spec, dtype, stream, monkeypatch):
+    """Large outputs come from recycled buffers, written with streaming stores (roi_align: above a
+    quarter of the last-level cache, or TVA_ROI_STREAM_BYTES; roi_pool: always) or ordinary ones:
+    results equal torchvision's, a live output's memory is never handed out again, a freed output's
+    memory is reused without its old contents showing through, and the outputs resize like any
+    tensor."""
+    monkeypatch.setenv("TVA_ROI_STREAM_BYTES", "0" if stream else str(1 << 62))
     fn = LARGE_OUTPUT_SPECS[spec]
     xs = [make_input(1, 64, 40, 60, seed=s, dtype=dtype) for s in range(2)]
     rois = make_rois(400, 1, seed=5, dtype=dtype, extent=240.0, min_side=4.0, max_side=200.0)
