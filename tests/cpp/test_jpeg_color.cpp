@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "simd_targets.h"
 #include "image/io/jpeg_color_simd.h"
 
 namespace {
@@ -35,16 +36,7 @@ struct YccTables {
 
 uint8_t clamp(int v) { return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v); }
 
-// Runs fn once for each SIMD target compiled in and supported by the CPU.
-template <class Fn>
-void for_each_target(Fn&& fn) {
-  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    fn();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using tva_test::for_each_target;
 
 TEST(JpegColor, EveryYCbCrCombination) {
   static const YccTables t;

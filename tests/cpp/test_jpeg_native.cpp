@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "simd_targets.h"
 #include "image/io/jpeg_entropy.h"
 #include "image/io/jpeg_idct_simd.h"
 
@@ -295,16 +296,7 @@ TEST(JpegNative, CoefficientsEqualLibjpeg) {
   }
 }
 
-// Every instruction set compiled in (scalar included), whatever the CPU picks by default.
-template <class Fn>
-void for_each_target(Fn&& fn) {
-  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    fn();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using tva_test::for_each_target;
 
 TEST(JpegNative, PlanesEqualLibjpegIdct) {
   for_each_target([] {

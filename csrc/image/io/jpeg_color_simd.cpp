@@ -164,6 +164,35 @@ HWY_INLINE void YccTerms(D16 d16, V yv, V xb, V xr, V& r, V& g, V& b) {
   b = hn::Add(hn::Add(yv, hn::Add(xb, xb)), b_term);
 }
 
+// jdcolor.c's conversion of one pixel (chroma minus 128), for the tails of the vector loops.
+inline void YccPixel(int32_t yy, int32_t xb, int32_t xr, uint8_t* rgb) {
+  rgb[0] = ycc::clamp255(yy + ((xr * ycc::kCrR + ycc::kHalf) >> 16));
+  rgb[1] = ycc::clamp255(yy + ((xb * ycc::kCbG + ycc::kHalf + xr * ycc::kCrG) >> 16));
+  rgb[2] = ycc::clamp255(yy + ((xb * ycc::kCbB + ycc::kHalf) >> 16));
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// One byte vector of pixels: yy the luma bytes (even pixels in the low bytes of the 16-bit lanes,
+// odd ones in the high bytes), xb0/xr0 and xb1/xr1 the chroma minus 128 of the even and the odd
+// pixels in 16-bit lanes. Each half is converted in 16-bit lanes, clamped to [0, 255] and put back
+// together as even + 256 odd (no widening or narrowing shuffles), then stored as interleaved RGB.
+template <class D16, class V = hn::Vec<D16>>
+HWY_INLINE void StoreRgbEvenOdd(D16 d16, V yy, V xb0, V xr0, V xb1, V xr1, uint8_t* rgb) {
+  const hn::RebindToUnsigned<D16> du16;
+  const hn::Repartition<uint8_t, D16> du8;
+  const auto zero = hn::Zero(d16);
+  const auto k255 = hn::Set(d16, 255);
+  const auto clamp = [&](V v) { return hn::Min(hn::Max(v, zero), k255); };
+  V r0, g0, b0, r1, g1, b1;
+  YccTerms(d16, hn::And(yy, hn::Set(d16, 0xFF)), xb0, xr0, r0, g0, b0);
+  YccTerms(d16, hn::BitCast(d16, hn::ShiftRight<8>(hn::BitCast(du16, yy))), xb1, xr1, r1, g1, b1);
+  const auto join = [&](V even, V odd) {
+    return hn::BitCast(du8, hn::Or(clamp(even), hn::ShiftLeft<8>(clamp(odd))));
+  };
+  hn::StoreInterleaved3(join(r0, r1), join(g0, g1), join(b0, b1), du8, rgb);
+}
+#endif
+
 void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
                  const uint8_t* HWY_RESTRICT cr, int64_t n, uint8_t* HWY_RESTRICT rgb) {
   int64_t i = 0;
@@ -183,41 +212,22 @@ void YccToRgbRow(const uint8_t* HWY_RESTRICT y, const uint8_t* HWY_RESTRICT cb,
                           rgb + 3 * i);
   }
 #else
-  // Whole byte vectors: the even pixels in the low bytes of the 16-bit lanes, the odd ones in the
-  // high bytes, each half computed in 16-bit lanes; the results, clamped to [0, 255], are put
-  // back together as even + 256 odd (no widening or narrowing shuffles).
+  // Whole byte vectors (StoreRgbEvenOdd).
   const hn::ScalableTag<uint8_t> du8;
   const hn::Repartition<int16_t, decltype(du8)> d16;
-  const hn::RebindToUnsigned<decltype(d16)> du16;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(du8));
   const auto sign = hn::Set(du8, 0x80);
-  const auto zero = hn::Zero(d16);
-  const auto k255 = hn::Set(d16, 255);
-  const auto low_byte = hn::Set(d16, 0xFF);
-  const auto clamp = [&](hn::Vec<decltype(d16)> v) { return hn::Min(hn::Max(v, zero), k255); };
   for (; i + lanes <= n; i += lanes) {
-    const auto yy = hn::BitCast(d16, hn::LoadU(du8, y + i));
     // Chroma - 128 as signed bytes; the even ones sign-extended by the shift pair.
     const auto xb = hn::BitCast(d16, hn::Xor(hn::LoadU(du8, cb + i), sign));
     const auto xr = hn::BitCast(d16, hn::Xor(hn::LoadU(du8, cr + i), sign));
-    hn::Vec<decltype(d16)> r0, g0, b0, r1, g1, b1;
-    YccTerms(d16, hn::And(yy, low_byte), hn::ShiftRight<8>(hn::ShiftLeft<8>(xb)),
-             hn::ShiftRight<8>(hn::ShiftLeft<8>(xr)), r0, g0, b0);
-    YccTerms(d16, hn::BitCast(d16, hn::ShiftRight<8>(hn::BitCast(du16, yy))), hn::ShiftRight<8>(xb),
-             hn::ShiftRight<8>(xr), r1, g1, b1);
-    const auto join = [&](hn::Vec<decltype(d16)> even, hn::Vec<decltype(d16)> odd) {
-      return hn::BitCast(du8, hn::Or(clamp(even), hn::ShiftLeft<8>(clamp(odd))));
-    };
-    hn::StoreInterleaved3(join(r0, r1), join(g0, g1), join(b0, b1), du8, rgb + 3 * i);
+    StoreRgbEvenOdd(d16, hn::BitCast(d16, hn::LoadU(du8, y + i)),
+                    hn::ShiftRight<8>(hn::ShiftLeft<8>(xb)), hn::ShiftRight<8>(hn::ShiftLeft<8>(xr)),
+                    hn::ShiftRight<8>(xb), hn::ShiftRight<8>(xr), rgb + 3 * i);
   }
 #endif
   for (; i < n; ++i) {
-    const int32_t yy = y[i];
-    const int32_t xb = static_cast<int32_t>(cb[i]) - 128;
-    const int32_t xr = static_cast<int32_t>(cr[i]) - 128;
-    rgb[3 * i] = ycc::clamp255(yy + ((xr * ycc::kCrR + ycc::kHalf) >> 16));
-    rgb[3 * i + 1] = ycc::clamp255(yy + ((xb * ycc::kCbG + ycc::kHalf + xr * ycc::kCrG) >> 16));
-    rgb[3 * i + 2] = ycc::clamp255(yy + ((xb * ycc::kCbB + ycc::kHalf) >> 16));
+    YccPixel(y[i], static_cast<int32_t>(cb[i]) - 128, static_cast<int32_t>(cr[i]) - 128, rgb + 3 * i);
   }
 }
 
@@ -239,15 +249,10 @@ void YccToRgbRowH2(const uint8_t* HWY_RESTRICT y, const int16_t* HWY_RESTRICT cb
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<uint8_t> du8;
   const hn::Repartition<int16_t, decltype(du8)> d16;
-  const hn::RebindToUnsigned<decltype(d16)> du16;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(du8));
-  const auto zero = hn::Zero(d16);
-  const auto k255 = hn::Set(d16, 255);
-  const auto low_byte = hn::Set(d16, 0xFF);
   // The biases minus 128 << kShift: the shifted results are the chroma minus 128.
   const auto bias_even = hn::Set(d16, static_cast<int16_t>(kBiasEven - (128 << kShift)));
   const auto bias_odd = hn::Set(d16, static_cast<int16_t>(kBiasOdd - (128 << kShift)));
-  const auto clamp = [&](hn::Vec<decltype(d16)> v) { return hn::Min(hn::Max(v, zero), k255); };
   for (; i + lanes <= n; i += lanes) {
     const int64_t c = i / 2;
     const auto cb = hn::LoadU(d16, cb_colsum + 1 + c), cr = hn::LoadU(d16, cr_colsum + 1 + c);
@@ -256,23 +261,12 @@ void YccToRgbRowH2(const uint8_t* HWY_RESTRICT y, const int16_t* HWY_RESTRICT cb
     const auto xb1 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tb, hn::LoadU(d16, cb_colsum + 2 + c)), bias_odd));
     const auto xr0 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tr, hn::LoadU(d16, cr_colsum + c)), bias_even));
     const auto xr1 = hn::ShiftRight<kShift>(hn::Add(hn::Add(tr, hn::LoadU(d16, cr_colsum + 2 + c)), bias_odd));
-    const auto yy = hn::BitCast(d16, hn::LoadU(du8, y + i));
-    hn::Vec<decltype(d16)> r0, g0, b0, r1, g1, b1;
-    YccTerms(d16, hn::And(yy, low_byte), xb0, xr0, r0, g0, b0);
-    YccTerms(d16, hn::BitCast(d16, hn::ShiftRight<8>(hn::BitCast(du16, yy))), xb1, xr1, r1, g1, b1);
-    const auto join = [&](hn::Vec<decltype(d16)> even, hn::Vec<decltype(d16)> odd) {
-      return hn::BitCast(du8, hn::Or(clamp(even), hn::ShiftLeft<8>(clamp(odd))));
-    };
-    hn::StoreInterleaved3(join(r0, r1), join(g0, g1), join(b0, b1), du8, rgb + 3 * i);
+    StoreRgbEvenOdd(d16, hn::BitCast(d16, hn::LoadU(du8, y + i)), xb0, xr0, xb1, xr1, rgb + 3 * i);
   }
 #endif
   for (; i < n; ++i) {
-    const int32_t yy = y[i];
-    const int32_t xb = UpsampledAt<kShift, kBiasEven, kBiasOdd>(cb_colsum, i) - 128;
-    const int32_t xr = UpsampledAt<kShift, kBiasEven, kBiasOdd>(cr_colsum, i) - 128;
-    rgb[3 * i] = ycc::clamp255(yy + ((xr * ycc::kCrR + ycc::kHalf) >> 16));
-    rgb[3 * i + 1] = ycc::clamp255(yy + ((xb * ycc::kCbG + ycc::kHalf + xr * ycc::kCrG) >> 16));
-    rgb[3 * i + 2] = ycc::clamp255(yy + ((xb * ycc::kCbB + ycc::kHalf) >> 16));
+    YccPixel(y[i], UpsampledAt<kShift, kBiasEven, kBiasOdd>(cb_colsum, i) - 128,
+             UpsampledAt<kShift, kBiasEven, kBiasOdd>(cr_colsum, i) - 128, rgb + 3 * i);
   }
 }
 
