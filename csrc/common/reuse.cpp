@@ -4,10 +4,15 @@
 #include <c10/core/Allocator.h>
 #include <c10/util/Exception.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <utility>
 #include <vector>
+
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 namespace tva {
 namespace {
@@ -16,6 +21,24 @@ constexpr size_t kMinBytes = size_t{64} << 10;  // below this, malloc serves fro
 constexpr size_t kKeepBytes = size_t{48} << 20;  // at most this much memory kept idle
 constexpr size_t kKeepCount = 16;
 constexpr size_t kAlign = 64;
+
+// A new buffer of tens of megabytes is first touched page by page; with 4 KiB pages its page faults
+// cost as much as a memory-bound kernel's work. Where the system allows it on request (transparent
+// huge pages in "madvise" mode), ask for 2 MiB pages for the bulk of a buffer of 8 MiB or more.
+void advise_huge_pages(void* p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  if (bytes >= 4 * kHuge) {
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t lo = (begin + kHuge - 1) & ~(kHuge - 1);
+    const uintptr_t hi = (begin + bytes) & ~(kHuge - 1);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // advice only
+  }
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
 
 // Idle buffers, most recently freed last: a request takes the newest buffer of its size, the one
 // most likely still in cache; when the pool is full the oldest buffers are released first.
@@ -39,6 +62,7 @@ struct Pool {
     void* p = nullptr;
     if (posix_memalign(&p, kAlign, bytes) != 0) p = nullptr;
     TORCH_CHECK(p != nullptr, "out of memory allocating ", bytes, " bytes");
+    advise_huge_pages(p, bytes);
     return p;
   }
 

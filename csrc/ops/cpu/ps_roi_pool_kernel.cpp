@@ -246,8 +246,8 @@ std::tuple<at::Tensor, at::Tensor> ps_roi_pool_forward(
   const std::vector<int64_t> shape =
       roi::position_sensitive_output_shape(input, rois, pooled_height, pooled_width);
   // Not zeroed: the kernel writes every element.
-  at::Tensor output = roi::empty_output(shape, input.options());
-  at::Tensor mapping = roi::empty_output(shape, input.options().dtype(at::kInt));
+  at::Tensor output = empty_recycled(shape, input.options());
+  at::Tensor mapping = empty_recycled(shape, input.options().dtype(at::kInt));
   if (output.numel() == 0) return std::make_tuple(output, mapping);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "ps_roi_pool", [&] {
     ps_roi_pool_forward_impl<scalar_t>(
@@ -263,7 +263,7 @@ at::Tensor ps_roi_pool_backward(
   roi::check_position_sensitive_backward(
       grad, rois, channel_mapping, pooled_height, pooled_width, batch_size, channels, height, width);
   // Not zeroed here: the kernel writes every element.
-  at::Tensor grad_input = roi::empty_output({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input = empty_recycled({batch_size, channels, height, width}, grad.options());
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input.zero_();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_ps_roi_pool_backward", [&] {
     ps_roi_pool_backward_impl<scalar_t>(

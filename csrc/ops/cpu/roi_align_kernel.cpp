@@ -313,7 +313,7 @@ at::Tensor roi_align_forward(
     int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
   roi::check_forward(input, rois);
   roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
-  at::Tensor output = roi::empty_output(
+  at::Tensor output = empty_recycled(
       {rois.size(0), input.size(1), pooled_height, pooled_width}, input.options());
   if (output.numel() == 0) return output;
   if (input.size(2) == 0 || input.size(3) == 0) {
@@ -338,7 +338,7 @@ at::Tensor roi_align_backward(
   roi::check_backward(
       grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
   at::Tensor grad_input =
-      roi::empty_output({batch_size, channels, height, width}, grad.options());
+      empty_recycled({batch_size, channels, height, width}, grad.options());
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input.zero_();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_align_backward", [&] {
     roi_align_backward_impl<scalar_t>(

@@ -14,10 +14,6 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
-
 #include "common/checks.h"
 #include "common/reuse.h"
 #include "ops/cpu/pool_simd.h"
@@ -476,25 +472,6 @@ inline bool is_forward_channel_mapping(const int32_t* mapping, int64_t num_rois,
 
 // ----------------------------------------------------------------------------------------------
 // Channel blocks and per-thread scratch.
-
-// Outputs come from the recycled buffers of common/reuse.h: a freshly allocated output of tens of
-// megabytes is first touched by the kernel, page by page, and the page faults and the zeroing of
-// every page by the system cost a tenth of the op. When a buffer is new and the system allows it on
-// request (transparent huge pages in "madvise" mode), ask for 2 MiB pages for its bulk.
-inline at::Tensor empty_output(at::IntArrayRef shape, const at::TensorOptions& options) {
-  at::Tensor t = empty_recycled(shape, options);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const size_t bytes = t.numel() * t.element_size();
-  if (bytes >= 4 * kHuge) {
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr());
-    const uintptr_t lo = (begin + kHuge - 1) & ~(kHuge - 1);
-    const uintptr_t hi = (begin + bytes) & ~(kHuge - 1);
-    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE); // advice only
-  }
-#endif
-  return t;
-}
 
 // A buffer owned by the calling thread and reused across calls (its pages stay mapped, so large
 // scratch costs no page faults per call). Very large requests get a buffer of their own.

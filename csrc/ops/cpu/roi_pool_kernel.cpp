@@ -7,6 +7,10 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
 #include "ops/cpu/pool_simd.h"
 #include "ops/cpu/roi_common.h"
 #include "ops/cpu/roi_kernels.h"
@@ -304,8 +308,8 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward(
   roi::check_forward(input, rois);
   roi::check_pooled_size(pooled_height, pooled_width, /*allow_zero=*/true);
   const std::vector<int64_t> shape = {rois.size(0), input.size(1), pooled_height, pooled_width};
-  at::Tensor output = roi::empty_output(shape, input.options());
-  at::Tensor argmax = roi::empty_output(shape, input.options().dtype(at::kInt));
+  at::Tensor output = empty_recycled(shape, input.options());
+  at::Tensor argmax = empty_recycled(shape, input.options().dtype(at::kInt));
   if (output.numel() == 0) return std::make_tuple(output, argmax);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_pool", [&] {
     roi_pool_forward_impl<scalar_t>(
@@ -322,7 +326,7 @@ at::Tensor roi_pool_backward(
   roi::check_backward(
       grad, rois, channels, pooled_height, pooled_width, batch_size, height, width);
   roi::check_index_tensor(argmax, grad, "argmax");
-  at::Tensor grad_input = roi::empty_output({batch_size, channels, height, width}, grad.options());
+  at::Tensor grad_input = empty_recycled({batch_size, channels, height, width}, grad.options());
   if (grad.numel() == 0 || grad_input.numel() == 0) return grad_input.zero_();
   // The kernel writes every element (zero where no bin's maximum lies).
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "_roi_pool_backward", [&] {
