@@ -551,6 +551,15 @@ struct BitReader {
   }
 };
 
+// decode_ac_slow at the reader's position (refilled by the caller: the symbol may use 31 bits):
+// consumes the symbol's bits and returns the new zigzag position.
+HWY_INLINE uint32_t slow_ac_symbol(BitReader& br, const HuffTable& act, uint32_t k, int16_t* block,
+                                   bool* bad) {
+  const uint32_t r = decode_ac_slow(act, br.buf, k, block, bad);
+  br.consume(r & 255);
+  return r >> 8;
+}
+
 // The DC coefficient of a block: a category s <= 15 and s value bits (at most 16 + 15 bits in
 // all), added to the component's previous DC value; stored to block[0].
 HWY_INLINE void decode_dc(BitReader& br, const HuffTable& dct, int32_t* last_dc, int16_t* block,
@@ -605,9 +614,7 @@ HWY_INLINE void decode_block_dc(BitReader& br, const HuffTable& dct, const HuffT
         k += (f1 >> 8) & 255;
         br.consume(f1 & 255);
       } else {
-        const uint32_t r = decode_ac_slow(act, br.buf, k, block, bad);
-        br.consume(r & 255);
-        k = r >> 8;
+        k = slow_ac_symbol(br, act, k, block, bad);
       }
       if (k >= 63) {
         return;
@@ -632,9 +639,7 @@ HWY_INLINE void decode_block(BitReader& br, const HuffTable& dct, const HuffTabl
       const uint64_t f = act.pair[br.buf >> (64 - kPairBits)];
       if (TVA_JPEG_UNLIKELY((f & 255) == 0)) {
         br.refill();
-        const uint32_t r = decode_ac_slow(act, br.buf, k, block, bad);
-        br.consume(r & 255);
-        k = r >> 8;
+        k = slow_ac_symbol(br, act, k, block, bad);
       } else {
         k += static_cast<uint32_t>(f >> 16) & 255;
         block[kNatural[k]] = static_cast<int16_t>(f >> 32);
