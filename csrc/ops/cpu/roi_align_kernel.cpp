@@ -275,26 +275,9 @@ void roi_align_backward_impl(
       const int64_t c0 = (item % nblocks) * kRoiChannelBlock;
       const int64_t nch = std::min(kRoiChannelBlock, channels - c0);
       std::fill(acc, acc + hw * kRoiChannelBlock, acc_t(0));
-      // float32 grads with contiguous bins: each RoI's tile is a transposition of its nch rows of
-      // bins (the lanes past nch stay zero from here).
-      const bool words = std::is_same<scalar_t, float>::value && gs3 == 1 && gs2 == pooled_w;
-      if (words) std::fill(tile, tile + bins * kRoiChannelBlock, acc_t(0));
       for (const int64_t n : groups.rois[gi]) {
-        if (words) {
-          simd::transpose_words(
-              reinterpret_cast<const uint32_t*>(g + n * gs0 + c0 * gs1), gs1, nch, bins,
-              reinterpret_cast<uint32_t*>(tile), kRoiChannelBlock);
-        } else {
-          for (int64_t j = 0; j < kRoiChannelBlock; ++j) {
-            const scalar_t* src = g + n * gs0 + (c0 + j) * gs1;
-            for (int64_t ph = 0; ph < pooled_h; ++ph) {
-              for (int64_t pw = 0; pw < pooled_w; ++pw) {
-                tile[(ph * pooled_w + pw) * kRoiChannelBlock + j] =
-                    j < nch ? static_cast<acc_t>(src[ph * gs2 + pw * gs3]) : acc_t(0);
-              }
-            }
-          }
-        }
+        // The RoI's grads of these channels, channels-last: a [pooled_h, pooled_w] "image".
+        roi::gather_channel_block(g + n * gs0, gs1, gs2, gs3, pooled_h, pooled_w, c0, nch, tile);
         if (plan.has_points()) {
           simd::roi_align_backward_block(plan.samples(n, plan.count(n)), tile, acc);
         } else {

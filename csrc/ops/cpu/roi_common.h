@@ -496,10 +496,12 @@ void gather_channel_block(
   const int64_t cb = kRoiChannelBlock;
   if constexpr (std::is_same<S, T>::value && sizeof(T) == 4) {
     if (sw == 1 && nch == cb) {
-      // Each row a transposition of 16 channel rows into pixels, by SIMD squares.
-      for (int64_t h = 0; h < height; ++h) {
+      // A transposition of 16 channel rows into pixels, by SIMD squares: of whole planes when
+      // their rows are contiguous, else row by row.
+      const int64_t rows = sh == width ? 1 : height, cols = sh == width ? height * width : width;
+      for (int64_t h = 0; h < rows; ++h) {
         simd::transpose_words(
-            reinterpret_cast<const uint32_t*>(img + c0 * sc + h * sh), sc, cb, width,
+            reinterpret_cast<const uint32_t*>(img + c0 * sc + h * sh), sc, cb, cols,
             reinterpret_cast<uint32_t*>(block + h * width * cb), cb);
       }
       return;
